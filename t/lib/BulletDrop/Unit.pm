@@ -1,0 +1,41 @@
+package BulletDrop::Unit;
+
+# Builds a pure C unit test (t/unit/NAME.c with the src/ files it tests),
+# with the address and undefined-behaviour sanitizers, and replaces the
+# running .t with it: the program prints its own TAP.
+
+use strict;
+use warnings;
+
+use Exporter qw(import);
+use File::Path qw(make_path);
+
+use BulletDrop::Util qw(top_dir run_cmd);
+
+our @EXPORT_OK = qw(run_unit);
+
+sub run_unit {
+    my ($name, @sources) = @_;
+
+    my $top = top_dir();
+    my $out = "$top/build/unit";
+    make_path($out);
+
+    my ($status, $stdout, $stderr) = run_cmd(
+        [ $ENV{CC} // 'cc', '-std=c99', '-Wall', '-Wextra', '-Werror',
+          '-g', '-O1', '-fno-omit-frame-pointer',
+          '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
+          "-I$top/src", "-I$top/t/unit", '-o', "$out/$name",
+          "$top/t/unit/$name.c", map { "$top/$_" } @sources ],
+        check => 0);
+
+    if ($status != 0) {
+        print "1..1\nnot ok 1 - t/unit/$name.c compiles\n";
+        print map { "# $_\n" } split /\n/, $stderr . $stdout;
+        exit 1;
+    }
+
+    exec "$out/$name" or die "cannot run $out/$name: $!";
+}
+
+1;
