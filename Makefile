@@ -1,0 +1,93 @@
+# BulletDrop: build the nginx module, run a local stack, run the tests.
+#
+#   make          build build/ngx_http_bulletdrop_module.so
+#   make deps     install the Debian packages that are missing
+#   make run      deps, build, start PostgreSQL + nginx in the run dir
+#   make stop     stop a stack started in the background
+#   make migrate  apply sql/*.sql to the run dir's database
+#                 (or to $BULLETDROP_DB when set)
+#   make test     deps, build, prove -r t/
+#   make clean    remove the build tree
+
+SHELL      := /bin/bash
+TOP        := $(CURDIR)
+BUILD      ?= $(TOP)/build
+NGINX_SRC  ?= /usr/share/nginx/src
+NGX_BUILD  := $(BUILD)/nginx
+MODULE     := $(BUILD)/ngx_http_bulletdrop_module.so
+SOURCES    := ngx_http_bulletdrop_module.c config \
+              $(wildcard src/*.c) $(wildcard src/*.h)
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+
+# Built the way Debian builds nginx itself (dpkg-buildflags), so the module
+# is hardened like the binary that loads it.
+CC_OPT     := -g -O2 -fstack-protector-strong -Wformat \
+              -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
+LD_OPT     := -Wl,-z,relro -Wl,-z,now -fPIC
+
+# gcc, make and pkg-config build the module; perl (with prove and the core
+# modules) and curl run the tests; util-linux gives runuser for PostgreSQL.
+DEB_PACKAGES := nginx nginx-dev libpq-dev libjansson-dev libjwt-dev \
+                libssl-dev postgresql perl curl gcc make pkg-config
+
+SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+STACK      := perl -I$(TOP)/t/lib -MBulletDrop::Stack \
+              -e 'BulletDrop::Stack::main(@ARGV)' --
+
+.PHONY: all deps run stop migrate test clean FORCE
+
+all: $(MODULE)
+
+deps:
+	@missing=""; \
+	for p in $(DEB_PACKAGES); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
+	        | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "deps: installing$$missing"; \
+	    $(SUDO) apt-get update -q && \
+	    $(SUDO) env DEBIAN_FRONTEND=noninteractive \
+	        apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+# nginx's configure runs once per change of the addon's file list or of the
+# distro flags; after that only our objects are recompiled.
+$(BUILD)/sources.list: FORCE
+	@mkdir -p $(BUILD)
+	@ls ngx_http_bulletdrop_module.c src/*.c src/*.h 2>/dev/null \
+	    | sort > $@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
+
+$(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags \
+                            $(BUILD)/sources.list
+	@test -f $(NGINX_SRC)/conf_flags \
+	    || { echo "no $(NGINX_SRC): run 'make deps'" >&2; exit 1; }
+	rm -rf $(NGX_BUILD)
+	cp -a $(NGINX_SRC) $(NGX_BUILD)
+	cd $(NGX_BUILD) && source ./conf_flags && \
+	    ./configure "$${NGX_CONF_FLAGS[@]}" \
+	        --with-cc-opt='$(CC_OPT)' --with-ld-opt='$(LD_OPT)' \
+	        --add-dynamic-module=$(TOP) > configure.log 2>&1 \
+	    || { tail -n 30 configure.log; exit 1; }
+
+$(MODULE): $(NGX_BUILD)/objs/Makefile $(SOURCES)
+	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile -j$(JOBS) modules
+	cp $(NGX_BUILD)/objs/ngx_http_bulletdrop_module.so $@
+
+run: deps all
+	@$(STACK) run
+
+stop:
+	@$(STACK) stop
+
+migrate:
+	@$(STACK) migrate
+
+test: deps all
+	prove -r t/
+
+clean:
+	rm -rf $(BUILD)
+
+FORCE:

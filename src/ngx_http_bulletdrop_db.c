@@ -1,0 +1,1643 @@
+/*
+ * BulletDrop: a per-worker pool of non-blocking PostgreSQL connections
+ * driven by nginx's event loop.
+ *
+ * Each connection is a libpq PGconn in non-blocking mode whose socket is
+ * wrapped in an ngx_connection_t.  It is registered level-triggered:
+ * PQconsumeInput() does not promise to drain the socket, and an
+ * edge-triggered registration could then miss the rest of a reply.
+ *
+ * A connection is closed (waiting for its reconnect timer), connecting,
+ * idle or busy.  The one deadline of whatever it is doing (connecting, or
+ * the query it runs) is the timer of its read event.  Queries that find no
+ * idle connection wait in a bounded FIFO queue, each with a timer at its
+ * own deadline.  Handlers are always called from a posted event, so none
+ * runs while the pool is halfway through a change.
+ */
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_event.h>
+
+#include "ngx_http_bulletdrop_db.h"
+#include "ngx_http_bulletdrop_sql.h"
+
+
+/* reconnect after the n-th failed attempt in MIN * 2^(n-1) ms, up to MAX */
+#define NGX_HTTP_BULLETDROP_DB_BACKOFF_MIN   250
+#define NGX_HTTP_BULLETDROP_DB_BACKOFF_MAX   5000
+
+
+typedef enum {
+    bd_conn_closed = 0,
+    bd_conn_connecting,
+    bd_conn_idle,
+    bd_conn_busy,
+    bd_conn_nstates
+} ngx_http_bulletdrop_db_state_e;
+
+
+struct ngx_http_bulletdrop_db_conn_s {
+    ngx_http_bulletdrop_db_pool_t   *pool;
+    ngx_uint_t                       id;
+    PGconn                          *pg;
+    ngx_connection_t                *c;
+    ngx_event_t                      reconnect;
+    ngx_queue_t                      idle;
+
+    /* the query being run; NULL once its requester has gone away */
+    ngx_http_bulletdrop_db_query_t  *query;
+    PGresult                        *result;
+    ngx_uint_t                       stmt;
+
+    ngx_uint_t                       failures;
+    ngx_uint_t                       state;
+
+    /* one flag per statement of ngx_http_bulletdrop_sql[] */
+    u_char                          *prepared;
+    unsigned                         preparing:1;
+};
+
+
+struct ngx_http_bulletdrop_db_pool_s {
+    ngx_http_bulletdrop_db_conf_t   *conf;
+    ngx_log_t                        log;
+    ngx_http_bulletdrop_db_conn_t   *conns;
+    ngx_uint_t                       nconns;
+    ngx_uint_t                       count[bd_conn_nstates];
+    ngx_queue_t                      idle;
+    ngx_queue_t                      waiting;
+    ngx_uint_t                       nwaiting;
+};
+
+
+static char *ngx_http_bulletdrop_db_resolve(ngx_conf_t *cf,
+    ngx_http_bulletdrop_db_conf_t *dbcf);
+static ngx_int_t ngx_http_bulletdrop_db_append(ngx_pool_t *pool,
+    ngx_str_t *list, ngx_str_t *item, ngx_uint_t nitems);
+static ngx_keyval_t *ngx_http_bulletdrop_db_option(ngx_array_t *options,
+    const char *key);
+static ngx_int_t ngx_http_bulletdrop_db_add_option(ngx_conf_t *cf,
+    ngx_array_t *options, const char *key, ngx_str_t *value);
+
+static void ngx_http_bulletdrop_db_connect(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_connect_poll(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_event_handler(ngx_event_t *ev);
+static void ngx_http_bulletdrop_db_reconnect_handler(ngx_event_t *ev);
+static void ngx_http_bulletdrop_db_timed_out(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_receive(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_finish_op(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_dispatch(
+    ngx_http_bulletdrop_db_conn_t *conn, ngx_http_bulletdrop_db_query_t *q);
+static ngx_int_t ngx_http_bulletdrop_db_send(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static ngx_int_t ngx_http_bulletdrop_db_flush(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_lost(ngx_http_bulletdrop_db_conn_t *conn,
+    const char *what);
+static void ngx_http_bulletdrop_db_drop(ngx_http_bulletdrop_db_conn_t *conn,
+    const char *what);
+static void ngx_http_bulletdrop_db_close(ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_schedule(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_set_state(
+    ngx_http_bulletdrop_db_conn_t *conn, ngx_uint_t state);
+static void ngx_http_bulletdrop_db_set_fd(ngx_http_bulletdrop_db_conn_t *conn);
+static ngx_int_t ngx_http_bulletdrop_db_watch(
+    ngx_http_bulletdrop_db_conn_t *conn, ngx_int_t event);
+static ngx_int_t ngx_http_bulletdrop_db_unwatch(
+    ngx_http_bulletdrop_db_conn_t *conn, ngx_int_t event);
+static ngx_uint_t ngx_http_bulletdrop_db_alive(
+    ngx_http_bulletdrop_db_pool_t *pool);
+static void ngx_http_bulletdrop_db_pump(ngx_http_bulletdrop_db_pool_t *pool);
+static ngx_http_bulletdrop_db_conn_t *ngx_http_bulletdrop_db_idle(
+    ngx_http_bulletdrop_db_pool_t *pool);
+static void ngx_http_bulletdrop_db_enqueue(ngx_http_bulletdrop_db_query_t *q,
+    ngx_uint_t at_head);
+static void ngx_http_bulletdrop_db_dequeue(ngx_http_bulletdrop_db_query_t *q);
+static void ngx_http_bulletdrop_db_wait_expired(ngx_event_t *ev);
+static void ngx_http_bulletdrop_db_complete(ngx_http_bulletdrop_db_query_t *q,
+    ngx_int_t status, PGresult *res);
+static void ngx_http_bulletdrop_db_completed(ngx_event_t *ev);
+static void ngx_http_bulletdrop_db_abandon(void *data);
+static void ngx_http_bulletdrop_db_notice(void *arg, const char *message);
+static void ngx_http_bulletdrop_db_log(ngx_http_bulletdrop_db_conn_t *conn,
+    ngx_uint_t level, const char *what, const char *detail);
+
+
+/* configuration */
+
+char *
+ngx_http_bulletdrop_db_set(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_bulletdrop_db_conf_t *dbcf = (void *) ((char *) conf
+                                                     + cmd->offset);
+
+    char               *err;
+    size_t              len;
+    ngx_str_t          *value, val;
+    PQconninfoOption   *opts, *o;
+
+    if (dbcf->options != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    /* directive arguments are NUL-terminated by the config parser */
+    err = NULL;
+    opts = PQconninfoParse((char *) value[1].data, &err);
+
+    if (opts == NULL) {
+        if (err == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        len = ngx_strlen(err);
+        while (len && (err[len - 1] == '\n' || err[len - 1] == ' ')) {
+            len--;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid \"bulletdrop_db\" connection string: %*s",
+                           len, err);
+        PQfreemem(err);
+        return NGX_CONF_ERROR;
+    }
+
+    dbcf->options = ngx_array_create(cf->pool, 8, sizeof(ngx_keyval_t));
+    if (dbcf->options == NULL) {
+        PQconninfoFree(opts);
+        return NGX_CONF_ERROR;
+    }
+
+    for (o = opts; o->keyword != NULL; o++) {
+        if (o->val == NULL) {
+            continue;
+        }
+
+        val.data = (u_char *) o->val;
+        val.len = ngx_strlen(o->val);
+
+        if (ngx_http_bulletdrop_db_add_option(cf, dbcf->options, o->keyword,
+                                              &val)
+            != NGX_OK)
+        {
+            PQconninfoFree(opts);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    PQconninfoFree(opts);
+
+    return ngx_http_bulletdrop_db_resolve(cf, dbcf);
+}
+
+
+/*
+ * libpq looks host names up with a blocking getaddrinfo() while it
+ * connects.  Like nginx does for upstream servers, the names are resolved
+ * once here, at configuration time, and passed as "hostaddr"; "host" is
+ * kept for TLS verification and the password file.  A name with several
+ * addresses becomes several entries, tried in order as libpq would.
+ */
+
+static char *
+ngx_http_bulletdrop_db_resolve(ngx_conf_t *cf,
+    ngx_http_bulletdrop_db_conf_t *dbcf)
+{
+    u_char        *h, *hend, *pt, *pend, *comma;
+    ngx_str_t      host, port, addr, hosts, addrs, ports;
+    ngx_url_t      u;
+    ngx_uint_t     i, n, multi_port;
+    ngx_keyval_t  *host_kv, *port_kv;
+    u_char         text[NGX_SOCKADDR_STRLEN];
+
+    host_kv = ngx_http_bulletdrop_db_option(dbcf->options, "host");
+
+    if (host_kv == NULL || host_kv->value.len == 0
+        || ngx_http_bulletdrop_db_option(dbcf->options, "hostaddr") != NULL)
+    {
+        return NGX_CONF_OK;
+    }
+
+    port_kv = ngx_http_bulletdrop_db_option(dbcf->options, "port");
+
+    /* one port applies to every host; a list must match the hosts */
+    multi_port = (port_kv != NULL
+                  && ngx_strlchr(port_kv->value.data,
+                                 port_kv->value.data + port_kv->value.len,
+                                 ',')
+                     != NULL);
+
+    ngx_str_null(&hosts);
+    ngx_str_null(&addrs);
+    ngx_str_null(&ports);
+    ngx_str_null(&port);
+
+    h = host_kv->value.data;
+    hend = h + host_kv->value.len;
+    pt = multi_port ? port_kv->value.data : NULL;
+    pend = multi_port ? pt + port_kv->value.len : NULL;
+    n = 0;
+
+    for ( ;; ) {
+        comma = ngx_strlchr(h, hend, ',');
+        host.data = h;
+        host.len = (comma ? comma : hend) - h;
+
+        if (multi_port) {
+            if (pt > pend) {
+                goto mismatch;
+            }
+
+            port.data = pt;
+            pt = ngx_strlchr(pt, pend, ',');
+            pt = pt ? pt : pend;
+            port.len = pt - port.data;
+            pt++;
+        }
+
+        if (host.len == 0 || host.data[0] == '/' || host.data[0] == '@') {
+            /* a Unix socket: an empty hostaddr entry uses the host as is */
+            ngx_str_null(&addr);
+
+            if (ngx_http_bulletdrop_db_append(cf->pool, &hosts, &host, n)
+                != NGX_OK
+                || ngx_http_bulletdrop_db_append(cf->pool, &addrs, &addr, n)
+                   != NGX_OK
+                || ngx_http_bulletdrop_db_append(cf->pool, &ports, &port, n)
+                   != NGX_OK)
+            {
+                return NGX_CONF_ERROR;
+            }
+
+            n++;
+
+        } else {
+            ngx_memzero(&u, sizeof(ngx_url_t));
+            u.host = host;
+            u.port = 5432;
+
+            if (ngx_inet_resolve_host(cf->pool, &u) != NGX_OK) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"bulletdrop_db\": %s \"%V\"",
+                                   u.err ? u.err : "cannot resolve", &host);
+                return NGX_CONF_ERROR;
+            }
+
+            for (i = 0; i < u.naddrs; i++) {
+                addr.data = text;
+                addr.len = ngx_sock_ntop(u.addrs[i].sockaddr,
+                                         u.addrs[i].socklen, text,
+                                         NGX_SOCKADDR_STRLEN, 0);
+
+                if (ngx_http_bulletdrop_db_append(cf->pool, &hosts, &host, n)
+                    != NGX_OK
+                    || ngx_http_bulletdrop_db_append(cf->pool, &addrs, &addr,
+                                                     n)
+                       != NGX_OK
+                    || ngx_http_bulletdrop_db_append(cf->pool, &ports, &port,
+                                                     n)
+                       != NGX_OK)
+                {
+                    return NGX_CONF_ERROR;
+                }
+
+                n++;
+            }
+        }
+
+        if (comma == NULL) {
+            break;
+        }
+
+        h = comma + 1;
+    }
+
+    if (multi_port && pt <= pend) {
+        goto mismatch;
+    }
+
+    if (ngx_http_bulletdrop_db_add_option(cf, dbcf->options, "host", &hosts)
+        != NGX_OK
+        || ngx_http_bulletdrop_db_add_option(cf, dbcf->options, "hostaddr",
+                                             &addrs)
+           != NGX_OK
+        || (multi_port
+            && ngx_http_bulletdrop_db_add_option(cf, dbcf->options, "port",
+                                                 &ports)
+               != NGX_OK))
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+mismatch:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid \"bulletdrop_db\": the port list does not "
+                       "match the host list");
+    return NGX_CONF_ERROR;
+}
+
+
+/* appends ",item" (or "item" as the first of a list) */
+
+static ngx_int_t
+ngx_http_bulletdrop_db_append(ngx_pool_t *pool, ngx_str_t *list,
+    ngx_str_t *item, ngx_uint_t nitems)
+{
+    u_char  *p, *last;
+
+    p = ngx_pnalloc(pool, list->len + 1 + item->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    last = ngx_cpymem(p, list->data, list->len);
+
+    if (nitems) {
+        *last++ = ',';
+    }
+
+    last = ngx_cpymem(last, item->data, item->len);
+
+    list->data = p;
+    list->len = last - p;
+
+    return NGX_OK;
+}
+
+
+static ngx_keyval_t *
+ngx_http_bulletdrop_db_option(ngx_array_t *options, const char *key)
+{
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
+
+    kv = options->elts;
+
+    for (i = 0; i < options->nelts; i++) {
+        if (ngx_strcmp(kv[i].key.data, key) == 0) {
+            return &kv[i];
+        }
+    }
+
+    return NULL;
+}
+
+
+/* sets or adds an option; keys and values are kept NUL-terminated */
+
+static ngx_int_t
+ngx_http_bulletdrop_db_add_option(ngx_conf_t *cf, ngx_array_t *options,
+    const char *key, ngx_str_t *value)
+{
+    ngx_keyval_t  *kv;
+
+    kv = ngx_http_bulletdrop_db_option(options, key);
+
+    if (kv == NULL) {
+        kv = ngx_array_push(options);
+        if (kv == NULL) {
+            return NGX_ERROR;
+        }
+
+        kv->key.len = ngx_strlen(key);
+        kv->key.data = ngx_pnalloc(cf->pool, kv->key.len + 1);
+        if (kv->key.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(kv->key.data, key, kv->key.len + 1);
+    }
+
+    kv->value.len = value->len;
+    kv->value.data = ngx_pnalloc(cf->pool, value->len + 1);
+    if (kv->value.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(kv->value.data, value->data, value->len);
+    kv->value.data[value->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/*
+ * Runs once every directive is known: defaults, then the parameter arrays
+ * for PQconnectStartParams() with what the module relies on added.
+ */
+
+char *
+ngx_http_bulletdrop_db_init_conf(ngx_conf_t *cf,
+    ngx_http_bulletdrop_db_conf_t *dbcf)
+{
+    u_char        *p;
+    ngx_str_t      value;
+    ngx_uint_t     i;
+    ngx_keyval_t  *kv;
+
+    ngx_conf_init_value(dbcf->pool_size, 4);
+    ngx_conf_init_msec_value(dbcf->timeout, 5000);
+    ngx_conf_init_value(dbcf->queue_size, 256);
+
+    if (dbcf->options == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    /* every string the module sends or reads back is UTF-8 */
+    ngx_str_set(&value, "UTF8");
+    if (ngx_http_bulletdrop_db_add_option(cf, dbcf->options,
+                                          "client_encoding", &value)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /* names the connections in pg_stat_activity unless the user did */
+    ngx_str_set(&value, "bulletdrop");
+    if (ngx_http_bulletdrop_db_add_option(cf, dbcf->options,
+                                          "fallback_application_name",
+                                          &value)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * GSSAPI encryption is tried first by default over TCP, and the
+     * Kerberos library may block looking for credentials
+     */
+    if (ngx_http_bulletdrop_db_option(dbcf->options, "gssencmode") == NULL) {
+        ngx_str_set(&value, "disable");
+        if (ngx_http_bulletdrop_db_add_option(cf, dbcf->options,
+                                              "gssencmode", &value)
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    /*
+     * A query that outlives its deadline has its connection dropped; the
+     * server-side statement_timeout stops the query itself.  User options
+     * come after, so theirs win.
+     */
+    kv = ngx_http_bulletdrop_db_option(dbcf->options, "options");
+
+    value.len = sizeof("-c statement_timeout=") - 1 + NGX_INT_T_LEN
+                + (kv ? 1 + kv->value.len : 0);
+    value.data = ngx_pnalloc(cf->pool, value.len);
+    if (value.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_sprintf(value.data, "-c statement_timeout=%M", dbcf->timeout);
+    if (kv) {
+        p = ngx_sprintf(p, " %V", &kv->value);
+    }
+    value.len = p - value.data;
+
+    if (ngx_http_bulletdrop_db_add_option(cf, dbcf->options, "options",
+                                          &value)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    dbcf->keywords = ngx_pcalloc(cf->pool,
+                                 (dbcf->options->nelts + 1) * sizeof(char *));
+    dbcf->values = ngx_pcalloc(cf->pool,
+                               (dbcf->options->nelts + 1) * sizeof(char *));
+    if (dbcf->keywords == NULL || dbcf->values == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    kv = dbcf->options->elts;
+
+    for (i = 0; i < dbcf->options->nelts; i++) {
+        dbcf->keywords[i] = (const char *) kv[i].key.data;
+        dbcf->values[i] = (const char *) kv[i].value.data;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* worker start and exit */
+
+ngx_int_t
+ngx_http_bulletdrop_db_init_process(ngx_cycle_t *cycle,
+    ngx_http_bulletdrop_db_conf_t *dbcf)
+{
+    ngx_uint_t                      i;
+    ngx_http_bulletdrop_db_conn_t  *conn;
+    ngx_http_bulletdrop_db_pool_t  *pool;
+
+    if (dbcf->keywords == NULL) {
+        return NGX_OK;
+    }
+
+    pool = ngx_pcalloc(cycle->pool, sizeof(ngx_http_bulletdrop_db_pool_t));
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    pool->conf = dbcf;
+    pool->nconns = dbcf->pool_size;
+    pool->log = *cycle->log;
+    pool->log.action = "talking to PostgreSQL";
+
+    pool->conns = ngx_pcalloc(cycle->pool, pool->nconns
+                              * sizeof(ngx_http_bulletdrop_db_conn_t));
+    if (pool->conns == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_queue_init(&pool->idle);
+    ngx_queue_init(&pool->waiting);
+
+    for (i = 0; i < pool->nconns; i++) {
+        conn = &pool->conns[i];
+
+        conn->pool = pool;
+        conn->id = i;
+
+        conn->prepared = ngx_pcalloc(cycle->pool, NGX_HTTP_BULLETDROP_SQL_N);
+        if (conn->prepared == NULL) {
+            return NGX_ERROR;
+        }
+
+        conn->reconnect.handler = ngx_http_bulletdrop_db_reconnect_handler;
+        conn->reconnect.data = conn;
+        conn->reconnect.log = &pool->log;
+        /* a pending reconnect must not hold a worker that is shutting down */
+        conn->reconnect.cancelable = 1;
+    }
+
+    pool->count[bd_conn_closed] = pool->nconns;
+    dbcf->pool = pool;
+
+    for (i = 0; i < pool->nconns; i++) {
+        ngx_http_bulletdrop_db_connect(&pool->conns[i]);
+    }
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_bulletdrop_db_exit_process(ngx_http_bulletdrop_db_conf_t *dbcf)
+{
+    ngx_uint_t                      i;
+    ngx_http_bulletdrop_db_conn_t  *conn;
+
+    if (dbcf->pool == NULL) {
+        return;
+    }
+
+    for (i = 0; i < dbcf->pool->nconns; i++) {
+        conn = &dbcf->pool->conns[i];
+
+        if (conn->reconnect.timer_set) {
+            ngx_del_timer(&conn->reconnect);
+        }
+
+        conn->query = NULL;
+        ngx_http_bulletdrop_db_close(conn);
+    }
+
+    dbcf->pool = NULL;
+}
+
+
+/* connecting */
+
+static void
+ngx_http_bulletdrop_db_connect(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    ngx_connection_t               *c;
+    ngx_http_bulletdrop_db_pool_t  *pool;
+
+    pool = conn->pool;
+
+    conn->pg = PQconnectStartParams(pool->conf->keywords, pool->conf->values,
+                                    0);
+    if (conn->pg == NULL) {
+        ngx_log_error(NGX_LOG_ALERT, &pool->log, 0,
+                      "bulletdrop db #%ui: PQconnectStartParams() failed",
+                      conn->id);
+        goto failed;
+    }
+
+    if (PQstatus(conn->pg) == CONNECTION_BAD
+        || PQsetnonblocking(conn->pg, 1) != 0)
+    {
+        ngx_http_bulletdrop_db_log(conn, NGX_LOG_ERR, "cannot connect",
+                                   PQerrorMessage(conn->pg));
+        goto failed;
+    }
+
+    PQsetNoticeProcessor(conn->pg, ngx_http_bulletdrop_db_notice, conn);
+
+    if (PQsocket(conn->pg) == -1) {
+        ngx_http_bulletdrop_db_log(conn, NGX_LOG_ERR, "cannot connect",
+                                   PQerrorMessage(conn->pg));
+        goto failed;
+    }
+
+    c = ngx_get_connection(PQsocket(conn->pg), &pool->log);
+    if (c == NULL) {
+        goto failed;
+    }
+
+    c->data = conn;
+    c->read->handler = ngx_http_bulletdrop_db_event_handler;
+    c->write->handler = ngx_http_bulletdrop_db_event_handler;
+    c->read->log = &pool->log;
+    c->write->log = &pool->log;
+
+    conn->c = c;
+    ngx_http_bulletdrop_db_set_state(conn, bd_conn_connecting);
+
+    c->read->cancelable = 1;
+    ngx_add_timer(c->read, pool->conf->timeout);
+
+    /* libpq: before the first PQconnectPoll(), wait until writable */
+    if (ngx_http_bulletdrop_db_watch(conn, NGX_WRITE_EVENT) != NGX_OK) {
+        goto failed;
+    }
+
+    return;
+
+failed:
+
+    conn->failures++;
+    ngx_http_bulletdrop_db_close(conn);
+    ngx_http_bulletdrop_db_schedule(conn);
+    ngx_http_bulletdrop_db_pump(pool);
+}
+
+
+static void
+ngx_http_bulletdrop_db_connect_poll(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    ngx_int_t                       event;
+    PostgresPollingStatusType       status;
+    ngx_http_bulletdrop_db_pool_t  *pool;
+
+    pool = conn->pool;
+
+    /*
+     * libpq may close the socket and open another one inside
+     * PQconnectPoll() (the next address, or a retry without TLS): take
+     * the registration off while the old descriptor is surely still open.
+     */
+    if (ngx_http_bulletdrop_db_unwatch(conn, NGX_READ_EVENT) != NGX_OK
+        || ngx_http_bulletdrop_db_unwatch(conn, NGX_WRITE_EVENT) != NGX_OK)
+    {
+        goto failed;
+    }
+
+    status = PQconnectPoll(conn->pg);
+
+    ngx_http_bulletdrop_db_set_fd(conn);
+
+    switch (status) {
+
+    case PGRES_POLLING_READING:
+        event = NGX_READ_EVENT;
+        break;
+
+    case PGRES_POLLING_WRITING:
+        event = NGX_WRITE_EVENT;
+        break;
+
+    case PGRES_POLLING_OK:
+        ngx_del_timer(conn->c->read);
+        conn->c->read->cancelable = 0;
+
+        if (ngx_http_bulletdrop_db_watch(conn, NGX_READ_EVENT) != NGX_OK) {
+            goto failed;
+        }
+
+        if (conn->failures) {
+            ngx_log_error(NGX_LOG_NOTICE, &pool->log, 0,
+                          "bulletdrop db #%ui: connected after %ui failed "
+                          "attempts", conn->id, conn->failures);
+        }
+
+        conn->failures = 0;
+        ngx_http_bulletdrop_db_set_state(conn, bd_conn_idle);
+        ngx_http_bulletdrop_db_pump(pool);
+        return;
+
+    default: /* PGRES_POLLING_FAILED */
+        ngx_http_bulletdrop_db_log(conn,
+                                   conn->failures ? NGX_LOG_INFO
+                                                  : NGX_LOG_ERR,
+                                   "cannot connect",
+                                   PQerrorMessage(conn->pg));
+        goto failed;
+    }
+
+    if (ngx_http_bulletdrop_db_watch(conn, event) == NGX_OK) {
+        return;
+    }
+
+failed:
+
+    conn->failures++;
+    ngx_http_bulletdrop_db_close(conn);
+    ngx_http_bulletdrop_db_schedule(conn);
+    ngx_http_bulletdrop_db_pump(pool);
+}
+
+
+static void
+ngx_http_bulletdrop_db_reconnect_handler(ngx_event_t *ev)
+{
+    ngx_http_bulletdrop_db_conn_t  *conn;
+
+    conn = ev->data;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    ngx_http_bulletdrop_db_connect(conn);
+}
+
+
+/*
+ * The first attempt after losing a working connection is made at once
+ * (the server dropped one session, or was restarted); attempts after
+ * failures back off exponentially, with jitter so that the workers do not
+ * knock in step.
+ */
+
+static void
+ngx_http_bulletdrop_db_schedule(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    ngx_msec_t  delay;
+
+    if (ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    if (conn->failures == 0) {
+        ngx_http_bulletdrop_db_connect(conn);
+        return;
+    }
+
+    delay = NGX_HTTP_BULLETDROP_DB_BACKOFF_MAX;
+
+    if (conn->failures < 16) {
+        delay = ngx_min(delay, (ngx_msec_t) NGX_HTTP_BULLETDROP_DB_BACKOFF_MIN
+                               << (conn->failures - 1));
+    }
+
+    delay -= ngx_random() % (delay / 4 + 1);
+
+    ngx_add_timer(&conn->reconnect, delay);
+}
+
+
+/* events */
+
+static void
+ngx_http_bulletdrop_db_event_handler(ngx_event_t *ev)
+{
+    ngx_connection_t               *c;
+    ngx_http_bulletdrop_db_conn_t  *conn;
+
+    c = ev->data;
+    conn = c->data;
+
+    if (ev->timedout) {
+        ev->timedout = 0;
+        ngx_http_bulletdrop_db_timed_out(conn);
+        return;
+    }
+
+    if (conn->state == bd_conn_connecting) {
+        ngx_http_bulletdrop_db_connect_poll(conn);
+        return;
+    }
+
+    ngx_http_bulletdrop_db_receive(conn);
+}
+
+
+static void
+ngx_http_bulletdrop_db_timed_out(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    ngx_uint_t                       level;
+    ngx_http_bulletdrop_db_query_t  *q;
+    ngx_http_bulletdrop_db_pool_t   *pool;
+
+    pool = conn->pool;
+
+    if (conn->state == bd_conn_connecting) {
+        /* while the database stays away, only the first failure is an error */
+        level = conn->failures ? NGX_LOG_INFO : NGX_LOG_ERR;
+
+        ngx_log_error(level, &pool->log, 0,
+                      "bulletdrop db #%ui: connecting timed out after %M ms",
+                      conn->id, pool->conf->timeout);
+
+        conn->failures++;
+        ngx_http_bulletdrop_db_close(conn);
+        ngx_http_bulletdrop_db_schedule(conn);
+        ngx_http_bulletdrop_db_pump(pool);
+        return;
+    }
+
+    /*
+     * Asking the server to cancel would block (PQcancel() connects
+     * synchronously), so the connection is dropped instead: the server
+     * gives the query up when it finds the client gone, or at its
+     * statement_timeout.
+     */
+
+    q = conn->query;
+    conn->query = NULL;
+
+    ngx_log_error(NGX_LOG_ERR, &pool->log, 0,
+                  "bulletdrop db #%ui: \"%s\" timed out%s, reconnecting",
+                  conn->id, ngx_http_bulletdrop_sql[conn->stmt].name,
+                  q ? "" : " after its requester left");
+
+    ngx_http_bulletdrop_db_close(conn);
+    ngx_http_bulletdrop_db_schedule(conn);
+
+    if (q) {
+        ngx_http_bulletdrop_db_complete(q, NGX_HTTP_BULLETDROP_DB_TIMEOUT,
+                                        NULL);
+    }
+
+    ngx_http_bulletdrop_db_pump(pool);
+}
+
+
+static void
+ngx_http_bulletdrop_db_receive(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    PGresult  *res;
+
+    if (conn->c->write->active
+        && ngx_http_bulletdrop_db_flush(conn) == NGX_ERROR)
+    {
+        return;
+    }
+
+    if (!PQconsumeInput(conn->pg)) {
+        ngx_http_bulletdrop_db_lost(conn, "connection lost");
+        return;
+    }
+
+    if (conn->state == bd_conn_idle) {
+        /* an idle connection only hears the server close it */
+        if (PQstatus(conn->pg) == CONNECTION_BAD) {
+            ngx_http_bulletdrop_db_lost(conn, "connection lost");
+        }
+
+        return;
+    }
+
+    while (!PQisBusy(conn->pg)) {
+        res = PQgetResult(conn->pg);
+
+        if (res == NULL) {
+            ngx_http_bulletdrop_db_finish_op(conn);
+            return;
+        }
+
+        /* a prepared statement yields one result; keep the first */
+        if (conn->result == NULL) {
+            conn->result = res;
+
+        } else {
+            PQclear(res);
+        }
+    }
+
+    if (PQstatus(conn->pg) == CONNECTION_BAD) {
+        ngx_http_bulletdrop_db_lost(conn, "connection lost");
+    }
+}
+
+
+/* the prepare or the query on a busy connection has returned all it has */
+
+static void
+ngx_http_bulletdrop_db_finish_op(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    PGresult                        *res;
+    ngx_http_bulletdrop_db_pool_t   *pool;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    pool = conn->pool;
+    res = conn->result;
+
+    if (res == NULL || PQstatus(conn->pg) == CONNECTION_BAD) {
+        /* e.g. "terminating connection due to administrator command" */
+        ngx_http_bulletdrop_db_lost(conn, "connection lost");
+        return;
+    }
+
+    if (conn->preparing) {
+        conn->preparing = 0;
+
+        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
+            conn->result = NULL;
+            PQclear(res);
+            res = NULL;
+            conn->prepared[conn->stmt] = 1;
+
+            if (conn->query) {
+                (void) ngx_http_bulletdrop_db_send(conn);
+                return;
+            }
+
+        } else {
+            /* a statement that cannot be prepared: the error is its result */
+            ngx_http_bulletdrop_db_log(conn, NGX_LOG_ERR, "cannot prepare",
+                                       PQresultErrorMessage(res));
+        }
+    }
+
+    conn->result = NULL;
+
+    if (conn->c->read->timer_set) {
+        ngx_del_timer(conn->c->read);
+    }
+
+    q = conn->query;
+    conn->query = NULL;
+
+    ngx_http_bulletdrop_db_set_state(conn, bd_conn_idle);
+
+    if (q) {
+        ngx_http_bulletdrop_db_complete(q, NGX_HTTP_BULLETDROP_DB_OK, res);
+
+    } else if (res) {
+        PQclear(res);
+    }
+
+    ngx_http_bulletdrop_db_pump(pool);
+}
+
+
+/* running queries */
+
+static void
+ngx_http_bulletdrop_db_dispatch(ngx_http_bulletdrop_db_conn_t *conn,
+    ngx_http_bulletdrop_db_query_t *q)
+{
+    ngx_msec_int_t  left;
+
+    conn->query = q;
+    conn->stmt = q->stmt;
+    q->conn = conn;
+
+    ngx_http_bulletdrop_db_set_state(conn, bd_conn_busy);
+
+    left = (ngx_msec_int_t) (q->deadline - ngx_current_msec);
+    ngx_add_timer(conn->c->read, left > 0 ? (ngx_msec_t) left : 1);
+
+    (void) ngx_http_bulletdrop_db_send(conn);
+}
+
+
+/* sends the prepare the statement still needs on this connection, or it */
+
+static ngx_int_t
+ngx_http_bulletdrop_db_send(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    int                               ok;
+    const ngx_http_bulletdrop_sql_t  *stmt;
+
+    stmt = &ngx_http_bulletdrop_sql[conn->stmt];
+
+    if (!conn->prepared[conn->stmt]) {
+        conn->preparing = 1;
+        ok = PQsendPrepare(conn->pg, stmt->name, stmt->sql, stmt->nparams,
+                           NULL);
+
+    } else {
+        ok = PQsendQueryPrepared(conn->pg, stmt->name, stmt->nparams,
+                                 conn->query->params, NULL, NULL, 0);
+    }
+
+    if (!ok) {
+        ngx_http_bulletdrop_db_lost(conn, "cannot send");
+        return NGX_ERROR;
+    }
+
+    return ngx_http_bulletdrop_db_flush(conn);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_db_flush(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    int  rc;
+
+    rc = PQflush(conn->pg);
+
+    if (rc == 0) {
+        if (ngx_http_bulletdrop_db_unwatch(conn, NGX_WRITE_EVENT) == NGX_OK) {
+            return NGX_OK;
+        }
+
+    } else if (rc == 1) {
+        if (ngx_http_bulletdrop_db_watch(conn, NGX_WRITE_EVENT) == NGX_OK) {
+            return NGX_AGAIN;
+        }
+    }
+
+    ngx_http_bulletdrop_db_lost(conn, "cannot send");
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * The connection broke.  Its query is sent again, once, when that is
+ * harmless (a read-only statement) and there is time left: the next
+ * request after PostgreSQL dropped a session should not fail.
+ */
+
+static void
+ngx_http_bulletdrop_db_lost(ngx_http_bulletdrop_db_conn_t *conn,
+    const char *what)
+{
+    ngx_http_bulletdrop_db_pool_t  *pool;
+
+    pool = conn->pool;
+
+    ngx_http_bulletdrop_db_drop(conn, what);
+    ngx_http_bulletdrop_db_pump(pool);
+}
+
+
+static void
+ngx_http_bulletdrop_db_drop(ngx_http_bulletdrop_db_conn_t *conn,
+    const char *what)
+{
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    q = conn->query;
+    conn->query = NULL;
+
+    ngx_http_bulletdrop_db_log(conn, NGX_LOG_ERR, what,
+                               PQerrorMessage(conn->pg));
+
+    ngx_http_bulletdrop_db_close(conn);
+    ngx_http_bulletdrop_db_schedule(conn);
+
+    if (q == NULL) {
+        return;
+    }
+
+    q->conn = NULL;
+
+    if (ngx_http_bulletdrop_sql[q->stmt].read_only && !q->retried) {
+        q->retried = 1;
+        ngx_http_bulletdrop_db_enqueue(q, 1);
+        return;
+    }
+
+    ngx_http_bulletdrop_db_complete(q, NGX_HTTP_BULLETDROP_DB_LOST, NULL);
+}
+
+
+static void
+ngx_http_bulletdrop_db_close(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    ngx_uint_t         flags;
+    ngx_connection_t  *c;
+
+    c = conn->c;
+
+    if (c) {
+        if (c->read->timer_set) {
+            ngx_del_timer(c->read);
+        }
+
+        if (c->read->posted) {
+            ngx_delete_posted_event(c->read);
+        }
+
+        if (c->write->posted) {
+            ngx_delete_posted_event(c->write);
+        }
+
+        /*
+         * libpq closes the socket itself when it sees the connection
+         * break; the kernel has then already forgotten the registration
+         */
+        flags = (PQsocket(conn->pg) == c->fd) ? 0 : NGX_CLOSE_EVENT;
+
+        if (c->read->active) {
+            (void) ngx_del_event(c->read, NGX_READ_EVENT, flags);
+        }
+
+        if (c->write->active) {
+            (void) ngx_del_event(c->write, NGX_WRITE_EVENT, flags);
+        }
+
+        ngx_free_connection(c);
+        c->fd = (ngx_socket_t) -1;
+        conn->c = NULL;
+    }
+
+    if (conn->pg) {
+        PQfinish(conn->pg);
+        conn->pg = NULL;
+    }
+
+    if (conn->result) {
+        PQclear(conn->result);
+        conn->result = NULL;
+    }
+
+    conn->preparing = 0;
+    ngx_memzero(conn->prepared, NGX_HTTP_BULLETDROP_SQL_N);
+
+    ngx_http_bulletdrop_db_set_state(conn, bd_conn_closed);
+}
+
+
+static void
+ngx_http_bulletdrop_db_set_state(ngx_http_bulletdrop_db_conn_t *conn,
+    ngx_uint_t state)
+{
+    ngx_http_bulletdrop_db_pool_t  *pool;
+
+    pool = conn->pool;
+
+    if (conn->state == bd_conn_idle) {
+        ngx_queue_remove(&conn->idle);
+    }
+
+    pool->count[conn->state]--;
+    pool->count[state]++;
+    conn->state = state;
+
+    if (state == bd_conn_idle) {
+        ngx_queue_insert_tail(&pool->idle, &conn->idle);
+    }
+}
+
+
+/* follows libpq to the socket it uses now */
+
+static void
+ngx_http_bulletdrop_db_set_fd(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    ngx_socket_t       fd;
+    ngx_connection_t  *c;
+
+    c = conn->c;
+    fd = PQsocket(conn->pg);
+
+    if (fd == c->fd || fd == (ngx_socket_t) -1) {
+        return;
+    }
+
+    if (ngx_cycle->files) {
+        if (ngx_cycle->files[c->fd] == c) {
+            ngx_cycle->files[c->fd] = NULL;
+        }
+
+        if ((ngx_uint_t) fd < ngx_cycle->files_n) {
+            ngx_cycle->files[fd] = c;
+        }
+    }
+
+    c->fd = fd;
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_db_watch(ngx_http_bulletdrop_db_conn_t *conn,
+    ngx_int_t event)
+{
+    ngx_event_t  *ev;
+
+    ev = (event == NGX_READ_EVENT) ? conn->c->read : conn->c->write;
+
+    if (ev->active) {
+        return NGX_OK;
+    }
+
+    return ngx_add_event(ev, event, NGX_LEVEL_EVENT);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_db_unwatch(ngx_http_bulletdrop_db_conn_t *conn,
+    ngx_int_t event)
+{
+    ngx_event_t  *ev;
+
+    ev = (event == NGX_READ_EVENT) ? conn->c->read : conn->c->write;
+
+    if (!ev->active) {
+        return NGX_OK;
+    }
+
+    return ngx_del_event(ev, event, 0);
+}
+
+
+/* the queue */
+
+static ngx_uint_t
+ngx_http_bulletdrop_db_alive(ngx_http_bulletdrop_db_pool_t *pool)
+{
+    return pool->count[bd_conn_connecting] + pool->count[bd_conn_idle]
+           + pool->count[bd_conn_busy];
+}
+
+
+/*
+ * Gives idle connections to waiting queries, in order; when no connection
+ * is up or on its way up, nothing will ever serve the queue.
+ */
+
+static void
+ngx_http_bulletdrop_db_pump(ngx_http_bulletdrop_db_pool_t *pool)
+{
+    ngx_http_bulletdrop_db_conn_t   *conn;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    while (!ngx_queue_empty(&pool->waiting)) {
+
+        q = ngx_queue_data(ngx_queue_head(&pool->waiting),
+                           ngx_http_bulletdrop_db_query_t, queue);
+
+        conn = ngx_http_bulletdrop_db_idle(pool);
+
+        if (conn) {
+            ngx_http_bulletdrop_db_dequeue(q);
+            ngx_http_bulletdrop_db_dispatch(conn, q);
+            continue;
+        }
+
+        if (ngx_http_bulletdrop_db_alive(pool)) {
+            return;
+        }
+
+        ngx_http_bulletdrop_db_dequeue(q);
+        ngx_http_bulletdrop_db_complete(q,
+                                        NGX_HTTP_BULLETDROP_DB_UNAVAILABLE,
+                                        NULL);
+    }
+}
+
+
+/*
+ * An idle connection the server has not closed.  When PostgreSQL restarts
+ * or terminates sessions, the news may sit unread in several sockets while
+ * a request is being handled: reading it (one recv() that usually finds
+ * nothing) before sending keeps a query off a dead connection.
+ */
+
+static ngx_http_bulletdrop_db_conn_t *
+ngx_http_bulletdrop_db_idle(ngx_http_bulletdrop_db_pool_t *pool)
+{
+    ngx_http_bulletdrop_db_conn_t  *conn;
+
+    while (!ngx_queue_empty(&pool->idle)) {
+        conn = ngx_queue_data(ngx_queue_head(&pool->idle),
+                              ngx_http_bulletdrop_db_conn_t, idle);
+
+        if (PQconsumeInput(conn->pg) && PQstatus(conn->pg) == CONNECTION_OK)
+        {
+            return conn;
+        }
+
+        ngx_http_bulletdrop_db_drop(conn, "connection lost");
+    }
+
+    return NULL;
+}
+
+
+static void
+ngx_http_bulletdrop_db_enqueue(ngx_http_bulletdrop_db_query_t *q,
+    ngx_uint_t at_head)
+{
+    ngx_msec_int_t                  left;
+    ngx_http_bulletdrop_db_pool_t  *pool;
+
+    pool = q->db;
+
+    left = (ngx_msec_int_t) (q->deadline - ngx_current_msec);
+    if (left <= 0) {
+        ngx_http_bulletdrop_db_complete(q, NGX_HTTP_BULLETDROP_DB_TIMEOUT,
+                                        NULL);
+        return;
+    }
+
+    if (at_head) {
+        ngx_queue_insert_head(&pool->waiting, &q->queue);
+
+    } else {
+        ngx_queue_insert_tail(&pool->waiting, &q->queue);
+    }
+
+    pool->nwaiting++;
+    q->waiting = 1;
+
+    q->event.handler = ngx_http_bulletdrop_db_wait_expired;
+    ngx_add_timer(&q->event, (ngx_msec_t) left);
+}
+
+
+static void
+ngx_http_bulletdrop_db_dequeue(ngx_http_bulletdrop_db_query_t *q)
+{
+    ngx_queue_remove(&q->queue);
+    q->db->nwaiting--;
+    q->waiting = 0;
+
+    if (q->event.timer_set) {
+        ngx_del_timer(&q->event);
+    }
+}
+
+
+static void
+ngx_http_bulletdrop_db_wait_expired(ngx_event_t *ev)
+{
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    q = ev->data;
+
+    ngx_log_error(NGX_LOG_WARN, ev->log, 0,
+                  "bulletdrop db: \"%s\" waited %M ms for a connection",
+                  ngx_http_bulletdrop_sql[q->stmt].name,
+                  q->db->conf->timeout);
+
+    ngx_http_bulletdrop_db_dequeue(q);
+    ngx_http_bulletdrop_db_complete(q, NGX_HTTP_BULLETDROP_DB_TIMEOUT, NULL);
+}
+
+
+/* the query API */
+
+ngx_http_bulletdrop_db_query_t *
+ngx_http_bulletdrop_db_query_create(ngx_http_bulletdrop_db_pool_t *dbp,
+    ngx_pool_t *pool, ngx_log_t *log, ngx_uint_t stmt)
+{
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    q = ngx_pcalloc(pool, sizeof(ngx_http_bulletdrop_db_query_t));
+    if (q == NULL) {
+        return NULL;
+    }
+
+    if (ngx_http_bulletdrop_sql[stmt].nparams) {
+        q->params = ngx_pcalloc(pool, ngx_http_bulletdrop_sql[stmt].nparams
+                                      * sizeof(char *));
+        if (q->params == NULL) {
+            return NULL;
+        }
+    }
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_bulletdrop_db_abandon;
+    cln->data = q;
+
+    q->stmt = stmt;
+    q->db = dbp;
+    q->pool = pool;
+    q->event.data = q;
+    q->event.log = log;
+
+    /* not run yet: abandoning it must be a no-op */
+    q->finished = 1;
+
+    return q;
+}
+
+
+/* n-th text parameter; a NULL value is SQL NULL */
+
+ngx_int_t
+ngx_http_bulletdrop_db_param(ngx_http_bulletdrop_db_query_t *q, ngx_uint_t n,
+    ngx_str_t *value)
+{
+    u_char  *p;
+
+    if (n >= (ngx_uint_t) ngx_http_bulletdrop_sql[q->stmt].nparams) {
+        return NGX_ERROR;
+    }
+
+    if (value == NULL) {
+        q->params[n] = NULL;
+        return NGX_OK;
+    }
+
+    /* libpq text parameters end at the first NUL */
+    if (ngx_strlchr(value->data, value->data + value->len, '\0') != NULL) {
+        return NGX_DECLINED;
+    }
+
+    p = ngx_pnalloc(q->pool, value->len + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, value->data, value->len);
+    p[value->len] = '\0';
+    q->params[n] = (const char *) p;
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_bulletdrop_db_run(ngx_http_bulletdrop_db_query_t *q)
+{
+    ngx_http_bulletdrop_db_conn_t  *conn;
+    ngx_http_bulletdrop_db_pool_t  *pool;
+
+    pool = q->db;
+
+    q->finished = 0;
+    q->retried = 0;
+    q->deadline = ngx_current_msec + pool->conf->timeout;
+
+    /* an idle connection means nothing is waiting */
+    conn = ngx_http_bulletdrop_db_idle(pool);
+
+    if (conn) {
+        ngx_http_bulletdrop_db_dispatch(conn, q);
+        return;
+    }
+
+    if (!ngx_http_bulletdrop_db_alive(pool)) {
+        ngx_http_bulletdrop_db_complete(q,
+                                        NGX_HTTP_BULLETDROP_DB_UNAVAILABLE,
+                                        NULL);
+        return;
+    }
+
+    if (pool->nwaiting >= (ngx_uint_t) pool->conf->queue_size) {
+        ngx_log_error(NGX_LOG_WARN, q->event.log, 0,
+                      "bulletdrop db: %ui queries already wait, "
+                      "refusing \"%s\"", pool->nwaiting,
+                      ngx_http_bulletdrop_sql[q->stmt].name);
+
+        ngx_http_bulletdrop_db_complete(q, NGX_HTTP_BULLETDROP_DB_BUSY, NULL);
+        return;
+    }
+
+    ngx_http_bulletdrop_db_enqueue(q, 0);
+}
+
+
+const char *
+ngx_http_bulletdrop_db_status_text(ngx_int_t status)
+{
+    switch (status) {
+
+    case NGX_HTTP_BULLETDROP_DB_OK:
+        return "ok";
+
+    case NGX_HTTP_BULLETDROP_DB_TIMEOUT:
+        return "the database did not answer in time";
+
+    case NGX_HTTP_BULLETDROP_DB_UNAVAILABLE:
+        return "no connection to the database";
+
+    case NGX_HTTP_BULLETDROP_DB_BUSY:
+        return "too many database queries are waiting";
+
+    default: /* NGX_HTTP_BULLETDROP_DB_LOST */
+        return "the database connection was lost";
+    }
+}
+
+
+/* handlers run from posted events, never inside the pool's own changes */
+
+static void
+ngx_http_bulletdrop_db_complete(ngx_http_bulletdrop_db_query_t *q,
+    ngx_int_t status, PGresult *res)
+{
+    q->status = status;
+    q->result = res;
+    q->conn = NULL;
+
+    q->event.handler = ngx_http_bulletdrop_db_completed;
+    ngx_post_event(&q->event, &ngx_posted_events);
+}
+
+
+static void
+ngx_http_bulletdrop_db_completed(ngx_event_t *ev)
+{
+    PGresult                        *res;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    q = ev->data;
+
+    res = q->result;
+    q->result = NULL;
+    q->finished = 1;
+
+    /* the handler may free q with its pool; res is still ours */
+    q->handler(q, res);
+
+    if (res) {
+        PQclear(res);
+    }
+}
+
+
+/* the pool holding the query is going away: its requester has left */
+
+static void
+ngx_http_bulletdrop_db_abandon(void *data)
+{
+    ngx_http_bulletdrop_db_query_t *q = data;
+
+    if (q->finished) {
+        return;
+    }
+
+    q->finished = 1;
+
+    if (q->event.posted) {
+        ngx_delete_posted_event(&q->event);
+    }
+
+    if (q->result) {
+        PQclear(q->result);
+        q->result = NULL;
+    }
+
+    if (q->waiting) {
+        ngx_http_bulletdrop_db_dequeue(q);
+    }
+
+    if (q->conn) {
+        /* the connection drains the reply and goes back to the pool */
+        q->conn->query = NULL;
+        q->conn = NULL;
+    }
+}
+
+
+static void
+ngx_http_bulletdrop_db_notice(void *arg, const char *message)
+{
+    ngx_http_bulletdrop_db_conn_t *conn = arg;
+
+    ngx_http_bulletdrop_db_log(conn, NGX_LOG_NOTICE, "server says", message);
+}
+
+
+/* libpq's messages end in a newline and may add lines of advice: one line */
+
+static void
+ngx_http_bulletdrop_db_log(ngx_http_bulletdrop_db_conn_t *conn,
+    ngx_uint_t level, const char *what, const char *detail)
+{
+    size_t  len;
+
+    if (detail == NULL) {
+        detail = "";
+    }
+
+    for (len = 0; detail[len] != '\0' && detail[len] != '\n'; len++) {
+        /* void */
+    }
+
+    while (len && detail[len - 1] == ' ') {
+        len--;
+    }
+
+    ngx_log_error(level, &conn->pool->log, 0, "bulletdrop db #%ui: %s: %*s",
+                  conn->id, what, len, detail);
+}

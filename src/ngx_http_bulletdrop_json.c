@@ -1,0 +1,78 @@
+/*
+ * BulletDrop: JSON answers.
+ */
+
+#include "ngx_http_bulletdrop_json.h"
+
+
+ngx_int_t
+ngx_http_bulletdrop_json_send(ngx_http_request_t *r, ngx_uint_t status,
+    json_t *json)
+{
+    size_t            len;
+    ngx_int_t         rc;
+    ngx_buf_t        *b;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
+    if (json == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = json_dumpb(json, NULL, 0, JSON_COMPACT);
+
+    /* one more byte: a trailing newline keeps terminals tidy */
+    b = len ? ngx_create_temp_buf(r->pool, len + 1) : NULL;
+
+    if (b == NULL || json_dumpb(json, (char *) b->last, len, JSON_COMPACT)
+                     != len)
+    {
+        json_decref(json);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json_decref(json);
+
+    b->last += len;
+    *b->last++ = '\n';
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    /* API answers are about this moment; nobody should cache them */
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = b->last - b->pos;
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
+        return rc;
+    }
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_json_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, const char *detail)
+{
+    return ngx_http_bulletdrop_json_send(r, status,
+                                         json_pack("{s:s, s:s}",
+                                                   "error", error,
+                                                   "detail", detail));
+}

@@ -1,0 +1,24 @@
+/*
+ * BulletDrop: JSON answers.
+ */
+
+#ifndef _NGX_HTTP_BULLETDROP_JSON_H_INCLUDED_
+#define _NGX_HTTP_BULLETDROP_JSON_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+#include <jansson.h>
+
+
+/* sends json (and drops the reference); returns what a handler returns */
+ngx_int_t ngx_http_bulletdrop_json_send(ngx_http_request_t *r,
+    ngx_uint_t status, json_t *json);
+
+/* {"error": error, "detail": detail} */
+ngx_int_t ngx_http_bulletdrop_json_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, const char *detail);
+
+
+#endif /* _NGX_HTTP_BULLETDROP_JSON_H_INCLUDED_ */
