@@ -1,0 +1,219 @@
+package BulletDrop::Pg;
+
+# A project-local PostgreSQL cluster: created with initdb in a directory of
+# ours, listening on a Unix socket in that directory (and on loopback TCP
+# when asked), run as the "postgres" system user when we are root.
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use File::Path qw(make_path);
+use BulletDrop::Util qw(run_cmd slurp spew as_user children_of);
+
+sub bindir {
+    my @dirs = sort {
+        ($b =~ m{/(\d+)/bin$})[0] <=> ($a =~ m{/(\d+)/bin$})[0]
+    } grep { -x "$_/initdb" } glob('/usr/lib/postgresql/*/bin');
+
+    croak "no PostgreSQL server binaries in /usr/lib/postgresql/*/bin "
+        . "(run 'make deps')" unless @dirs;
+
+    return $dirs[0];
+}
+
+# dir:      the cluster's home (data/, the socket, log)
+# tcp_port: also listen on 127.0.0.1 at this port
+# durable:  keep fsync on (the dev stack); tests turn it off for speed
+sub new {
+    my ($class, %o) = @_;
+
+    croak "dir is required" unless $o{dir};
+
+    my $self = bless {
+        dir      => $o{dir},
+        tcp_port => $o{tcp_port},
+        durable  => $o{durable} // 0,
+        bin      => bindir(),
+    }, $class;
+
+    # sun_path holds 107 bytes
+    croak "PostgreSQL socket path too long: $self->{dir}; set a shorter "
+        . "BULLETDROP_RUN_DIR"
+        if length($self->socket_dir) + length('/.s.PGSQL.5432') > 107;
+
+    return $self;
+}
+
+sub dir        { $_[0]{dir} }
+sub data_dir   { "$_[0]{dir}/data" }
+sub socket_dir { $_[0]{dir} }
+sub log_file   { "$_[0]{dir}/postgresql.log" }
+
+# the system user the server runs as
+sub owner { $> == 0 ? 'postgres' : scalar getpwuid($>) }
+
+sub pg_cmd {
+    my ($self, $prog, @args) = @_;
+    return as_user($self->owner, "$self->{bin}/$prog", @args);
+}
+
+sub initialized { -f $_[0]->data_dir . '/PG_VERSION' }
+
+sub init {
+    my ($self) = @_;
+
+    return if $self->initialized;
+
+    make_path($self->{dir});
+    chmod 0755, $self->{dir};
+
+    if ($> == 0) {
+        my ($uid, $gid) = (getpwnam 'postgres')[2, 3];
+        croak "no 'postgres' system user (is the postgresql package "
+            . "installed?)" unless defined $uid;
+        chown $uid, $gid, $self->{dir};
+
+        # the server must be able to reach its own directory
+        run_cmd(as_user('postgres', 'test', '-x', $self->{dir}),
+                quiet => 1, fail => "the postgres user cannot reach "
+                . "$self->{dir}: choose a BULLETDROP_RUN_DIR on a path "
+                . "it can traverse");
+    }
+
+    run_cmd($self->pg_cmd('initdb', '-D', $self->data_dir, '-U', 'postgres',
+                          '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8',
+                          '--no-instructions'),
+            quiet => 1, fail => 'initdb failed');
+
+    my $conf = join '', map { "$_\n" }
+        "# written by BulletDrop",
+        "listen_addresses = '"
+            . (defined $self->{tcp_port} ? '127.0.0.1' : '') . "'",
+        "port = " . ($self->{tcp_port} // 5432),
+        "unix_socket_directories = '$self->{dir}'",
+        "unix_socket_permissions = 0777",
+        "max_connections = 200",
+        "timezone = 'UTC'",
+        "log_line_prefix = '%m [%p] %q%u\@%d '",
+        $self->{durable} ? () : ("fsync = off", "synchronous_commit = off",
+                                 "full_page_writes = off");
+
+    spew($self->data_dir . '/postgresql.auto.conf', $conf);
+    chown((getpwnam $self->owner)[2, 3], $self->data_dir
+          . '/postgresql.auto.conf') if $> == 0;
+
+    return;
+}
+
+sub port { $_[0]{tcp_port} // 5432 }
+
+# pg_ctl knows a stale pid file from a live server
+sub running {
+    my ($self) = @_;
+
+    return 0 unless -f $self->data_dir . '/postmaster.pid';
+
+    my ($rc) = run_cmd($self->pg_cmd('pg_ctl', '-D', $self->data_dir,
+                                     'status'), check => 0);
+    return $rc == 0;
+}
+
+sub postmaster_pid {
+    my ($self) = @_;
+    my $f = $self->data_dir . '/postmaster.pid';
+    return undef unless -r $f;
+    my ($pid) = slurp($f) =~ /^(\d+)/;
+    return $pid;
+}
+
+sub start {
+    my ($self) = @_;
+
+    return if $self->running;
+
+    # the log file lives with the cluster, owned by the server's user
+    run_cmd($self->pg_cmd('pg_ctl', '-D', $self->data_dir, '-l',
+                          $self->log_file, '-w', '-t', '60', 'start'),
+            quiet => 1,
+            fail => sub { "PostgreSQL did not start:\n"
+                          . _tail($self->log_file, 20) });
+    return;
+}
+
+# Someone else (the foreground `make run`) may stop it at the same time:
+# it being gone is success.
+sub stop {
+    my ($self, $mode) = @_;
+
+    return unless $self->running;
+
+    my ($status, $out, $err) = run_cmd(
+        $self->pg_cmd('pg_ctl', '-D', $self->data_dir, '-m', $mode // 'fast',
+                      '-w', '-t', '60', 'stop'), check => 0);
+
+    croak "PostgreSQL did not stop:\n$err$out"
+        if $status != 0 && $self->running;
+
+    return;
+}
+
+# the postmaster and every backend: SIGSTOP makes a server that accepts
+# connections and never answers
+sub processes {
+    my ($self) = @_;
+    my $pm = $self->postmaster_pid or return ();
+    return ($pm, children_of($pm));
+}
+
+sub freeze { my ($self) = @_; kill 'STOP', $self->processes; return }
+sub thaw   { my ($self) = @_; kill 'CONT', $self->processes; return }
+
+sub conninfo {
+    my ($self, %o) = @_;
+    my $db = $o{dbname} // 'bulletdrop';
+    my $user = $o{user} // 'bulletdrop';
+    my $port = defined $self->{tcp_port} ? " port=$self->{tcp_port}" : '';
+    return "host=$self->{dir}$port dbname=$db user=$user";
+}
+
+# runs SQL through psql; returns rows as arrays of columns
+sub psql {
+    my ($self, $sql, %o) = @_;
+
+    my $out = run_cmd(['psql', '-X', '-q', '-A', '-t', '-F', "\t",
+                       '-v', 'ON_ERROR_STOP=1',
+                       '-d', $o{conninfo} // $self->conninfo(%o),
+                       '-c', $sql],
+                      capture => 1, fail => "psql failed: $sql");
+
+    return [ map { [ split /\t/, $_, -1 ] } split /\n/, $out ];
+}
+
+# the application's role and database, owned by that role
+sub create_app_db {
+    my ($self, %o) = @_;
+
+    my $name = $o{name} // 'bulletdrop';
+    my %su = (dbname => 'postgres', user => 'postgres');
+
+    my $have = $self->psql("SELECT 1 FROM pg_roles WHERE rolname = '$name'",
+                           %su);
+    $self->psql(qq{CREATE ROLE "$name" LOGIN}, %su) unless @$have;
+
+    $have = $self->psql("SELECT 1 FROM pg_database WHERE datname = '$name'",
+                        %su);
+    $self->psql(qq{CREATE DATABASE "$name" OWNER "$name"}, %su)
+        unless @$have;
+
+    return;
+}
+
+sub _tail {
+    my ($file, $n) = @_;
+    my @lines = eval { split /\n/, slurp($file) };
+    splice @lines, 0, @lines - $n if @lines > $n;
+    return join "\n", @lines;
+}
+
+1;
