@@ -1,0 +1,101 @@
+#!/usr/bin/perl
+# The module loads into Debian's nginx, and `nginx -t` refuses every bad
+# database setting with a message that names the problem.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+
+use BulletDrop::Test;
+
+my $t = BulletDrop::Test->new(pg => 0);
+
+sub refused {
+    my ($name, $like, %conf) = @_;
+    my ($ok, $out) = $t->check_conf(%conf);
+    ok(!$ok, "$name: nginx -t fails");
+    like($out, $like, "$name: and says why") or diag $out;
+}
+
+my ($ok, $out) = $t->check_conf(db => 'host=/nonexistent dbname=x');
+ok($ok, 'a valid configuration loads the module into the distro nginx')
+    or diag $out;
+
+($ok, $out) = $t->check_conf(
+    db => 'postgresql://bulletdrop@%2Fvar%2Frun%2Fpostgresql/bulletdrop'
+          . '?application_name=bd');
+ok($ok, 'a connection URI is accepted') or diag $out;
+
+($ok, $out) = $t->check_conf(db => 'host=127.0.0.1 port=5432 dbname=x');
+ok($ok, 'a numeric host is accepted') or diag $out;
+
+($ok, $out) = $t->check_conf(db => 'host=localhost,/tmp port=5432,5433');
+ok($ok, 'a host list with a matching port list is accepted') or diag $out;
+
+($ok, $out) = $t->check_conf(db => undef,
+                             server => "location / { return 204; }\n");
+ok($ok, 'the module loads without any bulletdrop directive') or diag $out;
+
+refused('an unknown connection option',
+        qr/invalid "bulletdrop_db" connection string: invalid connection (option|URI).*nosuch/,
+        db => 'host=/tmp nosuch=1');
+
+refused('an unterminated quote',
+        qr/invalid "bulletdrop_db" connection string: .*quoted string/,
+        db => "host=/tmp dbname='x");
+
+refused('a malformed URI',
+        qr/invalid "bulletdrop_db" connection string: .*URI/,
+        db => 'postgresql://[::1');
+
+refused('a host name that does not resolve',
+        qr/invalid "bulletdrop_db": host not found "no-such-host\.invalid"/,
+        db => 'host=no-such-host.invalid dbname=x');
+
+refused('more ports than hosts',
+        qr/port list does not match the host list/,
+        db => 'host=localhost port=5432,5433');
+
+refused('fewer ports than hosts',
+        qr/port list does not match the host list/,
+        db => 'host=localhost,127.0.0.1,/tmp port=5432,5433');
+
+# nginx's own bounds check: its message points at the directive's line
+refused('a pool of 0', qr/value must be between 1 and 1024 in \S+:20/,
+        db => 'host=/tmp', db_pool => 0);
+
+refused('a pool that is not a number',
+        qr/"bulletdrop_db_pool" directive invalid number/,
+        db => 'host=/tmp', db_pool => 'many');
+
+refused('a timeout of 0', qr/"bulletdrop_db_timeout" must be more than 0/,
+        db => 'host=/tmp', db_timeout => '0');
+
+refused('a timeout that is not a time',
+        qr/"bulletdrop_db_timeout" directive invalid value/,
+        db => 'host=/tmp', db_timeout => 'soon');
+
+refused('a negative queue', qr/"bulletdrop_db_queue" directive invalid number/,
+        db => 'host=/tmp', db_queue => '-1');
+
+refused('bulletdrop_db twice', qr/"bulletdrop_db" directive is duplicate/,
+        db => 'host=/tmp', http => qq{    bulletdrop_db "host=/tmp";\n});
+
+refused('bulletdrop_db in a server block',
+        qr/"bulletdrop_db" directive is not allowed here/,
+        db => undef,
+        server => qq{bulletdrop_db "host=/tmp";\n}
+                  . "location / { return 204; }\n");
+
+refused('the API without a database',
+        qr/"bulletdrop_api" needs "bulletdrop_db" in the http block/,
+        db => undef);
+
+refused('bulletdrop_api with an argument',
+        qr/invalid number of arguments in "bulletdrop_api"/,
+        db => 'host=/tmp',
+        server => "location /api/ { bulletdrop_api on; }\n");
+
+done_testing;
