@@ -25,10 +25,10 @@ CC_OPT     := -g -O2 -fstack-protector-strong -Wformat \
               -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
 LD_OPT     := -Wl,-z,relro -Wl,-z,now -fPIC
 
-# gcc, make and pkg-config build the module; perl (with prove and the core
-# modules) and curl run the tests; util-linux gives runuser for PostgreSQL.
+# gcc, make and pkg-config build the module; perl (prove and the core
+# modules), curl and openssl (a throwaway certificate) serve the tests.
 DEB_PACKAGES := nginx nginx-dev libpq-dev libjansson-dev libjwt-dev \
-                libssl-dev postgresql perl curl gcc make pkg-config
+                libssl-dev postgresql perl curl gcc make pkg-config openssl
 
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STACK      := perl -I$(TOP)/t/lib -MBulletDrop::Stack \

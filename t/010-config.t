@@ -8,7 +8,9 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 
+use BulletDrop::Nginx;
 use BulletDrop::Test;
+use BulletDrop::Util qw(top_dir run_cmd slurp);
 
 my $t = BulletDrop::Test->new(pg => 0);
 
@@ -97,5 +99,28 @@ refused('bulletdrop_api with an argument',
         qr/invalid number of arguments in "bulletdrop_api"/,
         db => 'host=/tmp',
         server => "location /api/ { bulletdrop_api on; }\n");
+
+subtest 'the production example passes nginx -t' => sub {
+    my $dir = $t->dir;
+    my ($status) = run_cmd(['openssl', 'req', '-x509', '-newkey', 'rsa:2048',
+                            '-nodes', '-days', '1', '-subj', '/CN=test',
+                            '-keyout', "$dir/key.pem",
+                            '-out', "$dir/cert.pem"], check => 0);
+    is($status, 0, 'a throwaway certificate');
+
+    # only what points at this machine's files changes
+    my $conf = slurp(top_dir() . '/nginx-conf/production.conf');
+    my $module = BulletDrop::Nginx::module_path();
+    my $prefix = $t->nginx->prefix;
+    $conf =~ s{/usr/lib/nginx/modules/ngx_http_bulletdrop_module\.so}{$module};
+    $conf =~ s{/etc/letsencrypt/live/example\.com/fullchain\.pem}{$dir/cert.pem};
+    $conf =~ s{/etc/letsencrypt/live/example\.com/privkey\.pem}{$dir/key.pem};
+    $conf =~ s{/var/log/nginx/}{$prefix/logs/}g;
+    $conf =~ s{/run/nginx\.pid}{$prefix/logs/nginx.pid};
+
+    $t->nginx->write_conf($conf);
+    my ($ok, $out) = $t->nginx->check;
+    ok($ok, 'syntax and directives are right') or diag $out;
+};
 
 done_testing;
