@@ -84,6 +84,8 @@ static void ngx_http_bulletdrop_db_connect(
     ngx_http_bulletdrop_db_conn_t *conn);
 static void ngx_http_bulletdrop_db_connect_poll(
     ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_connect_failed(
+    ngx_http_bulletdrop_db_conn_t *conn);
 static void ngx_http_bulletdrop_db_event_handler(ngx_event_t *ev);
 static void ngx_http_bulletdrop_db_reconnect_handler(ngx_event_t *ev);
 static void ngx_http_bulletdrop_db_timed_out(
@@ -681,10 +683,7 @@ ngx_http_bulletdrop_db_connect(ngx_http_bulletdrop_db_conn_t *conn)
 
 failed:
 
-    conn->failures++;
-    ngx_http_bulletdrop_db_close(conn);
-    ngx_http_bulletdrop_db_schedule(conn);
-    ngx_http_bulletdrop_db_pump(pool);
+    ngx_http_bulletdrop_db_connect_failed(conn);
 }
 
 
@@ -756,10 +755,19 @@ ngx_http_bulletdrop_db_connect_poll(ngx_http_bulletdrop_db_conn_t *conn)
 
 failed:
 
+    ngx_http_bulletdrop_db_connect_failed(conn);
+}
+
+
+/* with no connection left, waiting requests fail now, not at the next try */
+
+static void
+ngx_http_bulletdrop_db_connect_failed(ngx_http_bulletdrop_db_conn_t *conn)
+{
     conn->failures++;
     ngx_http_bulletdrop_db_close(conn);
     ngx_http_bulletdrop_db_schedule(conn);
-    ngx_http_bulletdrop_db_pump(pool);
+    ngx_http_bulletdrop_db_pump(conn->pool);
 }
 
 
@@ -855,10 +863,7 @@ ngx_http_bulletdrop_db_timed_out(ngx_http_bulletdrop_db_conn_t *conn)
                       "bulletdrop db #%ui: connecting timed out after %M ms",
                       conn->id, pool->conf->timeout);
 
-        conn->failures++;
-        ngx_http_bulletdrop_db_close(conn);
-        ngx_http_bulletdrop_db_schedule(conn);
-        ngx_http_bulletdrop_db_pump(pool);
+        ngx_http_bulletdrop_db_connect_failed(conn);
         return;
     }
 
@@ -1073,9 +1078,11 @@ ngx_http_bulletdrop_db_flush(ngx_http_bulletdrop_db_conn_t *conn)
 
 
 /*
- * The connection broke.  Its query is sent again, once, when that is
- * harmless (a read-only statement) and there is time left: the next
- * request after PostgreSQL dropped a session should not fail.
+ * The connection broke.  Its query is sent again when that is harmless
+ * (a read-only statement) and there is time left: the next request after
+ * PostgreSQL dropped its sessions should not fail.  When the server drops
+ * all of them, the other idle ones may not know it yet, so the budget is
+ * one try per connection: each loss retires a different stale one.
  */
 
 static void
@@ -1112,8 +1119,10 @@ ngx_http_bulletdrop_db_drop(ngx_http_bulletdrop_db_conn_t *conn,
 
     q->conn = NULL;
 
-    if (ngx_http_bulletdrop_sql[q->stmt].read_only && !q->retried) {
-        q->retried = 1;
+    if (ngx_http_bulletdrop_sql[q->stmt].read_only
+        && q->retries < conn->pool->nconns)
+    {
+        q->retries++;
         ngx_http_bulletdrop_db_enqueue(q, 1);
         return;
     }
@@ -1484,7 +1493,7 @@ ngx_http_bulletdrop_db_run(ngx_http_bulletdrop_db_query_t *q)
     pool = q->db;
 
     q->finished = 0;
-    q->retried = 0;
+    q->retries = 0;
     q->deadline = ngx_current_msec + pool->conf->timeout;
 
     /* an idle connection means nothing is waiting */

@@ -71,8 +71,8 @@ struct ngx_http_bulletdrop_db_query_s {
     ngx_event_t                         event;
     ngx_queue_t                         queue;
     ngx_msec_t                          deadline;
+    ngx_uint_t                          retries;
     unsigned                            waiting:1;
-    unsigned                            retried:1;
     unsigned                            finished:1;
 };
 
