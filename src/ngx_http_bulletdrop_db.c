@@ -73,8 +73,9 @@ struct ngx_http_bulletdrop_db_pool_s {
 
 static char *ngx_http_bulletdrop_db_resolve(ngx_conf_t *cf,
     ngx_http_bulletdrop_db_conf_t *dbcf);
-static ngx_int_t ngx_http_bulletdrop_db_append(ngx_pool_t *pool,
-    ngx_str_t *list, ngx_str_t *item, ngx_uint_t nitems);
+static ngx_int_t ngx_http_bulletdrop_db_add_host(ngx_pool_t *pool,
+    ngx_str_t *lists, ngx_str_t *host, ngx_str_t *addr, ngx_str_t *port,
+    ngx_uint_t n);
 static ngx_keyval_t *ngx_http_bulletdrop_db_option(ngx_array_t *options,
     const char *key);
 static ngx_int_t ngx_http_bulletdrop_db_add_option(ngx_conf_t *cf,
@@ -214,7 +215,7 @@ ngx_http_bulletdrop_db_resolve(ngx_conf_t *cf,
     ngx_http_bulletdrop_db_conf_t *dbcf)
 {
     u_char        *h, *hend, *pt, *pend, *comma;
-    ngx_str_t      host, port, addr, hosts, addrs, ports;
+    ngx_str_t      host, port, addr, lists[3];
     ngx_url_t      u;
     ngx_uint_t     i, n, multi_port;
     ngx_keyval_t  *host_kv, *port_kv;
@@ -237,9 +238,8 @@ ngx_http_bulletdrop_db_resolve(ngx_conf_t *cf,
                                  ',')
                      != NULL);
 
-    ngx_str_null(&hosts);
-    ngx_str_null(&addrs);
-    ngx_str_null(&ports);
+    /* the new host, hostaddr and port lists, entry by entry */
+    ngx_memzero(lists, sizeof(lists));
     ngx_str_null(&port);
 
     h = host_kv->value.data;
@@ -269,17 +269,12 @@ ngx_http_bulletdrop_db_resolve(ngx_conf_t *cf,
             /* a Unix socket: an empty hostaddr entry uses the host as is */
             ngx_str_null(&addr);
 
-            if (ngx_http_bulletdrop_db_append(cf->pool, &hosts, &host, n)
-                != NGX_OK
-                || ngx_http_bulletdrop_db_append(cf->pool, &addrs, &addr, n)
-                   != NGX_OK
-                || ngx_http_bulletdrop_db_append(cf->pool, &ports, &port, n)
-                   != NGX_OK)
+            if (ngx_http_bulletdrop_db_add_host(cf->pool, lists, &host,
+                                                &addr, &port, n++)
+                != NGX_OK)
             {
                 return NGX_CONF_ERROR;
             }
-
-            n++;
 
         } else {
             ngx_memzero(&u, sizeof(ngx_url_t));
@@ -299,19 +294,12 @@ ngx_http_bulletdrop_db_resolve(ngx_conf_t *cf,
                                          u.addrs[i].socklen, text,
                                          NGX_SOCKADDR_STRLEN, 0);
 
-                if (ngx_http_bulletdrop_db_append(cf->pool, &hosts, &host, n)
-                    != NGX_OK
-                    || ngx_http_bulletdrop_db_append(cf->pool, &addrs, &addr,
-                                                     n)
-                       != NGX_OK
-                    || ngx_http_bulletdrop_db_append(cf->pool, &ports, &port,
-                                                     n)
-                       != NGX_OK)
+                if (ngx_http_bulletdrop_db_add_host(cf->pool, lists, &host,
+                                                    &addr, &port, n++)
+                    != NGX_OK)
                 {
                     return NGX_CONF_ERROR;
                 }
-
-                n++;
             }
         }
 
@@ -326,14 +314,15 @@ ngx_http_bulletdrop_db_resolve(ngx_conf_t *cf,
         goto mismatch;
     }
 
-    if (ngx_http_bulletdrop_db_add_option(cf, dbcf->options, "host", &hosts)
+    if (ngx_http_bulletdrop_db_add_option(cf, dbcf->options, "host",
+                                          &lists[0])
         != NGX_OK
         || ngx_http_bulletdrop_db_add_option(cf, dbcf->options, "hostaddr",
-                                             &addrs)
+                                             &lists[1])
            != NGX_OK
         || (multi_port
             && ngx_http_bulletdrop_db_add_option(cf, dbcf->options, "port",
-                                                 &ports)
+                                                 &lists[2])
                != NGX_OK))
     {
         return NGX_CONF_ERROR;
@@ -350,29 +339,37 @@ mismatch:
 }
 
 
-/* appends ",item" (or "item" as the first of a list) */
+/* appends ",host", ",addr" and ",port" to the lists (no comma at n == 0) */
 
 static ngx_int_t
-ngx_http_bulletdrop_db_append(ngx_pool_t *pool, ngx_str_t *list,
-    ngx_str_t *item, ngx_uint_t nitems)
+ngx_http_bulletdrop_db_add_host(ngx_pool_t *pool, ngx_str_t *lists,
+    ngx_str_t *host, ngx_str_t *addr, ngx_str_t *port, ngx_uint_t n)
 {
-    u_char  *p, *last;
+    u_char      *p, *last;
+    ngx_str_t   *item[3];
+    ngx_uint_t   i;
 
-    p = ngx_pnalloc(pool, list->len + 1 + item->len);
-    if (p == NULL) {
-        return NGX_ERROR;
+    item[0] = host;
+    item[1] = addr;
+    item[2] = port;
+
+    for (i = 0; i < 3; i++) {
+        p = ngx_pnalloc(pool, lists[i].len + 1 + item[i]->len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        last = ngx_cpymem(p, lists[i].data, lists[i].len);
+
+        if (n) {
+            *last++ = ',';
+        }
+
+        last = ngx_cpymem(last, item[i]->data, item[i]->len);
+
+        lists[i].data = p;
+        lists[i].len = last - p;
     }
-
-    last = ngx_cpymem(p, list->data, list->len);
-
-    if (nitems) {
-        *last++ = ',';
-    }
-
-    last = ngx_cpymem(last, item->data, item->len);
-
-    list->data = p;
-    list->len = last - p;
 
     return NGX_OK;
 }
