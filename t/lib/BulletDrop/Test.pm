@@ -173,8 +173,6 @@ sub start_nginx {
     return $self;
 }
 
-sub stop_nginx { $_[0]{nginx}->stop; return $_[0] }
-
 # nginx -t on a configuration: (ok, output)
 sub check_conf {
     my ($self, %o) = @_;
