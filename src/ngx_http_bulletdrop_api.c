@@ -151,17 +151,30 @@ static ngx_int_t
 ngx_http_bulletdrop_api_run(ngx_http_request_t *r,
     ngx_http_bulletdrop_db_query_t *q)
 {
-    ngx_http_bulletdrop_db_run(q);
-
-    r->main->count++;
+    ngx_event_t  *rev;
 
     /*
      * Watch for the client leaving while the query runs: the request is
-     * then finalized, and its pool's cleanup abandons the query.
+     * then finalized, and its pool's cleanup abandons the query.  A close
+     * that arrived with the request was reported with it and will not be
+     * reported again by an edge-triggered event method: look now.
      */
     if (!r->discard_body) {
+        rev = r->connection->read;
+
+        if (rev->ready) {
+            ngx_post_event(rev, &ngx_posted_events);
+
+        } else if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
         r->read_event_handler = ngx_http_test_reading;
     }
+
+    ngx_http_bulletdrop_db_run(q);
+
+    r->main->count++;
 
     return NGX_DONE;
 }
