@@ -86,8 +86,10 @@ sub port_closed {
                                   PeerPort => $port, Timeout => 1);
 }
 
+# a failed test must stop its own stack, never the default run dir's
 END {
     local $?;
+    local @ENV{keys %env} = values %env;
     kill 'TERM', -$_ for @started;
     system('make', '-s', '-C', $top, 'stop') if @started;
 }
