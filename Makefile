@@ -59,7 +59,7 @@ $(BUILD)/sources.list: FORCE
 	    | sort > $@.new
 	@if cmp -s $@.new $@; then rm -f $@.new; else mv $@.new $@; fi
 
-$(NGX_BUILD)/objs/Makefile: config $(NGINX_SRC)/conf_flags \
+$(NGX_BUILD)/objs/Makefile: config $(wildcard $(NGINX_SRC)/conf_flags) \
                             $(BUILD)/sources.list
 	@test -f $(NGINX_SRC)/conf_flags \
 	    || { echo "no $(NGINX_SRC): run 'make deps'" >&2; exit 1; }

@@ -86,6 +86,10 @@ sub start {
     my ($ok, $out) = $self->check;
     croak "nginx configuration test failed:\n$out" unless $ok;
 
+    # nginx writes it once its sockets are bound: until then, whoever
+    # answers on the port is somebody else
+    unlink $self->pid_file;
+
     my $pid = fork // croak "fork: $!";
 
     if ($pid == 0) {
@@ -107,7 +111,7 @@ sub start {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $self->{port},
                                       Timeout => 1);
-        return $pid if $s;
+        return $pid if $s && -s $self->pid_file;
 
         sleep 0.02;
     }
@@ -131,17 +135,10 @@ sub stop {
         sleep 0.02;
     }
 
-    kill 'KILL', $pid;
+    # workers outlive a killed master and would keep the port
+    kill 'KILL', children_of($pid), $pid;
     waitpid $pid, 0;
     return;
-}
-
-# waits for the child to exit by itself; returns its wait status
-sub wait {
-    my ($self) = @_;
-    my $pid = delete $self->{pid} or return 0;
-    waitpid $pid, 0;
-    return $?;
 }
 
 sub worker_pids {

@@ -38,6 +38,10 @@ END {
 
 $SIG{INT} = $SIG{TERM} = sub { exit 130 };
 
+# a server closing on a client mid-write is a result to check, not a reason
+# to die without tearing down
+$SIG{PIPE} = 'IGNORE';
+
 sub free_port {
     my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
                                   Proto => 'tcp', Listen => 1)
@@ -198,10 +202,11 @@ sub teardown {
 
     @live = grep { defined && $_ != $self } @live;
 
+    # thawed first, so that nginx does not shut down against a frozen server
+    $self->{pg}->thaw if $self->{pg};
     $self->{nginx}->stop('TERM') if $self->{nginx};
 
     if ($self->{pg}) {
-        $self->{pg}->thaw;
         eval { $self->{pg}->stop('immediate'); 1 } or warn $@;
     }
 
