@@ -40,8 +40,9 @@ ok($ok, 'a host list with a matching port list is accepted') or diag $out;
                              server => "location / { return 204; }\n");
 ok($ok, 'the module loads without any bulletdrop directive') or diag $out;
 
-refused('an unknown connection option',
-        qr/invalid "bulletdrop_db" connection string: invalid connection (option|URI).*nosuch/,
+my $libpq_refusal = 'invalid "bulletdrop_db" connection string: '
+                    . 'invalid connection (option|URI)';
+refused('an unknown connection option', qr/$libpq_refusal.*nosuch/,
         db => 'host=/tmp nosuch=1');
 
 refused('an unterminated quote',
@@ -65,8 +66,16 @@ refused('fewer ports than hosts',
         db => 'host=localhost,127.0.0.1,/tmp port=5432,5433');
 
 # nginx's own bounds check: its message points at the directive's line
-refused('a pool of 0', qr/value must be between 1 and 1024 in \S+:20/,
+refused('a pool of 0', qr/value must be between 1 and 1024 in \S+:\d+/,
         db => 'host=/tmp', db_pool => 0);
+{
+    my @lines = split /\n/, slurp($t->nginx->conf_file);
+    my ($n) = grep { $lines[$_] =~ /^\s*bulletdrop_db_pool\s+0;/ }
+                   0 .. $#lines;
+    my (undef, $out) = $t->check_conf(db => 'host=/tmp', db_pool => 0);
+    like($out, qr/nginx\.conf:@{[ $n + 1 ]}\b/,
+         'a pool of 0: the line named is the directive\'s');
+}
 
 refused('a pool that is not a number',
         qr/"bulletdrop_db_pool" directive invalid number/,
@@ -113,7 +122,8 @@ subtest 'the production example passes nginx -t' => sub {
     my $module = BulletDrop::Nginx::module_path();
     my $prefix = $t->nginx->prefix;
     $conf =~ s{/usr/lib/nginx/modules/ngx_http_bulletdrop_module\.so}{$module};
-    $conf =~ s{/etc/letsencrypt/live/example\.com/fullchain\.pem}{$dir/cert.pem};
+    $conf =~ s{/etc/letsencrypt/live/example\.com/fullchain\.pem}
+              {$dir/cert.pem};
     $conf =~ s{/etc/letsencrypt/live/example\.com/privkey\.pem}{$dir/key.pem};
     $conf =~ s{/var/log/nginx/}{$prefix/logs/}g;
     $conf =~ s{/run/nginx\.pid}{$prefix/logs/nginx.pid};

@@ -65,7 +65,8 @@ subtest 'a known path with the wrong method is a JSON 405 with Allow' => sub {
     is($res->{status}, 405, 'a method nginx does not know: 405');
 };
 
-subtest 'a refused request body is read and dropped, the connection lives' => sub {
+subtest 'a refused request body is read and dropped, the connection lives'
+=> sub {
     my $sock = $t->http->connect;
     my $body = 'x' x 100_000;
     print {$sock} "POST /api/health HTTP/1.1\r\nHost: localhost\r\n"

@@ -14,10 +14,9 @@ use POSIX qw(setsid :sys_wait_h);
 use Time::HiRes qw(time sleep);
 
 use BulletDrop::HTTP;
-use BulletDrop::Nginx;
 use BulletDrop::Pg;
 use BulletDrop::Test qw(free_port wait_until);
-use BulletDrop::Util qw(top_dir);
+use BulletDrop::Util qw(top_dir slurp);
 
 my $top = top_dir();
 my $run_dir = tempdir('bulletdrop-run-XXXXXX', TMPDIR => 1,
@@ -147,9 +146,14 @@ subtest 'a second make run reuses the data; make stop ends it' => sub {
 };
 
 subtest 'make migrate on a stopped stack leaves it stopped' => sub {
+    my $pg_log = "$run_dir/pg/postgresql.log";
+    my $starts = sub { scalar(() = slurp($pg_log) =~ /ready to accept/g) };
+    my $before = $starts->();
+
     my ($pid, $out) = make_bg('migrate');
     is(wait_exit($pid, 60), 0, 'make migrate succeeds')
         or diag read_until($out, qr/\z\A/, 1);
+    is($starts->(), $before + 1, 'it started PostgreSQL for the occasion');
     ok(!$pg->running, 'PostgreSQL is stopped again afterwards');
 };
 
