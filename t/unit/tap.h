@@ -8,6 +8,9 @@
 #include <stdio.h>
 #include <string.h>
 
+/* a test uses some of these helpers, not all */
+#define TAP_UNUSED  __attribute__((unused))
+
 static int  tap_n;
 static int  tap_failed;
 
@@ -24,7 +27,7 @@ static int  tap_failed;
     tap_is_mem((got), (glen), (want), __FILE__, __LINE__, __VA_ARGS__)
 
 
-static int
+static TAP_UNUSED int
 tap_ok(int pass, const char *file, int line, const char *name, ...)
 {
     tap_n++;
@@ -39,7 +42,7 @@ tap_ok(int pass, const char *file, int line, const char *name, ...)
 }
 
 
-static void
+static TAP_UNUSED void
 tap_is_int(long got, long want, const char *file, int line, const char *name)
 {
     if (!tap_ok(got == want, file, line, name)) {
@@ -48,7 +51,7 @@ tap_is_int(long got, long want, const char *file, int line, const char *name)
 }
 
 
-static void
+static TAP_UNUSED void
 tap_is_str(const char *got, const char *want, const char *file, int line,
     const char *name)
 {
@@ -59,7 +62,7 @@ tap_is_str(const char *got, const char *want, const char *file, int line,
 }
 
 
-static void
+static TAP_UNUSED void
 tap_is_mem(const char *got, size_t glen, const char *want, const char *file,
     int line, const char *name)
 {
@@ -74,7 +77,7 @@ tap_is_mem(const char *got, size_t glen, const char *want, const char *file,
 }
 
 
-static int
+static TAP_UNUSED int
 tap_done(void)
 {
     printf("1..%d\n", tap_n);

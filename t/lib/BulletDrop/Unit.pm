@@ -3,6 +3,10 @@ package BulletDrop::Unit;
 # Builds a pure C unit test (t/unit/NAME.c with the src/ files it tests),
 # with the address and undefined-behaviour sanitizers, and replaces the
 # running .t with it: the program prints its own TAP.
+#
+#   run_unit('route', 'src/bd_route.c');
+#   run_unit('password', [ 'src/bd_password.c', 'src/bd_text.c' ],
+#            libs => [ '-lcrypto' ]);
 
 use strict;
 use warnings;
@@ -15,7 +19,10 @@ use BulletDrop::Util qw(top_dir run_cmd);
 our @EXPORT_OK = qw(run_unit);
 
 sub run_unit {
-    my ($name, @sources) = @_;
+    my ($name, @args) = @_;
+
+    # a list of sources, or an array ref of them followed by options
+    my ($sources, %o) = ref $args[0] ? @args : ([ @args ]);
 
     my $top = top_dir();
     my $out = "$top/build/unit";
@@ -26,7 +33,8 @@ sub run_unit {
           '-g', '-O1', '-fno-omit-frame-pointer',
           '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
           "-I$top/src", "-I$top/t/unit", '-o', "$out/$name",
-          "$top/t/unit/$name.c", map { "$top/$_" } @sources ],
+          "$top/t/unit/$name.c", (map { "$top/$_" } @$sources),
+          @{ $o{libs} // [] } ],
         check => 0);
 
     if ($status != 0) {
