@@ -11,11 +11,15 @@
 
 #include "ngx_http_bulletdrop.h"
 #include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_auth.h"
+#include "ngx_http_bulletdrop_limit.h"
 
 
 static void *ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_bulletdrop_init_main_conf(ngx_conf_t *cf, void *conf);
 static char *ngx_http_bulletdrop_api(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_bulletdrop_quota(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_bulletdrop_init_process(ngx_cycle_t *cycle);
 static void ngx_http_bulletdrop_exit_process(ngx_cycle_t *cycle);
@@ -27,6 +31,14 @@ static ngx_conf_num_bounds_t  ngx_http_bulletdrop_db_pool_bounds = {
 
 static ngx_conf_num_bounds_t  ngx_http_bulletdrop_db_queue_bounds = {
     ngx_conf_check_num_bounds, 0, 1048576
+};
+
+
+static ngx_conf_enum_t  ngx_http_bulletdrop_registration_modes[] = {
+    { ngx_string("open"), NGX_HTTP_BULLETDROP_REGISTRATION_OPEN },
+    { ngx_string("invite"), NGX_HTTP_BULLETDROP_REGISTRATION_INVITE },
+    { ngx_string("closed"), NGX_HTTP_BULLETDROP_REGISTRATION_CLOSED },
+    { ngx_null_string, 0 }
 };
 
 
@@ -59,6 +71,48 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_bulletdrop_main_conf_t, db.queue_size),
       &ngx_http_bulletdrop_db_queue_bounds },
+
+    { ngx_string("bulletdrop_jwt_secret_file"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_bulletdrop_jwt_secret_file,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bulletdrop_jwt_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, jwt_ttl),
+      NULL },
+
+    { ngx_string("bulletdrop_registration"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, registration),
+      &ngx_http_bulletdrop_registration_modes },
+
+    { ngx_string("bulletdrop_login_limit"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_bulletdrop_limit_set,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, login_limit),
+      NULL },
+
+    { ngx_string("bulletdrop_default_quota"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_bulletdrop_quota,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, default_quota),
+      NULL },
+
+    { ngx_string("bulletdrop_thread_pool"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, thread_pool_name),
+      NULL },
 
     { ngx_string("bulletdrop_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
@@ -117,12 +171,21 @@ ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf)
      *
      *     bmcf->db.options = NULL;
      *     bmcf->db.pool = NULL;
+     *     bmcf->jwt_secret = { 0, NULL };
+     *     bmcf->thread_pool_name = { 0, NULL };
+     *     bmcf->login_limit.zone = NULL;
      *     bmcf->api = 0;
      */
 
     bmcf->db.pool_size = NGX_CONF_UNSET;
     bmcf->db.timeout = NGX_CONF_UNSET_MSEC;
     bmcf->db.queue_size = NGX_CONF_UNSET;
+    bmcf->jwt_ttl = NGX_CONF_UNSET;
+    bmcf->registration = NGX_CONF_UNSET_UINT;
+    bmcf->default_quota = NGX_CONF_UNSET;
+    bmcf->login_limit.user = NGX_CONF_UNSET_UINT;
+    bmcf->login_limit.addr = NGX_CONF_UNSET_UINT;
+    bmcf->login_limit.period = NGX_CONF_UNSET;
 
     return bmcf;
 }
@@ -133,17 +196,63 @@ ngx_http_bulletdrop_init_main_conf(ngx_conf_t *cf, void *conf)
 {
     ngx_http_bulletdrop_main_conf_t *bmcf = conf;
 
+    char  *rv;
+
     if (bmcf->db.timeout == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"bulletdrop_db_timeout\" must be more than 0");
         return NGX_CONF_ERROR;
     }
 
-    if (bmcf->api && bmcf->db.options == NULL) {
+    ngx_conf_init_value(bmcf->jwt_ttl, 30 * 60);
+    ngx_conf_init_uint_value(bmcf->registration,
+                             NGX_HTTP_BULLETDROP_REGISTRATION_INVITE);
+    ngx_conf_init_value(bmcf->default_quota, -1);
+
+    if (bmcf->jwt_ttl == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"bulletdrop_api\" needs \"bulletdrop_db\" "
-                           "in the http block");
+                           "\"bulletdrop_jwt_ttl\" must be more than 0");
         return NGX_CONF_ERROR;
+    }
+
+    if (bmcf->thread_pool_name.data == NULL) {
+        ngx_str_set(&bmcf->thread_pool_name, "default");
+    }
+
+    rv = ngx_http_bulletdrop_limit_init_conf(cf, &bmcf->login_limit,
+                                             bmcf->api);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (bmcf->api) {
+        if (bmcf->db.options == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"bulletdrop_api\" needs \"bulletdrop_db\" "
+                               "in the http block");
+            return NGX_CONF_ERROR;
+        }
+
+        if (bmcf->jwt_secret.data == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"bulletdrop_api\" needs "
+                               "\"bulletdrop_jwt_secret_file\" in the http "
+                               "block");
+            return NGX_CONF_ERROR;
+        }
+
+#if (NGX_THREADS)
+        /* an undefined pool other than "default" is refused by nginx */
+        bmcf->thread_pool = ngx_thread_pool_add(cf, &bmcf->thread_pool_name);
+        if (bmcf->thread_pool == NULL) {
+            return NGX_CONF_ERROR;
+        }
+#else
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"bulletdrop_api\" hashes passwords on a thread "
+                           "pool: this nginx was built without threads");
+        return NGX_CONF_ERROR;
+#endif
     }
 
     return ngx_http_bulletdrop_db_init_conf(cf, &bmcf->db);
@@ -164,8 +273,44 @@ ngx_http_bulletdrop_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     clcf->handler = ngx_http_bulletdrop_api_handler;
 
+    /*
+     * Body limits are the module's, answered in JSON; nginx's own would
+     * answer a long body with its HTML page before the handler runs
+     */
+    if (clcf->client_max_body_size == NGX_CONF_UNSET) {
+        clcf->client_max_body_size = 0;
+    }
+
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bulletdrop_module);
     bmcf->api = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* bulletdrop_default_quota size | off */
+
+static char *
+ngx_http_bulletdrop_quota(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    off_t      *quota = (off_t *) ((char *) conf + cmd->offset);
+    ngx_str_t  *value;
+
+    if (*quota != NGX_CONF_UNSET) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0) {
+        *quota = -1;
+        return NGX_CONF_OK;
+    }
+
+    *quota = ngx_parse_offset(&value[1]);
+    if (*quota == NGX_ERROR) {
+        return "invalid value";
+    }
 
     return NGX_CONF_OK;
 }

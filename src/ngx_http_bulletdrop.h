@@ -9,16 +9,105 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 #include <ngx_http.h>
+#include <jansson.h>
+
+#if (NGX_THREADS)
+#include <ngx_thread_pool.h>
+#endif
 
 #include "ngx_http_bulletdrop_db.h"
+#include "bd_route.h"
+
+
+#define NGX_HTTP_BULLETDROP_REGISTRATION_OPEN     0
+#define NGX_HTTP_BULLETDROP_REGISTRATION_INVITE   1
+#define NGX_HTTP_BULLETDROP_REGISTRATION_CLOSED   2
+
+
+typedef struct {
+    ngx_uint_t                      user;
+    ngx_uint_t                      addr;
+    time_t                          period;
+    ngx_shm_zone_t                 *zone;
+} ngx_http_bulletdrop_limit_conf_t;
 
 
 typedef struct {
     ngx_http_bulletdrop_db_conf_t   db;
 
+    /* the HMAC key of every JWT, read from bulletdrop_jwt_secret_file */
+    ngx_str_t                       jwt_secret;
+    time_t                          jwt_ttl;
+
+    ngx_uint_t                      registration;
+    /* quota of new users; -1: none */
+    off_t                           default_quota;
+
+    ngx_str_t                       thread_pool_name;
+#if (NGX_THREADS)
+    ngx_thread_pool_t              *thread_pool;
+#endif
+
+    ngx_http_bulletdrop_limit_conf_t  login_limit;
+
     /* some location has "bulletdrop_api" */
     unsigned                        api:1;
 } ngx_http_bulletdrop_main_conf_t;
+
+
+/* a users row, as every statement returning users selects it */
+typedef struct {
+    int64_t                         id;
+    ngx_str_t                       username;
+    ngx_str_t                       role;
+    ngx_str_t                       created_at;
+    /* data == NULL: SQL NULL */
+    ngx_str_t                       default_domain;
+    ngx_str_t                       password_hash;
+    int64_t                         quota_bytes;     /* -1: none */
+    int64_t                         usage_bytes;
+    int64_t                         usage_files;
+    int64_t                         token_version;
+    unsigned                        admin:1;
+    unsigned                        disabled:1;
+} ngx_http_bulletdrop_user_t;
+
+
+typedef struct ngx_http_bulletdrop_ctx_s  ngx_http_bulletdrop_ctx_t;
+
+/*
+ * One step of a request: returns what a content handler returns (NGX_DONE
+ * when it went asynchronous and will finish the request itself).
+ */
+typedef ngx_int_t (*ngx_http_bulletdrop_step_pt)(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
+
+
+/* per-request state of an API request */
+struct ngx_http_bulletdrop_ctx_s {
+    bd_route_match_t                match;
+    ngx_http_bulletdrop_step_pt     handler;
+    /* NGX_HTTP_BULLETDROP_BODY_*: what the route reads */
+    ngx_uint_t                      body_kind;
+    unsigned                        admin_only:1;
+
+    /* who asked: set once the request is authenticated */
+    ngx_http_bulletdrop_user_t      user;
+
+    /* the parsed request body: a JSON object, or NULL */
+    json_t                         *body;
+
+    /* the step to take after an asynchronous one */
+    ngx_http_bulletdrop_step_pt     next;
+
+    /* a refusal waiting to be sent (see ngx_http_bulletdrop_refuse()) */
+    ngx_uint_t                      err_status;
+    const char                     *err_code;
+    const char                     *err_detail;
+
+    /* scratch of the route handlers, live across their steps */
+    void                           *data;
+};
 
 
 extern ngx_module_t  ngx_http_bulletdrop_module;

@@ -7,51 +7,93 @@
  */
 
 #include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_accounts.h"
+#include "ngx_http_bulletdrop_auth.h"
+#include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_sql.h"
-#include "bd_route.h"
 
 
-typedef ngx_int_t (*ngx_http_bulletdrop_route_pt)(ngx_http_request_t *r,
-    bd_route_match_t *m);
+/* who may call a route */
+#define NGX_HTTP_BULLETDROP_ANYONE  0
+#define NGX_HTTP_BULLETDROP_USER    1
+#define NGX_HTTP_BULLETDROP_ADMIN   2
 
 
 typedef struct {
     /* first, so that bd_route_match() can walk the table */
     bd_route_t                     route;
-    ngx_http_bulletdrop_route_pt   handler;
+    ngx_http_bulletdrop_step_pt    handler;
+    ngx_uint_t                     access;
+    ngx_uint_t                     body;
 } ngx_http_bulletdrop_api_route_t;
 
 
 static ngx_int_t ngx_http_bulletdrop_api_refuse(ngx_http_request_t *r,
     bd_route_result_e result, unsigned allowed);
-static ngx_http_bulletdrop_db_query_t *ngx_http_bulletdrop_api_query(
-    ngx_http_request_t *r, ngx_uint_t stmt,
-    ngx_http_bulletdrop_db_handler_pt handler);
-static ngx_int_t ngx_http_bulletdrop_api_run(ngx_http_request_t *r,
-    ngx_http_bulletdrop_db_query_t *q);
-static void ngx_http_bulletdrop_api_finish(ngx_http_request_t *r,
-    ngx_int_t rc);
+static ngx_int_t ngx_http_bulletdrop_api_authorized(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
+static ngx_int_t ngx_http_bulletdrop_api_body(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
 
 static ngx_int_t ngx_http_bulletdrop_health(ngx_http_request_t *r,
-    bd_route_match_t *m);
+    ngx_http_bulletdrop_ctx_t *ctx);
 static void ngx_http_bulletdrop_health_done(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res);
 
 
+#define BD_GET     BD_METHOD_GET
+#define BD_POST    BD_METHOD_POST
+#define BD_PATCH   BD_METHOD_PATCH
+#define BD_DELETE  BD_METHOD_DELETE
+
 static ngx_http_bulletdrop_api_route_t  ngx_http_bulletdrop_api_routes[] = {
 
-    { { BD_METHOD_GET, "/api/health" }, ngx_http_bulletdrop_health },
+    { { BD_GET, "/api/health" }, ngx_http_bulletdrop_health,
+      NGX_HTTP_BULLETDROP_ANYONE, NGX_HTTP_BULLETDROP_BODY_NONE },
 
+    { { BD_POST, "/api/auth/register" }, ngx_http_bulletdrop_register,
+      NGX_HTTP_BULLETDROP_ANYONE, NGX_HTTP_BULLETDROP_BODY_FORM },
+
+    { { BD_POST, "/api/auth/login" }, ngx_http_bulletdrop_login,
+      NGX_HTTP_BULLETDROP_ANYONE, NGX_HTTP_BULLETDROP_BODY_FORM },
+
+    { { BD_GET, "/api/users/me" }, ngx_http_bulletdrop_me,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_PATCH, "/api/users/me" }, ngx_http_bulletdrop_me_update,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_JSON },
+
+    { { BD_GET, "/api/users/me/api-keys" }, ngx_http_bulletdrop_keys_list,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_POST, "/api/users/me/api-keys" }, ngx_http_bulletdrop_key_create,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_JSON },
+
+    { { BD_DELETE, "/api/users/me/api-keys/:id" },
+      ngx_http_bulletdrop_key_delete,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_POST, "/api/admin/invites" }, ngx_http_bulletdrop_invite_create,
+      NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_OPTIONAL },
+
+    { { BD_GET, "/api/admin/users" }, ngx_http_bulletdrop_admin_users,
+      NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_PATCH, "/api/admin/users/:id" },
+      ngx_http_bulletdrop_admin_user_update,
+      NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_JSON },
 };
 
 
 ngx_int_t
 ngx_http_bulletdrop_api_handler(ngx_http_request_t *r)
 {
-    unsigned           method;
-    bd_route_match_t   m;
-    bd_route_result_e  result;
+    unsigned                          method;
+    bd_route_match_t                  m;
+    bd_route_result_e                 result;
+    ngx_http_bulletdrop_ctx_t        *ctx;
+    ngx_http_bulletdrop_api_route_t  *route;
 
     switch (r->method) {
     case NGX_HTTP_GET:     method = BD_METHOD_GET; break;
@@ -75,7 +117,61 @@ ngx_http_bulletdrop_api_handler(ngx_http_request_t *r)
         return ngx_http_bulletdrop_api_refuse(r, result, m.allowed);
     }
 
-    return ngx_http_bulletdrop_api_routes[m.index].handler(r, &m);
+    route = &ngx_http_bulletdrop_api_routes[m.index];
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ctx->match = m;
+    ctx->handler = route->handler;
+    ctx->body_kind = route->body;
+    ctx->admin_only = (route->access == NGX_HTTP_BULLETDROP_ADMIN);
+
+    ngx_http_set_ctx(r, ctx, ngx_http_bulletdrop_module);
+
+    /* who asks is known before a byte of the body is read */
+    if (route->access != NGX_HTTP_BULLETDROP_ANYONE) {
+        return ngx_http_bulletdrop_auth_request(r, ctx,
+                                          ngx_http_bulletdrop_api_authorized);
+    }
+
+    return ngx_http_bulletdrop_api_body(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_api_authorized(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    if (ctx->admin_only && !ctx->user.admin) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                          "forbidden",
+                                          "this route is for administrators");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    return ngx_http_bulletdrop_api_body(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_api_body(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (ctx->body_kind != NGX_HTTP_BULLETDROP_BODY_NONE) {
+        return ngx_http_bulletdrop_body_read(r, ctx, ctx->handler);
+    }
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ctx->handler(r, ctx);
 }
 
 
@@ -123,10 +219,39 @@ ngx_http_bulletdrop_api_refuse(ngx_http_request_t *r,
 }
 
 
-/* database-backed routes */
+ngx_int_t
+ngx_http_bulletdrop_refuse(ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status,
+    const char *code, const char *detail)
+{
+    ctx->err_status = status;
+    ctx->err_code = code;
+    ctx->err_detail = detail;
 
-static ngx_http_bulletdrop_db_query_t *
-ngx_http_bulletdrop_api_query(ngx_http_request_t *r, ngx_uint_t stmt,
+    return NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_send_refusal(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    /* an answer before the body was read: the body is dropped unread */
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    return ngx_http_bulletdrop_json_error(r, ctx->err_status, ctx->err_code,
+                                          ctx->err_detail);
+}
+
+
+/* database-backed steps */
+
+ngx_http_bulletdrop_db_query_t *
+ngx_http_bulletdrop_query(ngx_http_request_t *r, ngx_uint_t stmt,
     ngx_http_bulletdrop_db_handler_pt handler)
 {
     ngx_http_bulletdrop_db_query_t   *q;
@@ -147,29 +272,29 @@ ngx_http_bulletdrop_api_query(ngx_http_request_t *r, ngx_uint_t stmt,
 }
 
 
-static ngx_int_t
-ngx_http_bulletdrop_api_run(ngx_http_request_t *r,
+ngx_int_t
+ngx_http_bulletdrop_query_param(ngx_http_bulletdrop_db_query_t *q,
+    ngx_uint_t n, const char *value)
+{
+    ngx_str_t  s;
+
+    if (value == NULL) {
+        return ngx_http_bulletdrop_db_param(q, n, NULL);
+    }
+
+    s.data = (u_char *) value;
+    s.len = ngx_strlen(value);
+
+    return ngx_http_bulletdrop_db_param(q, n, &s);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_query_run(ngx_http_request_t *r,
     ngx_http_bulletdrop_db_query_t *q)
 {
-    ngx_event_t  *rev;
-
-    /*
-     * Watch for the client leaving while the query runs: the request is
-     * then finalized, and its pool's cleanup abandons the query.  A close
-     * that arrived with the request was reported with it and will not be
-     * reported again by an edge-triggered event method: look now.
-     */
-    if (!r->discard_body) {
-        rev = r->connection->read;
-
-        if (rev->ready) {
-            ngx_post_event(rev, &ngx_posted_events);
-
-        } else if (ngx_handle_read_event(rev, 0) != NGX_OK) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        r->read_event_handler = ngx_http_test_reading;
+    if (ngx_http_bulletdrop_watch_client(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     ngx_http_bulletdrop_db_run(q);
@@ -180,10 +305,79 @@ ngx_http_bulletdrop_api_run(ngx_http_request_t *r,
 }
 
 
-/* called from a query handler, outside nginx's own request processing */
+/*
+ * Watches for the client leaving while the request waits for the
+ * database or the thread pool: the request is then finalized, and its
+ * pool's cleanups abandon the work.  A close that arrived with the request
+ * was reported with it and will not be reported again by an
+ * edge-triggered event method: look now.  While a body is being read,
+ * nginx's own reader watches the connection.
+ */
 
-static void
-ngx_http_bulletdrop_api_finish(ngx_http_request_t *r, ngx_int_t rc)
+ngx_int_t
+ngx_http_bulletdrop_watch_client(ngx_http_request_t *r)
+{
+    ngx_event_t  *rev;
+
+    if (r->discard_body || r->reading_body) {
+        return NGX_OK;
+    }
+
+    rev = r->connection->read;
+
+    if (rev->ready) {
+        ngx_post_event(rev, &ngx_posted_events);
+
+    } else if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_query_ok(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res, ExecStatusType want)
+{
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (q->status != NGX_HTTP_BULLETDROP_DB_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "bulletdrop: \"%s\": %s",
+                      ngx_http_bulletdrop_sql[q->stmt].name,
+                      ngx_http_bulletdrop_db_status_text(q->status));
+
+        return ngx_http_bulletdrop_refuse(ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_unavailable",
+                   ngx_http_bulletdrop_db_status_text(q->status));
+    }
+
+    if (PQresultStatus(res) != want) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "bulletdrop: \"%s\" failed: %s",
+                      ngx_http_bulletdrop_sql[q->stmt].name,
+                      PQresultErrorMessage(res));
+
+        return ngx_http_bulletdrop_refuse(ctx,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_error",
+                   "the database refused the request");
+    }
+
+    return NGX_OK;
+}
+
+
+/* called from an event handler, outside nginx's own request processing */
+
+void
+ngx_http_bulletdrop_finish(ngx_http_request_t *r, ngx_int_t rc)
 {
     ngx_connection_t  *c;
 
@@ -197,23 +391,18 @@ ngx_http_bulletdrop_api_finish(ngx_http_request_t *r, ngx_int_t rc)
 /* GET /api/health */
 
 static ngx_int_t
-ngx_http_bulletdrop_health(ngx_http_request_t *r, bd_route_match_t *m)
+ngx_http_bulletdrop_health(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
 {
-    ngx_int_t                        rc;
     ngx_http_bulletdrop_db_query_t  *q;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
-    }
-
-    q = ngx_http_bulletdrop_api_query(r, NGX_HTTP_BULLETDROP_SQL_HEALTH,
-                                      ngx_http_bulletdrop_health_done);
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_HEALTH,
+                                  ngx_http_bulletdrop_health_done);
     if (q == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return ngx_http_bulletdrop_api_run(r, q);
+    return ngx_http_bulletdrop_query_run(r, q);
 }
 
 
@@ -229,7 +418,7 @@ ngx_http_bulletdrop_health_done(ngx_http_bulletdrop_db_query_t *q,
     if (q->status == NGX_HTTP_BULLETDROP_DB_OK
         && PQresultStatus(res) == PGRES_TUPLES_OK)
     {
-        ngx_http_bulletdrop_api_finish(r,
+        ngx_http_bulletdrop_finish(r,
             ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
                                           json_pack("{s:s, s:s}",
                                                     "status", "ok",
@@ -246,7 +435,7 @@ ngx_http_bulletdrop_health_done(ngx_http_bulletdrop_db_query_t *q,
         detail = ngx_http_bulletdrop_db_status_text(q->status);
     }
 
-    ngx_http_bulletdrop_api_finish(r,
+    ngx_http_bulletdrop_finish(r,
         ngx_http_bulletdrop_json_send(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                       json_pack("{s:s, s:s, s:s}",
                                                 "status", "degraded",

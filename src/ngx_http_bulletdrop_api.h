@@ -1,5 +1,10 @@
 /*
  * BulletDrop: the JSON API under /api/.
+ *
+ * A request flows one way: route -> authenticate -> read the body -> the
+ * route's handler -> database and thread pool steps -> the answer.  Each
+ * asynchronous step returns NGX_DONE and, when its work is done, runs the
+ * next step and finishes the request with what that step returned.
  */
 
 #ifndef _NGX_HTTP_BULLETDROP_API_H_INCLUDED_
@@ -11,6 +16,41 @@
 
 /* the content handler of a location with "bulletdrop_api" */
 ngx_int_t ngx_http_bulletdrop_api_handler(ngx_http_request_t *r);
+
+/* a query on the worker's pool whose handler gets q->data == r */
+ngx_http_bulletdrop_db_query_t *ngx_http_bulletdrop_query(
+    ngx_http_request_t *r, ngx_uint_t stmt,
+    ngx_http_bulletdrop_db_handler_pt handler);
+
+/* sets the n-th parameter from a C string, or SQL NULL for NULL */
+ngx_int_t ngx_http_bulletdrop_query_param(ngx_http_bulletdrop_db_query_t *q,
+    ngx_uint_t n, const char *value);
+
+/* runs the query; returns NGX_DONE (or an error status) */
+ngx_int_t ngx_http_bulletdrop_query_run(ngx_http_request_t *r,
+    ngx_http_bulletdrop_db_query_t *q);
+
+/* notices a client that leaves while the request waits (NGX_ERROR: failed) */
+ngx_int_t ngx_http_bulletdrop_watch_client(ngx_http_request_t *r);
+
+/*
+ * NGX_OK when the query ran and its result has the status wanted;
+ * otherwise logs why, records a 503 refusal in the request's ctx and
+ * returns NGX_DECLINED.
+ */
+ngx_int_t ngx_http_bulletdrop_query_ok(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res, ExecStatusType want);
+
+/* finishes a request from an event handler with what a step returned */
+void ngx_http_bulletdrop_finish(ngx_http_request_t *r, ngx_int_t rc);
+
+/* records a refusal in ctx; returns NGX_DECLINED */
+ngx_int_t ngx_http_bulletdrop_refuse(ngx_http_bulletdrop_ctx_t *ctx,
+    ngx_uint_t status, const char *code, const char *detail);
+
+/* sends the refusal recorded in ctx */
+ngx_int_t ngx_http_bulletdrop_send_refusal(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_BULLETDROP_API_H_INCLUDED_ */

@@ -71,8 +71,15 @@ ngx_int_t
 ngx_http_bulletdrop_json_error(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, const char *detail)
 {
-    return ngx_http_bulletdrop_json_send(r, status,
-                                         json_pack("{s:s, s:s}",
-                                                   "error", error,
-                                                   "detail", detail));
+    json_t  *json;
+
+    json = json_pack("{s:s, s:s}", "error", error, "detail", detail);
+
+    /* a detail quoting the client's bytes may not be UTF-8: drop it */
+    if (json == NULL) {
+        json = json_pack("{s:s, s:s}", "error", error,
+                         "detail", "(the detail is not printable)");
+    }
+
+    return ngx_http_bulletdrop_json_send(r, status, json);
 }

@@ -5,6 +5,15 @@
 #include "ngx_http_bulletdrop_sql.h"
 
 
+#define BD_USER_COLUMNS                                                       \
+    " u.id, u.username, u.role, u.disabled, u.quota_bytes, u.usage_bytes,"    \
+    " u.usage_files, u.default_domain, bd_time(u.created_at),"                \
+    " u.token_version, u.password_hash "
+
+#define BD_KEY_COLUMNS                                                        \
+    " id, name, prefix, bd_time(created_at), bd_time(last_used_at) "
+
+
 const ngx_http_bulletdrop_sql_t
     ngx_http_bulletdrop_sql[NGX_HTTP_BULLETDROP_SQL_N] =
 {
@@ -13,5 +22,125 @@ const ngx_http_bulletdrop_sql_t
         "bd_health",
         "SELECT 1",
         0, 1
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_USER_BY_NAME] = {
+        "bd_user_by_name",
+        "SELECT" BD_USER_COLUMNS "FROM users u"
+        " WHERE lower(u.username) = lower($1::text)",
+        1, 1
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_USER_BY_ID] = {
+        "bd_user_by_id",
+        "SELECT" BD_USER_COLUMNS "FROM users u WHERE u.id = $1::bigint",
+        1, 1
+    },
+
+    /*
+     * last_used_at is written at most once a minute per key: a busy
+     * uploader should not turn every request into a row update
+     */
+    [NGX_HTTP_BULLETDROP_SQL_USER_BY_KEY] = {
+        "bd_user_by_key",
+        "WITH k AS (SELECT id, user_id, last_used_at FROM api_keys"
+        "           WHERE key_hash = $1::text),"
+        " touched AS (UPDATE api_keys SET last_used_at = now() FROM k"
+        "           WHERE api_keys.id = k.id"
+        "             AND (k.last_used_at IS NULL"
+        "                  OR k.last_used_at < now() - interval '1 minute'))"
+        " SELECT" BD_USER_COLUMNS "FROM users u JOIN k ON u.id = k.user_id",
+        1, 1
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_REGISTER] = {
+        "bd_register",
+        "INSERT INTO users AS u (username, password_hash, quota_bytes)"
+        " VALUES ($1::text, $2::text, $3::bigint)"
+        " RETURNING" BD_USER_COLUMNS,
+        3, 0
+    },
+
+    /* an invite names one user at most: users_invite_once */
+    [NGX_HTTP_BULLETDROP_SQL_REGISTER_INVITED] = {
+        "bd_register_invited",
+        "INSERT INTO users AS u (username, password_hash, quota_bytes,"
+        "                        invite_id)"
+        " SELECT $1::text, $2::text, $3::bigint, i.id FROM invites i"
+        "  WHERE i.code_hash = $4::text AND i.expires_at > now()"
+        " RETURNING" BD_USER_COLUMNS,
+        4, 0
+    },
+
+    /*
+     * $2: a new password hash or NULL, $3: the hash it replaces (a
+     * concurrent change wins, this one updates nothing); $4: whether to
+     * set the default domain to $5
+     */
+    [NGX_HTTP_BULLETDROP_SQL_USER_UPDATE] = {
+        "bd_user_update",
+        "UPDATE users AS u SET"
+        " password_hash = coalesce($2::text, u.password_hash),"
+        " token_version = u.token_version"
+        "                 + CASE WHEN $2::text IS NULL THEN 0 ELSE 1 END,"
+        " default_domain = CASE WHEN $4::boolean THEN $5::text"
+        "                  ELSE u.default_domain END"
+        " WHERE u.id = $1::bigint"
+        "   AND ($2::text IS NULL OR u.password_hash = $3::text)"
+        " RETURNING" BD_USER_COLUMNS,
+        5, 0
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_KEY_CREATE] = {
+        "bd_key_create",
+        "INSERT INTO api_keys (user_id, name, key_hash, prefix)"
+        " SELECT $1::bigint, $2::text, $3::text, $4::text"
+        "  WHERE (SELECT count(*) FROM api_keys WHERE user_id = $1::bigint)"
+        "        < 100"
+        " RETURNING" BD_KEY_COLUMNS,
+        4, 0
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_KEY_LIST] = {
+        "bd_key_list",
+        "SELECT" BD_KEY_COLUMNS "FROM api_keys WHERE user_id = $1::bigint"
+        " ORDER BY id",
+        1, 1
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_KEY_DELETE] = {
+        "bd_key_delete",
+        "DELETE FROM api_keys WHERE user_id = $1::bigint AND id = $2::bigint"
+        " RETURNING id",
+        2, 0
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_INVITE_CREATE] = {
+        "bd_invite_create",
+        "INSERT INTO invites (code_hash, created_by, expires_at)"
+        " VALUES ($1::text, $2::bigint,"
+        "         now() + make_interval(secs => $3::bigint))"
+        " RETURNING bd_time(expires_at)",
+        3, 0
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_ADMIN_USERS] = {
+        "bd_admin_users",
+        "SELECT" BD_USER_COLUMNS "FROM users u WHERE u.id > $1::bigint"
+        " ORDER BY u.id LIMIT $2::bigint",
+        2, 1
+    },
+
+    /* NULLs leave role and disabled alone; $4: whether to set the quota */
+    [NGX_HTTP_BULLETDROP_SQL_ADMIN_USER_UPDATE] = {
+        "bd_admin_user_update",
+        "UPDATE users AS u SET"
+        " role = coalesce($2::text, u.role),"
+        " disabled = coalesce($3::boolean, u.disabled),"
+        " quota_bytes = CASE WHEN $4::boolean THEN $5::bigint"
+        "               ELSE u.quota_bytes END"
+        " WHERE u.id = $1::bigint"
+        " RETURNING" BD_USER_COLUMNS,
+        5, 0
     },
 };

@@ -1,0 +1,1344 @@
+/*
+ * BulletDrop: accounts.
+ *
+ * Each handler checks its input, then goes through at most one password
+ * job (the thread pool) and one statement (the pool of connections), and
+ * answers.  The state a handler keeps between its steps is one
+ * ngx_http_bulletdrop_account_t in ctx->data.
+ */
+
+#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_accounts.h"
+#include "ngx_http_bulletdrop_auth.h"
+#include "ngx_http_bulletdrop_body.h"
+#include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_limit.h"
+#include "ngx_http_bulletdrop_password.h"
+#include "ngx_http_bulletdrop_sql.h"
+#include "bd_text.h"
+
+
+#define NGX_HTTP_BULLETDROP_KEY_NAME_MAX      64
+#define NGX_HTTP_BULLETDROP_INVITE_TTL        (7 * 24 * 60 * 60)
+#define NGX_HTTP_BULLETDROP_INVITE_TTL_MIN    60
+#define NGX_HTTP_BULLETDROP_INVITE_TTL_MAX    (365 * 24 * 60 * 60)
+#define NGX_HTTP_BULLETDROP_PAGE_DEFAULT      50
+#define NGX_HTTP_BULLETDROP_PAGE_MAX          200
+
+
+typedef struct {
+    ngx_http_bulletdrop_password_t  pw;
+    ngx_str_t                       username;
+    ngx_str_t                       secret;
+    char                            secret_hash[
+                                        NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
+    /* PATCH /api/users/me: the default domain to set, NULL to clear */
+    const char                     *domain;
+    unsigned                        set_domain:1;
+    unsigned                        invited:1;
+} ngx_http_bulletdrop_account_t;
+
+
+static ngx_http_bulletdrop_account_t *ngx_http_bulletdrop_account(
+    ngx_http_request_t *r, ngx_http_bulletdrop_ctx_t *ctx);
+static void ngx_http_bulletdrop_register_hashed(ngx_http_request_t *r,
+    ngx_http_bulletdrop_password_t *pw);
+static void ngx_http_bulletdrop_register_done(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_login_found(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res);
+static void ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
+    ngx_http_bulletdrop_password_t *pw);
+static ngx_int_t ngx_http_bulletdrop_login_refuse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, time_t retry);
+static void ngx_http_bulletdrop_me_checked(ngx_http_request_t *r,
+    ngx_http_bulletdrop_password_t *pw);
+static ngx_int_t ngx_http_bulletdrop_me_save(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
+static void ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res);
+static void ngx_http_bulletdrop_keys_listed(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res);
+static void ngx_http_bulletdrop_key_created(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res);
+static void ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res);
+static json_t *ngx_http_bulletdrop_key_json(PGresult *res, int row);
+static void ngx_http_bulletdrop_invite_created(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_users_listed(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_bulletdrop_answer(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
+static ngx_int_t ngx_http_bulletdrop_no_content(ngx_http_request_t *r);
+static int64_t ngx_http_bulletdrop_parse_id(u_char *p, size_t len);
+static char *ngx_http_bulletdrop_int_text(ngx_pool_t *pool, int64_t n);
+static char *ngx_http_bulletdrop_user_id(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
+static void ngx_http_bulletdrop_json_str(json_t *v, ngx_str_t *s);
+
+
+/* POST /api/auth/register {username, password[, invite]} */
+
+static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_register_fields[] = {
+    { "username", NGX_HTTP_BULLETDROP_FIELD_STRING, 1, 0 },
+    { "password", NGX_HTTP_BULLETDROP_FIELD_STRING, 1, 0 },
+    { "invite", NGX_HTTP_BULLETDROP_FIELD_STRING, 0, 1 },
+    { NULL, 0, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_http_bulletdrop_register(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    json_t                           *v[3];
+    ngx_str_t                         invite;
+    ngx_http_bulletdrop_account_t    *acct;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    if (bmcf->registration == NGX_HTTP_BULLETDROP_REGISTRATION_CLOSED) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                          "registration_closed",
+                                          "this server takes no new users");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    acct = ngx_http_bulletdrop_account(r, ctx);
+    if (acct == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_bulletdrop_body_fields(r, ctx,
+                                        ngx_http_bulletdrop_register_fields,
+                                        v, NULL)
+        != NGX_OK)
+    {
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    ngx_http_bulletdrop_json_str(v[0], &acct->username);
+    ngx_http_bulletdrop_json_str(v[1], &acct->pw.plain);
+
+    if (!bd_username_valid((char *) acct->username.data,
+                           acct->username.len))
+    {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                   "invalid_username",
+                   "a user name has 3 to 32 of A-Z, a-z, 0-9, \"_\", "
+                   "\".\" and \"-\"");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    if (acct->pw.plain.len < BD_PASSWORD_MIN
+        || acct->pw.plain.len > BD_PASSWORD_MAX)
+    {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                   "invalid_password",
+                   "a password has 8 to 1024 bytes");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    if (bmcf->registration == NGX_HTTP_BULLETDROP_REGISTRATION_INVITE) {
+        if (v[2] == NULL) {
+            (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                       "invite_required",
+                       "registering here needs an invite code");
+            return ngx_http_bulletdrop_send_refusal(r, ctx);
+        }
+
+        ngx_http_bulletdrop_json_str(v[2], &invite);
+        ngx_http_bulletdrop_sha256_hex(invite.data, invite.len,
+                                       acct->secret_hash);
+        acct->invited = 1;
+    }
+
+    /* the hash comes first: a taken name then costs what a new one does */
+    acct->pw.do_hash = 1;
+
+    return ngx_http_bulletdrop_password_run(r, &acct->pw,
+                                        ngx_http_bulletdrop_register_hashed);
+}
+
+
+static void
+ngx_http_bulletdrop_register_hashed(ngx_http_request_t *r,
+    ngx_http_bulletdrop_password_t *pw)
+{
+    ngx_http_bulletdrop_ctx_t        *ctx;
+    ngx_http_bulletdrop_account_t    *acct;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+    ngx_http_bulletdrop_db_query_t   *q;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    acct = ctx->data;
+
+    if (pw->hash[0] == '\0') {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "bulletdrop: hashing a password failed");
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    q = ngx_http_bulletdrop_query(r, acct->invited
+                                     ? NGX_HTTP_BULLETDROP_SQL_REGISTER_INVITED
+                                     : NGX_HTTP_BULLETDROP_SQL_REGISTER,
+                                  ngx_http_bulletdrop_register_done);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_db_param(q, 0, &acct->username) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 1, pw->hash) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 2,
+               bmcf->default_quota < 0
+               ? NULL
+               : ngx_http_bulletdrop_int_text(r->pool, bmcf->default_quota))
+           != NGX_OK
+        || (acct->invited
+            && ngx_http_bulletdrop_query_param(q, 3, acct->secret_hash)
+               != NGX_OK))
+    {
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_query_run(r, q));
+}
+
+
+static void
+ngx_http_bulletdrop_register_done(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    char                       *state, *constraint;
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (q->status == NGX_HTTP_BULLETDROP_DB_OK
+        && PQresultStatus(res) == PGRES_FATAL_ERROR)
+    {
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+
+        /* unique_violation: the constraint says which */
+        if (state && constraint && ngx_strcmp(state, "23505") == 0) {
+
+            if (ngx_strcmp(constraint,
+                           NGX_HTTP_BULLETDROP_SQL_USERNAME_TAKEN) == 0)
+            {
+                (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
+                                                  "username_taken",
+                                                  "that user name is taken");
+                ngx_http_bulletdrop_finish(r,
+                                    ngx_http_bulletdrop_send_refusal(r, ctx));
+                return;
+            }
+
+            if (ngx_strcmp(constraint,
+                           NGX_HTTP_BULLETDROP_SQL_INVITE_USED) == 0)
+            {
+                (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                                  "invalid_invite",
+                                                  "that invite was used");
+                ngx_http_bulletdrop_finish(r,
+                                    ngx_http_bulletdrop_send_refusal(r, ctx));
+                return;
+            }
+        }
+    }
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        /* only an invited registration inserts nothing */
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                          "invalid_invite",
+                                          "that invite does not exist or "
+                                          "has expired");
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    if (ngx_http_bulletdrop_user_read(r->pool, res, 0, &ctx->user)
+        != NGX_OK)
+    {
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "bulletdrop: user \"%V\" registered", &ctx->user.username);
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_CREATED,
+                            ngx_http_bulletdrop_user_json(&ctx->user)));
+}
+
+
+/* POST /api/auth/login {username, password} */
+
+static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_login_fields[] = {
+    { "username", NGX_HTTP_BULLETDROP_FIELD_STRING, 1, 0 },
+    { "password", NGX_HTTP_BULLETDROP_FIELD_STRING, 1, 0 },
+    { NULL, 0, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_http_bulletdrop_login(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    json_t                          *v[2];
+    time_t                           retry;
+    ngx_http_bulletdrop_account_t   *acct;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    acct = ngx_http_bulletdrop_account(r, ctx);
+    if (acct == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_bulletdrop_body_fields(r, ctx,
+                                        ngx_http_bulletdrop_login_fields,
+                                        v, NULL)
+        != NGX_OK)
+    {
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    ngx_http_bulletdrop_json_str(v[0], &acct->username);
+    ngx_http_bulletdrop_json_str(v[1], &acct->pw.check);
+
+    if (ngx_http_bulletdrop_limit_check(r, &acct->username, &retry)
+        != NGX_OK)
+    {
+        return ngx_http_bulletdrop_login_refuse(r, ctx, retry);
+    }
+
+    acct->pw.do_check = 1;
+
+    /*
+     * A name no user can have, or a password no user can have, is not
+     * looked up; it is still checked against nothing, at the same cost.
+     */
+    if (!bd_username_valid((char *) acct->username.data, acct->username.len)
+        || acct->pw.check.len > BD_PASSWORD_MAX)
+    {
+        acct->pw.check.len = ngx_min(acct->pw.check.len, BD_PASSWORD_MAX);
+        acct->pw.stored = NULL;
+
+        return ngx_http_bulletdrop_password_run(r, &acct->pw,
+                                         ngx_http_bulletdrop_login_checked);
+    }
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_BY_NAME,
+                                  ngx_http_bulletdrop_login_found);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_db_param(q, 0, &acct->username) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_login_found(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t             *r;
+    ngx_http_bulletdrop_ctx_t      *ctx;
+    ngx_http_bulletdrop_account_t  *acct;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    acct = ctx->data;
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    acct->pw.stored = NULL;
+
+    if (PQntuples(res) == 1) {
+        if (ngx_http_bulletdrop_user_read(r->pool, res, 0, &ctx->user)
+            != NGX_OK)
+        {
+            ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+
+        acct->pw.stored = (char *) ctx->user.password_hash.data;
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_password_run(r, &acct->pw,
+                                         ngx_http_bulletdrop_login_checked));
+}
+
+
+static void
+ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
+    ngx_http_bulletdrop_password_t *pw)
+{
+    ngx_str_t                         token;
+    ngx_http_bulletdrop_ctx_t        *ctx;
+    ngx_http_bulletdrop_account_t    *acct;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    acct = ctx->data;
+
+    if (!pw->matched) {
+        ngx_http_bulletdrop_limit_failed(r, &acct->username);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "bulletdrop: failed login for \"%*s\"",
+                      ngx_min(acct->username.len, BD_USERNAME_MAX),
+                      acct->username.data);
+
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_UNAUTHORIZED,
+                                          "invalid_credentials",
+                                          "wrong user name or password");
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    ngx_http_bulletdrop_limit_passed(r, &acct->username);
+
+    if (ctx->user.disabled) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                          "account_disabled",
+                                          "this account is disabled");
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    if (ngx_http_bulletdrop_jwt_issue(r, &ctx->user, &token) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "bulletdrop: cannot make a JWT");
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
+            json_pack("{s:s%, s:s, s:I}",
+                      "access_token", token.data, token.len,
+                      "token_type", "bearer",
+                      "expires_in", (json_int_t) bmcf->jwt_ttl)));
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_login_refuse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, time_t retry)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+    if (h->value.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Retry-After");
+    h->value.len = ngx_sprintf(h->value.data, "%T", retry) - h->value.data;
+
+    (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                                      "too_many_attempts",
+                                      "too many failed logins: wait and "
+                                      "try again");
+
+    return ngx_http_bulletdrop_send_refusal(r, ctx);
+}
+
+
+/* GET /api/users/me */
+
+ngx_int_t
+ngx_http_bulletdrop_me(ngx_http_request_t *r, ngx_http_bulletdrop_ctx_t *ctx)
+{
+    return ngx_http_bulletdrop_answer(r, ctx);
+}
+
+
+/* PATCH /api/users/me {current_password, new_password, default_domain} */
+
+static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_me_fields[] = {
+    { "current_password", NGX_HTTP_BULLETDROP_FIELD_STRING, 0, 0 },
+    { "new_password", NGX_HTTP_BULLETDROP_FIELD_STRING, 0, 0 },
+    { "default_domain", NGX_HTTP_BULLETDROP_FIELD_STRING, 0, 1 },
+    { NULL, 0, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    json_t                         *v[3];
+    ngx_str_t                       domain;
+    ngx_uint_t                      given[3];
+    ngx_http_bulletdrop_account_t  *acct;
+
+    acct = ngx_http_bulletdrop_account(r, ctx);
+    if (acct == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_bulletdrop_body_fields(r, ctx, ngx_http_bulletdrop_me_fields,
+                                        v, given)
+        != NGX_OK)
+    {
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    if (!given[0] && !given[1] && !given[2]) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                   "nothing_to_change",
+                   "give new_password and current_password, "
+                   "or default_domain");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    if (given[0] != given[1]) {
+        (void) ngx_http_bulletdrop_refuse(ctx, 422, "missing_field",
+                   given[0] ? "the field \"new_password\" is required "
+                              "with \"current_password\""
+                            : "the field \"current_password\" is required "
+                              "to set a new password");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    if (given[2]) {
+        acct->set_domain = 1;
+
+        if (v[2]) {
+            ngx_http_bulletdrop_json_str(v[2], &domain);
+
+            if (!bd_hostname_valid((char *) domain.data, domain.len)) {
+                (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                           "invalid_domain",
+                           "a domain is a lower-case host name such as "
+                           "img.example.com");
+                return ngx_http_bulletdrop_send_refusal(r, ctx);
+            }
+
+            acct->domain = (const char *) domain.data;
+        }
+    }
+
+    if (!given[1]) {
+        return ngx_http_bulletdrop_me_save(r, ctx);
+    }
+
+    ngx_http_bulletdrop_json_str(v[0], &acct->pw.check);
+    ngx_http_bulletdrop_json_str(v[1], &acct->pw.plain);
+
+    if (acct->pw.plain.len < BD_PASSWORD_MIN
+        || acct->pw.plain.len > BD_PASSWORD_MAX)
+    {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                   "invalid_password",
+                   "a password has 8 to 1024 bytes");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    /* no password is that long: no need to hash to know it is wrong */
+    if (acct->pw.check.len > BD_PASSWORD_MAX) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                          "wrong_password",
+                                          "the current password is wrong");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    acct->pw.stored = (char *) ctx->user.password_hash.data;
+    acct->pw.do_check = 1;
+    acct->pw.do_hash = 1;
+
+    return ngx_http_bulletdrop_password_run(r, &acct->pw,
+                                            ngx_http_bulletdrop_me_checked);
+}
+
+
+static void
+ngx_http_bulletdrop_me_checked(ngx_http_request_t *r,
+    ngx_http_bulletdrop_password_t *pw)
+{
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (!pw->matched) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                          "wrong_password",
+                                          "the current password is wrong");
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    if (pw->hash[0] == '\0') {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "bulletdrop: hashing a password failed");
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_me_save(r, ctx));
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_me_save(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_http_bulletdrop_account_t   *acct;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    acct = ctx->data;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_UPDATE,
+                                  ngx_http_bulletdrop_user_done);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_param(q, 0,
+               ngx_http_bulletdrop_user_id(r, ctx)) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 1,
+               acct->pw.do_hash ? acct->pw.hash : NULL) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 2,
+               (char *) ctx->user.password_hash.data) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 3,
+               acct->set_domain ? "true" : "false") != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 4, acct->domain) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+/*
+ * A statement that updates one user and returns it: no row means the user
+ * is gone, or (a password change) changed meanwhile.
+ */
+
+static void
+ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        if (q->stmt == NGX_HTTP_BULLETDROP_SQL_USER_UPDATE) {
+            (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
+                                              "conflict",
+                                              "the password was changed "
+                                              "meanwhile: try again");
+        } else {
+            (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
+                                              "not_found",
+                                              "there is no such user");
+        }
+
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    if (ngx_http_bulletdrop_user_read(r->pool, res, 0, &ctx->user)
+        != NGX_OK)
+    {
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_answer(r, ctx));
+}
+
+
+/* GET /api/users/me/api-keys */
+
+ngx_int_t
+ngx_http_bulletdrop_keys_list(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_KEY_LIST,
+                                  ngx_http_bulletdrop_keys_listed);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_param(q, 0,
+               ngx_http_bulletdrop_user_id(r, ctx)) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_keys_listed(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    int                         i;
+    json_t                     *keys;
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    keys = json_array();
+
+    for (i = 0; keys && i < PQntuples(res); i++) {
+        if (json_array_append_new(keys, ngx_http_bulletdrop_key_json(res, i))
+            != 0)
+        {
+            json_decref(keys);
+            keys = NULL;
+        }
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
+            keys ? json_pack("{s:o}", "api_keys", keys) : NULL));
+}
+
+
+/* POST /api/users/me/api-keys {name} */
+
+static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_key_fields[] = {
+    { "name", NGX_HTTP_BULLETDROP_FIELD_STRING, 1, 0 },
+    { NULL, 0, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_http_bulletdrop_key_create(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    u_char                          *prefix;
+    json_t                          *v[1];
+    ngx_str_t                        name;
+    ngx_http_bulletdrop_account_t   *acct;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    acct = ngx_http_bulletdrop_account(r, ctx);
+    if (acct == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_bulletdrop_body_fields(r, ctx,
+                                        ngx_http_bulletdrop_key_fields,
+                                        v, NULL)
+        != NGX_OK)
+    {
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    ngx_http_bulletdrop_json_str(v[0], &name);
+
+    if (name.len == 0 || name.len > NGX_HTTP_BULLETDROP_KEY_NAME_MAX
+        || bd_has_control((char *) name.data, name.len))
+    {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                   "invalid_name",
+                   "a key's name has 1 to 64 bytes of text");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    if (ngx_http_bulletdrop_secret_new(r->pool, NGX_HTTP_BULLETDROP_KEY_PREFIX,
+                                       NGX_HTTP_BULLETDROP_KEY_BYTES,
+                                       &acct->secret, acct->secret_hash)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    prefix = ngx_pnalloc(r->pool, NGX_HTTP_BULLETDROP_KEY_SHOWN + 1);
+    if (prefix == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    (void) ngx_cpystrn(prefix, acct->secret.data,
+                       NGX_HTTP_BULLETDROP_KEY_SHOWN + 1);
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_KEY_CREATE,
+                                  ngx_http_bulletdrop_key_created);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_param(q, 0,
+               ngx_http_bulletdrop_user_id(r, ctx)) != NGX_OK
+        || ngx_http_bulletdrop_db_param(q, 1, &name) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 2, acct->secret_hash) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 3, (char *) prefix) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_key_created(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    json_t                         *key;
+    ngx_http_request_t             *r;
+    ngx_http_bulletdrop_ctx_t      *ctx;
+    ngx_http_bulletdrop_account_t  *acct;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    acct = ctx->data;
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
+                                          "too_many_keys",
+                                          "a user holds at most 100 API "
+                                          "keys: delete one first");
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    /* the only time the key is shown */
+    key = ngx_http_bulletdrop_key_json(res, 0);
+
+    if (key == NULL
+        || json_object_set_new(key, "key",
+                               json_stringn((char *) acct->secret.data,
+                                            acct->secret.len))
+           != 0)
+    {
+        json_decref(key);
+        key = NULL;
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_CREATED, key));
+}
+
+
+/* DELETE /api/users/me/api-keys/ID */
+
+ngx_int_t
+ngx_http_bulletdrop_key_delete(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    int64_t                          id;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    id = ngx_http_bulletdrop_parse_id((u_char *) ctx->match.params[0].data,
+                                      ctx->match.params[0].len);
+    if (id < 0) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
+                                          "not_found",
+                                          "there is no such API key");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_KEY_DELETE,
+                                  ngx_http_bulletdrop_key_deleted);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_param(q, 0,
+               ngx_http_bulletdrop_user_id(r, ctx)) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 1,
+               ngx_http_bulletdrop_int_text(r->pool, id)) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    /* someone else's key is as absent as one that never was */
+    if (PQntuples(res) == 0) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
+                                          "not_found",
+                                          "there is no such API key");
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_no_content(r));
+}
+
+
+/* id, name, prefix, created_at, last_used_at: BD_KEY_COLUMNS */
+
+static json_t *
+ngx_http_bulletdrop_key_json(PGresult *res, int row)
+{
+    return json_pack("{s:I, s:s, s:s, s:s, s:o}",
+                     "id", (json_int_t) ngx_atoof(
+                               (u_char *) PQgetvalue(res, row, 0),
+                               PQgetlength(res, row, 0)),
+                     "name", PQgetvalue(res, row, 1),
+                     "prefix", PQgetvalue(res, row, 2),
+                     "created_at", PQgetvalue(res, row, 3),
+                     "last_used_at",
+                         PQgetisnull(res, row, 4)
+                         ? json_null()
+                         : json_string(PQgetvalue(res, row, 4)));
+}
+
+
+/* POST /api/admin/invites [{expires_in}] */
+
+static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_invite_fields[] = {
+    { "expires_in", NGX_HTTP_BULLETDROP_FIELD_INTEGER, 0, 0 },
+    { NULL, 0, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_http_bulletdrop_invite_create(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    json_t                          *v[1];
+    json_int_t                       ttl;
+    ngx_http_bulletdrop_account_t   *acct;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    acct = ngx_http_bulletdrop_account(r, ctx);
+    if (acct == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_bulletdrop_body_fields(r, ctx,
+                                        ngx_http_bulletdrop_invite_fields,
+                                        v, NULL)
+        != NGX_OK)
+    {
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    ttl = v[0] ? json_integer_value(v[0]) : NGX_HTTP_BULLETDROP_INVITE_TTL;
+
+    if (ttl < NGX_HTTP_BULLETDROP_INVITE_TTL_MIN
+        || ttl > NGX_HTTP_BULLETDROP_INVITE_TTL_MAX)
+    {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                   "invalid_expiry",
+                   "expires_in is in seconds, from 60 to 31536000");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    if (ngx_http_bulletdrop_secret_new(r->pool, "",
+                                       NGX_HTTP_BULLETDROP_INVITE_BYTES,
+                                       &acct->secret, acct->secret_hash)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_INVITE_CREATE,
+                                  ngx_http_bulletdrop_invite_created);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_param(q, 0, acct->secret_hash) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 1,
+               ngx_http_bulletdrop_user_id(r, ctx)) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 2,
+               ngx_http_bulletdrop_int_text(r->pool, ttl)) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_invite_created(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t             *r;
+    ngx_http_bulletdrop_ctx_t      *ctx;
+    ngx_http_bulletdrop_account_t  *acct;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    acct = ctx->data;
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK
+        || PQntuples(res) != 1)
+    {
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_CREATED,
+            json_pack("{s:s%, s:s}",
+                      "code", acct->secret.data, acct->secret.len,
+                      "expires_at", PQgetvalue(res, 0, 0))));
+}
+
+
+/* GET /api/admin/users?limit=N&after=ID */
+
+ngx_int_t
+ngx_http_bulletdrop_admin_users(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    int64_t                          limit, after;
+    ngx_str_t                        value;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    limit = NGX_HTTP_BULLETDROP_PAGE_DEFAULT;
+    after = 0;
+
+    if (ngx_http_arg(r, (u_char *) "limit", 5, &value) == NGX_OK) {
+        limit = ngx_http_bulletdrop_parse_id(value.data, value.len);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "after", 5, &value) == NGX_OK) {
+        after = ngx_http_bulletdrop_parse_id(value.data, value.len);
+    }
+
+    if (limit < 1 || limit > NGX_HTTP_BULLETDROP_PAGE_MAX || after < 0) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                   "invalid_query",
+                   "limit is from 1 to 200, after a user id");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    /* the page size decides next_after: keep it where the handler sees it */
+    ctx->data = (void *) (uintptr_t) limit;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_ADMIN_USERS,
+                                  ngx_http_bulletdrop_users_listed);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_param(q, 0,
+               ngx_http_bulletdrop_int_text(r->pool, after)) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 1,
+               ngx_http_bulletdrop_int_text(r->pool, limit)) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_users_listed(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    int                          i, n;
+    json_t                      *users, *user;
+    ngx_http_request_t          *r;
+    ngx_http_bulletdrop_ctx_t   *ctx;
+    ngx_http_bulletdrop_user_t   u;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    n = PQntuples(res);
+    users = json_array();
+
+    for (i = 0; users && i < n; i++) {
+        user = NULL;
+
+        if (ngx_http_bulletdrop_user_read(r->pool, res, i, &u) == NGX_OK) {
+            user = ngx_http_bulletdrop_user_json(&u);
+        }
+
+        if (user == NULL || json_array_append_new(users, user) != 0) {
+            json_decref(users);
+            users = NULL;
+        }
+    }
+
+    /* a full page may have a next one; the client asks with after= */
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
+            users == NULL ? NULL
+            : json_pack("{s:o, s:o}", "users", users, "next_after",
+                        (uintptr_t) n == (uintptr_t) ctx->data
+                        ? json_integer(u.id) : json_null())));
+}
+
+
+/* PATCH /api/admin/users/ID {role, disabled, quota_bytes} */
+
+static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_admin_fields[] = {
+    { "role", NGX_HTTP_BULLETDROP_FIELD_STRING, 0, 0 },
+    { "disabled", NGX_HTTP_BULLETDROP_FIELD_BOOLEAN, 0, 0 },
+    { "quota_bytes", NGX_HTTP_BULLETDROP_FIELD_INTEGER, 0, 1 },
+    { NULL, 0, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    json_t                          *v[3];
+    int64_t                          id;
+    ngx_str_t                        role;
+    ngx_uint_t                       given[3];
+    const char                      *role_text;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    id = ngx_http_bulletdrop_parse_id((u_char *) ctx->match.params[0].data,
+                                      ctx->match.params[0].len);
+    if (id < 0) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
+                                          "not_found",
+                                          "there is no such user");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    if (ngx_http_bulletdrop_body_fields(r, ctx,
+                                        ngx_http_bulletdrop_admin_fields,
+                                        v, given)
+        != NGX_OK)
+    {
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    if (!given[0] && !given[1] && !given[2]) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                   "nothing_to_change",
+                   "give role, disabled or quota_bytes");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    role_text = NULL;
+
+    if (v[0]) {
+        ngx_http_bulletdrop_json_str(v[0], &role);
+        role_text = (const char *) role.data;
+
+        if (ngx_strcmp(role_text, "user") != 0
+            && ngx_strcmp(role_text, "admin") != 0)
+        {
+            (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                              "invalid_role",
+                                              "a role is \"user\" or "
+                                              "\"admin\"");
+            return ngx_http_bulletdrop_send_refusal(r, ctx);
+        }
+    }
+
+    if (v[2] && json_integer_value(v[2]) < 0) {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_quota",
+                                          "quota_bytes is 0 or more, or "
+                                          "null for no limit");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    /* the last word on an admin's own access is another admin's */
+    if (id == ctx->user.id
+        && ((role_text && ngx_strcmp(role_text, "admin") != 0)
+            || (v[1] && json_is_true(v[1]))))
+    {
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
+                   "cannot_change_self",
+                   "an administrator cannot demote or disable themselves");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_ADMIN_USER_UPDATE,
+                                  ngx_http_bulletdrop_user_done);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_param(q, 0,
+               ngx_http_bulletdrop_int_text(r->pool, id)) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 1, role_text) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 2,
+               v[1] ? (json_is_true(v[1]) ? "true" : "false") : NULL)
+           != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 3,
+               given[2] ? "true" : "false") != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 4,
+               v[2] ? ngx_http_bulletdrop_int_text(r->pool,
+                                                   json_integer_value(v[2]))
+                    : NULL)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (given[1]) {
+        ngx_log_error(NGX_LOG_NOTICE, r->connection->log, 0,
+                      "bulletdrop: admin \"%V\" %s user #%L",
+                      &ctx->user.username,
+                      json_is_true(v[1]) ? "disabled" : "enabled", id);
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+/* helpers */
+
+static ngx_http_bulletdrop_account_t *
+ngx_http_bulletdrop_account(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ctx->data = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_account_t));
+
+    return ctx->data;
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_answer(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    return ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
+                                   ngx_http_bulletdrop_user_json(&ctx->user));
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_no_content(ngx_http_request_t *r)
+{
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
+}
+
+
+/* a positive decimal id of at most 18 digits; -1 otherwise */
+
+static int64_t
+ngx_http_bulletdrop_parse_id(u_char *p, size_t len)
+{
+    size_t   i;
+    int64_t  n;
+
+    if (len == 0 || len > 18) {
+        return -1;
+    }
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return -1;
+        }
+
+        n = n * 10 + (p[i] - '0');
+    }
+
+    return n;
+}
+
+
+static char *
+ngx_http_bulletdrop_int_text(ngx_pool_t *pool, int64_t n)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
+    if (p == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_sprintf(p, "%L%Z", n);
+
+    return (char *) p;
+}
+
+
+static char *
+ngx_http_bulletdrop_user_id(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    return ngx_http_bulletdrop_int_text(r->pool, ctx->user.id);
+}
+
+
+/* a JSON string's bytes, which may hold NULs; jansson keeps a NUL after */
+
+static void
+ngx_http_bulletdrop_json_str(json_t *v, ngx_str_t *s)
+{
+    s->data = (u_char *) json_string_value(v);
+    s->len = json_string_length(v);
+}

@@ -1,0 +1,601 @@
+/*
+ * BulletDrop: who is asking.
+ *
+ * A JWT is checked here (signature, algorithm, expiry) before the
+ * database is asked anything; its "ver" must still match the user's
+ * token_version, which a password change bumps.  An API key is looked up
+ * by its SHA-256: it carries 256 random bits, so a fast hash is enough.
+ */
+
+#include <jwt.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_auth.h"
+#include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_sql.h"
+#include "bd_text.h"
+
+
+/* no token of ours comes near it; longer ones are not even parsed */
+#define NGX_HTTP_BULLETDROP_TOKEN_MAX  2048
+
+
+typedef struct {
+    ngx_http_bulletdrop_step_pt     next;
+    /* the JWT's "ver", or -1 for an API key */
+    int64_t                         version;
+} ngx_http_bulletdrop_auth_t;
+
+
+static ngx_int_t ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *detail);
+static ngx_int_t ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r,
+    ngx_str_t *token, int64_t *id, int64_t *version, const char **err);
+static void ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res);
+static int64_t ngx_http_bulletdrop_pg_int(PGresult *res, int row, int col);
+static ngx_int_t ngx_http_bulletdrop_pg_str(ngx_pool_t *pool, PGresult *res,
+    int row, int col, ngx_str_t *s);
+
+
+ngx_int_t
+ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next)
+{
+    char                             hash[NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
+    u_char                          *id_text;
+    int64_t                          id, version;
+    ngx_str_t                        token;
+    const char                      *err;
+    ngx_table_elt_t                 *h;
+    ngx_http_bulletdrop_auth_t      *auth;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL || h->value.len < sizeof("Bearer ") - 1
+        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
+                           sizeof("Bearer ") - 1) != 0)
+    {
+        return ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                   "unauthorized",
+                   "send \"Authorization: Bearer <token or API key>\"");
+    }
+
+    token.data = h->value.data + sizeof("Bearer ") - 1;
+    token.len = h->value.len - (sizeof("Bearer ") - 1);
+
+    while (token.len && token.data[0] == ' ') {
+        token.data++;
+        token.len--;
+    }
+
+    if (token.len == 0) {
+        return ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                   "unauthorized", "the bearer token is empty");
+    }
+
+    if (token.len > NGX_HTTP_BULLETDROP_TOKEN_MAX) {
+        return ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                   "invalid_token", "the token is not valid");
+    }
+
+    auth = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_auth_t));
+    if (auth == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    auth->next = next;
+
+    if (token.len > sizeof(NGX_HTTP_BULLETDROP_KEY_PREFIX) - 1
+        && ngx_strncmp(token.data, NGX_HTTP_BULLETDROP_KEY_PREFIX,
+                       sizeof(NGX_HTTP_BULLETDROP_KEY_PREFIX) - 1) == 0)
+    {
+        auth->version = -1;
+        ngx_http_bulletdrop_sha256_hex(token.data, token.len, hash);
+
+        q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_BY_KEY,
+                                      ngx_http_bulletdrop_auth_done);
+        if (q == NULL
+            || ngx_http_bulletdrop_query_param(q, 0, hash) != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+    } else {
+        if (ngx_http_bulletdrop_jwt_verify(r, &token, &id, &version, &err)
+            != NGX_OK)
+        {
+            return ngx_http_bulletdrop_auth_refuse(r, ctx,
+                       NGX_HTTP_UNAUTHORIZED,
+                       err ? "token_expired" : "invalid_token",
+                       err ? err : "the token is not valid");
+        }
+
+        auth->version = version;
+
+        id_text = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
+        q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_BY_ID,
+                                      ngx_http_bulletdrop_auth_done);
+        if (id_text == NULL || q == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        (void) ngx_sprintf(id_text, "%L%Z", id);
+
+        if (ngx_http_bulletdrop_query_param(q, 0, (char *) id_text)
+            != NGX_OK)
+        {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+
+    ctx->data = auth;
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t          *r;
+    ngx_http_bulletdrop_ctx_t   *ctx;
+    ngx_http_bulletdrop_auth_t  *auth;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    auth = ctx->data;
+    ctx->data = NULL;
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish(r,
+                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    if (PQntuples(res) != 1
+        || ngx_http_bulletdrop_user_read(r->pool, res, 0, &ctx->user)
+           != NGX_OK)
+    {
+        /* a revoked key, or a token of a user that is gone */
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                            "invalid_token",
+                                            "the token is not valid"));
+        return;
+    }
+
+    if (auth->version != -1 && auth->version != ctx->user.token_version) {
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                            "invalid_token",
+                                            "the token was issued before "
+                                            "the password changed"));
+        return;
+    }
+
+    if (ctx->user.disabled) {
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
+                                            "account_disabled",
+                                            "this account is disabled"));
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r, auth->next(r, ctx));
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *detail)
+{
+    ngx_table_elt_t  *h;
+
+    if (status == NGX_HTTP_UNAUTHORIZED) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "WWW-Authenticate");
+        ngx_str_set(&h->value, "Bearer realm=\"bulletdrop\"");
+    }
+
+    (void) ngx_http_bulletdrop_refuse(ctx, status, code, detail);
+
+    return ngx_http_bulletdrop_send_refusal(r, ctx);
+}
+
+
+/*
+ * NGX_OK with the user id and token version of a valid token.  Otherwise
+ * NGX_DECLINED, with *err set only when the token is valid but expired.
+ */
+
+static ngx_int_t
+ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r, ngx_str_t *token,
+    int64_t *id, int64_t *version, const char **err)
+{
+    long                              exp;
+    u_char                           *text;
+    jwt_t                            *jwt;
+    ngx_int_t                         rc;
+    const char                       *sub;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    *err = NULL;
+
+    text = ngx_pnalloc(r->pool, token->len + 1);
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(text, token->data, token->len);
+    text[token->len] = '\0';
+
+    jwt = NULL;
+
+    if (jwt_decode(&jwt, (char *) text, bmcf->jwt_secret.data,
+                   (int) bmcf->jwt_secret.len)
+        != 0)
+    {
+        if (jwt) {
+            jwt_free(jwt);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    rc = NGX_DECLINED;
+
+    /* only what we mint: "none" and every other algorithm are refused */
+    if (jwt_get_alg(jwt) != JWT_ALG_HS256) {
+        goto done;
+    }
+
+    errno = 0;
+    exp = jwt_get_grant_int(jwt, "exp");
+    if (errno != 0 || exp <= 0) {
+        goto done;
+    }
+
+    errno = 0;
+    *version = jwt_get_grant_int(jwt, "ver");
+    if (errno != 0 || *version <= 0) {
+        goto done;
+    }
+
+    sub = jwt_get_grant(jwt, "sub");
+    if (sub == NULL || ngx_strlen(sub) == 0 || ngx_strlen(sub) > 18) {
+        goto done;
+    }
+
+    *id = ngx_atoof((u_char *) sub, ngx_strlen(sub));
+    if (*id <= 0) {
+        goto done;
+    }
+
+    if (exp <= ngx_time()) {
+        *err = "the token has expired: log in again";
+        goto done;
+    }
+
+    rc = NGX_OK;
+
+done:
+
+    jwt_free(jwt);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_jwt_issue(ngx_http_request_t *r,
+    ngx_http_bulletdrop_user_t *user, ngx_str_t *token)
+{
+    char                             *text;
+    u_char                            sub[NGX_INT64_LEN + 1];
+    jwt_t                            *jwt;
+    time_t                            now;
+    ngx_int_t                         rc;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    if (jwt_new(&jwt) != 0) {
+        return NGX_ERROR;
+    }
+
+    now = ngx_time();
+    (void) ngx_sprintf(sub, "%L%Z", user->id);
+
+    rc = NGX_ERROR;
+    text = NULL;
+
+    if (jwt_add_grant(jwt, "sub", (char *) sub) != 0
+        || jwt_add_grant_int(jwt, "iat", now) != 0
+        || jwt_add_grant_int(jwt, "exp", now + bmcf->jwt_ttl) != 0
+        || jwt_add_grant_int(jwt, "ver", user->token_version) != 0
+        || jwt_set_alg(jwt, JWT_ALG_HS256, bmcf->jwt_secret.data,
+                       (int) bmcf->jwt_secret.len)
+           != 0)
+    {
+        goto done;
+    }
+
+    text = jwt_encode_str(jwt);
+    if (text == NULL) {
+        goto done;
+    }
+
+    token->len = ngx_strlen(text);
+    token->data = ngx_pnalloc(r->pool, token->len);
+    if (token->data == NULL) {
+        goto done;
+    }
+
+    ngx_memcpy(token->data, text, token->len);
+    rc = NGX_OK;
+
+done:
+
+    free(text);
+    jwt_free(jwt);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_secret_new(ngx_pool_t *pool, const char *prefix,
+    size_t n, ngx_str_t *secret, char *hash)
+{
+    u_char  *p;
+    size_t   plen;
+    u_char   raw[64];
+
+    plen = ngx_strlen(prefix);
+
+    if (n > sizeof(raw) || RAND_bytes(raw, (int) n) != 1) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_pnalloc(pool, plen + bd_base64url_len(n) + 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(p, prefix, plen);
+    secret->len = plen + bd_base64url_encode(raw, n, (char *) p + plen);
+    secret->data = p;
+
+    ngx_http_bulletdrop_sha256_hex(secret->data, secret->len, hash);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_bulletdrop_sha256_hex(const u_char *data, size_t len, char *hex)
+{
+    unsigned int  n;
+    u_char        md[EVP_MAX_MD_SIZE];
+
+    n = 0;
+
+    if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1) {
+        /* matches no stored hash */
+        n = 0;
+    }
+
+    bd_hex_encode(md, n, hex);
+}
+
+
+/* users rows */
+
+ngx_int_t
+ngx_http_bulletdrop_user_read(ngx_pool_t *pool, PGresult *res, int row,
+    ngx_http_bulletdrop_user_t *user)
+{
+    if (PQnfields(res) != NGX_HTTP_BULLETDROP_USER_NCOLUMNS) {
+        return NGX_ERROR;
+    }
+
+    user->id = ngx_http_bulletdrop_pg_int(res, row,
+                                          NGX_HTTP_BULLETDROP_USER_ID);
+    user->quota_bytes = ngx_http_bulletdrop_pg_int(res, row,
+                                          NGX_HTTP_BULLETDROP_USER_QUOTA);
+    user->usage_bytes = ngx_http_bulletdrop_pg_int(res, row,
+                                          NGX_HTTP_BULLETDROP_USER_USAGE_BYTES);
+    user->usage_files = ngx_http_bulletdrop_pg_int(res, row,
+                                          NGX_HTTP_BULLETDROP_USER_USAGE_FILES);
+    user->token_version = ngx_http_bulletdrop_pg_int(res, row,
+                                       NGX_HTTP_BULLETDROP_USER_TOKEN_VERSION);
+
+    /* booleans come as "t" and "f" */
+    user->disabled = (PQgetvalue(res, row, NGX_HTTP_BULLETDROP_USER_DISABLED)
+                      [0] == 't');
+
+    if (ngx_http_bulletdrop_pg_str(pool, res, row,
+                                   NGX_HTTP_BULLETDROP_USER_USERNAME,
+                                   &user->username) != NGX_OK
+        || ngx_http_bulletdrop_pg_str(pool, res, row,
+                                      NGX_HTTP_BULLETDROP_USER_ROLE,
+                                      &user->role) != NGX_OK
+        || ngx_http_bulletdrop_pg_str(pool, res, row,
+                                      NGX_HTTP_BULLETDROP_USER_CREATED_AT,
+                                      &user->created_at) != NGX_OK
+        || ngx_http_bulletdrop_pg_str(pool, res, row,
+                                      NGX_HTTP_BULLETDROP_USER_DEFAULT_DOMAIN,
+                                      &user->default_domain) != NGX_OK
+        || ngx_http_bulletdrop_pg_str(pool, res, row,
+                                      NGX_HTTP_BULLETDROP_USER_PASSWORD_HASH,
+                                      &user->password_hash) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    user->admin = (user->role.len == 5
+                   && ngx_strncmp(user->role.data, "admin", 5) == 0);
+
+    return NGX_OK;
+}
+
+
+json_t *
+ngx_http_bulletdrop_user_json(ngx_http_bulletdrop_user_t *user)
+{
+    return json_pack("{s:I, s:s%, s:s%, s:b, s:{s:I, s:I}, s:o, s:o, s:s%}",
+                     "id", (json_int_t) user->id,
+                     "username", user->username.data, user->username.len,
+                     "role", user->role.data, user->role.len,
+                     "disabled", (int) user->disabled,
+                     "usage",
+                         "bytes", (json_int_t) user->usage_bytes,
+                         "files", (json_int_t) user->usage_files,
+                     "quota_bytes",
+                         user->quota_bytes < 0
+                         ? json_null()
+                         : json_integer(user->quota_bytes),
+                     "default_domain",
+                         user->default_domain.data == NULL
+                         ? json_null()
+                         : json_stringn((char *) user->default_domain.data,
+                                        user->default_domain.len),
+                     "created_at",
+                         user->created_at.data, user->created_at.len);
+}
+
+
+/* -1 for SQL NULL: every integer column we read is otherwise >= 0 */
+
+static int64_t
+ngx_http_bulletdrop_pg_int(PGresult *res, int row, int col)
+{
+    char  *v;
+
+    if (PQgetisnull(res, row, col)) {
+        return -1;
+    }
+
+    v = PQgetvalue(res, row, col);
+
+    return ngx_atoof((u_char *) v, ngx_strlen(v));
+}
+
+
+/* a copy in the pool, which outlives the result; data NULL for SQL NULL */
+
+static ngx_int_t
+ngx_http_bulletdrop_pg_str(ngx_pool_t *pool, PGresult *res, int row, int col,
+    ngx_str_t *s)
+{
+    if (PQgetisnull(res, row, col)) {
+        ngx_str_null(s);
+        return NGX_OK;
+    }
+
+    s->len = PQgetlength(res, row, col);
+    s->data = ngx_pnalloc(pool, s->len + 1);
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->data, PQgetvalue(res, row, col), s->len);
+    s->data[s->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+/* configuration */
+
+char *
+ngx_http_bulletdrop_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_bulletdrop_main_conf_t *bmcf = conf;
+
+    ssize_t          n;
+    ngx_str_t       *value, name;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    if (bmcf->jwt_secret.data != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    name = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"bulletdrop_jwt_secret_file\": cannot open "
+                           "\"%V\"", &name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > 4096)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"bulletdrop_jwt_secret_file\": \"%V\" is not "
+                           "a small regular file", &name);
+        (void) ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->jwt_secret.data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (bmcf->jwt_secret.data == NULL) {
+        (void) ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_file(&file, bmcf->jwt_secret.data, ngx_file_size(&fi), 0);
+    (void) ngx_close_file(file.fd);
+
+    if (n == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* a secret written with echo ends in a newline that is not secret */
+    while (n > 0 && (bmcf->jwt_secret.data[n - 1] == '\n'
+                     || bmcf->jwt_secret.data[n - 1] == '\r'
+                     || bmcf->jwt_secret.data[n - 1] == ' '
+                     || bmcf->jwt_secret.data[n - 1] == '\t'))
+    {
+        n--;
+    }
+
+    bmcf->jwt_secret.len = n;
+
+    if (n < 32) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"bulletdrop_jwt_secret_file\": \"%V\" must hold "
+                           "at least 32 bytes, it holds %z", &name, n);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}

@@ -1,0 +1,59 @@
+/*
+ * BulletDrop: who is asking.  Bearer tokens are JWTs (HS256, minted at
+ * login) or API keys ("bd_..."); either way the user's row is read on
+ * every request, so a disabled user or a revoked key stops at once.
+ */
+
+#ifndef _NGX_HTTP_BULLETDROP_AUTH_H_INCLUDED_
+#define _NGX_HTTP_BULLETDROP_AUTH_H_INCLUDED_
+
+
+#include "ngx_http_bulletdrop.h"
+
+
+/* "bd_" and 32 random bytes in base64url */
+#define NGX_HTTP_BULLETDROP_KEY_PREFIX      "bd_"
+#define NGX_HTTP_BULLETDROP_KEY_BYTES       32
+/* what a list shows of a key: the prefix and 8 characters */
+#define NGX_HTTP_BULLETDROP_KEY_SHOWN       11
+#define NGX_HTTP_BULLETDROP_INVITE_BYTES    16
+
+/* hex SHA-256 and its NUL */
+#define NGX_HTTP_BULLETDROP_HASH_HEX_LEN    65
+
+
+/*
+ * Authenticates the request from its Authorization header into ctx->user
+ * and runs next; refuses with 401/403 JSON otherwise.  Returns what a
+ * content handler returns.
+ */
+ngx_int_t ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next);
+
+/* an access token for the user; NGX_ERROR when libjwt fails */
+ngx_int_t ngx_http_bulletdrop_jwt_issue(ngx_http_request_t *r,
+    ngx_http_bulletdrop_user_t *user, ngx_str_t *token);
+
+/*
+ * A random secret: prefix + base64url of n bytes from OpenSSL, and the hex
+ * SHA-256 under which it is stored (NGX_HTTP_BULLETDROP_HASH_HEX_LEN).
+ */
+ngx_int_t ngx_http_bulletdrop_secret_new(ngx_pool_t *pool,
+    const char *prefix, size_t n, ngx_str_t *secret, char *hash);
+
+void ngx_http_bulletdrop_sha256_hex(const u_char *data, size_t len,
+    char *hex);
+
+/* reads one row of a statement that selects the user columns */
+ngx_int_t ngx_http_bulletdrop_user_read(ngx_pool_t *pool, PGresult *res,
+    int row, ngx_http_bulletdrop_user_t *user);
+
+/* the profile a client sees: no password hash, no token version */
+json_t *ngx_http_bulletdrop_user_json(ngx_http_bulletdrop_user_t *user);
+
+/* bulletdrop_jwt_secret_file: the key is read now, at configuration time */
+char *ngx_http_bulletdrop_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+
+
+#endif /* _NGX_HTTP_BULLETDROP_AUTH_H_INCLUDED_ */

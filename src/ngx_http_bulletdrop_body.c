@@ -1,0 +1,466 @@
+/*
+ * BulletDrop: small request bodies (JSON objects and forms) for the API.
+ *
+ * The body is read with nginx's unbuffered reader so that the limit holds
+ * for chunked bodies too: bytes are copied into one buffer of at most
+ * NGX_HTTP_BULLETDROP_BODY_MAX as they arrive, and one byte more is a 413
+ * in JSON, not nginx's HTML page.  Nothing reaches a temp file.
+ */
+
+#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_body.h"
+#include "ngx_http_bulletdrop_json.h"
+#include "bd_text.h"
+
+
+typedef struct {
+    u_char                         *start;
+    u_char                         *last;
+    u_char                         *end;
+    ngx_http_bulletdrop_step_pt     next;
+    unsigned                        form:1;
+} ngx_http_bulletdrop_body_t;
+
+
+static void ngx_http_bulletdrop_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bulletdrop_body_take(ngx_http_request_t *r,
+    ngx_http_bulletdrop_body_t *b);
+static ngx_int_t ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_body_t *b);
+static ngx_int_t ngx_http_bulletdrop_body_form(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_body_t *b);
+static ngx_int_t ngx_http_bulletdrop_body_type(ngx_http_request_t *r,
+    const char *type);
+static void ngx_http_bulletdrop_body_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_bulletdrop_body_read(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next)
+{
+    size_t                       size;
+    ngx_int_t                    rc;
+    ngx_http_bulletdrop_body_t  *b;
+
+    if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
+        if (ctx->body_kind == NGX_HTTP_BULLETDROP_BODY_OPTIONAL) {
+            return next(r, ctx);
+        }
+
+        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_json",
+                                          "this route needs a JSON body");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    b = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_body_t));
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->next = next;
+
+    /* no Content-Type is taken as JSON: a hand-written curl -d '{...}' */
+    if (r->headers_in.content_type == NULL
+        || ngx_http_bulletdrop_body_type(r, "application/json"))
+    {
+        b->form = 0;
+
+    } else if (ctx->body_kind == NGX_HTTP_BULLETDROP_BODY_FORM
+               && ngx_http_bulletdrop_body_type(r,
+                                   "application/x-www-form-urlencoded"))
+    {
+        b->form = 1;
+
+    } else {
+        (void) ngx_http_bulletdrop_refuse(ctx,
+                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+                   ctx->body_kind == NGX_HTTP_BULLETDROP_BODY_FORM
+                   ? "send application/json or "
+                     "application/x-www-form-urlencoded"
+                   : "send application/json");
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    if (r->headers_in.content_length_n > NGX_HTTP_BULLETDROP_BODY_MAX) {
+        /* answered without reading it: the connection is not reused */
+        r->keepalive = 0;
+        r->lingering_close = 1;
+
+        return ngx_http_bulletdrop_json_error(r,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+                   "the body of this route may have at most 16384 bytes");
+    }
+
+    size = r->headers_in.chunked ? NGX_HTTP_BULLETDROP_BODY_MAX
+                                 : (size_t) r->headers_in.content_length_n;
+
+    b->start = ngx_pnalloc(r->pool, size);
+    if (b->start == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->last = b->start;
+    b->end = b->start + size;
+    ctx->data = b;
+
+    r->request_body_no_buffering = 1;
+
+    rc = ngx_http_read_client_request_body(r,
+                                           ngx_http_bulletdrop_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+/* nginx's post handler, and the read handler while more is to come */
+
+static void
+ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                    rc;
+    ngx_http_bulletdrop_ctx_t   *ctx;
+    ngx_http_bulletdrop_body_t  *b;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    b = ctx->data;
+
+    for ( ;; ) {
+        if (ngx_http_bulletdrop_body_take(r, b) != NGX_OK) {
+            ngx_http_finalize_request(r,
+                ngx_http_bulletdrop_json_error(r,
+                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+                    "the body of this route may have at most 16384 bytes"));
+            return;
+        }
+
+        if (!r->reading_body) {
+            break;
+        }
+
+        rc = ngx_http_read_unbuffered_request_body(r);
+
+        if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+            ngx_http_finalize_request(r, rc);
+            return;
+        }
+
+        if (rc == NGX_AGAIN && r->request_body->bufs == NULL) {
+            r->read_event_handler = ngx_http_bulletdrop_body_handler;
+            return;
+        }
+    }
+
+    r->read_event_handler = ngx_http_block_reading;
+    ctx->data = NULL;
+
+    if (ngx_http_bulletdrop_body_parse(r, ctx, b) != NGX_OK) {
+        ngx_http_finalize_request(r,
+                                  ngx_http_bulletdrop_send_refusal(r, ctx));
+        return;
+    }
+
+    ngx_http_finalize_request(r, b->next(r, ctx));
+}
+
+
+/* moves what nginx has read into our buffer; NGX_DECLINED past the limit */
+
+static ngx_int_t
+ngx_http_bulletdrop_body_take(ngx_http_request_t *r,
+    ngx_http_bulletdrop_body_t *b)
+{
+    size_t        size;
+    ngx_buf_t    *buf;
+    ngx_chain_t  *cl;
+
+    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+        buf = cl->buf;
+        size = buf->last - buf->pos;
+
+        if (size > (size_t) (b->end - b->last)) {
+            return NGX_DECLINED;
+        }
+
+        b->last = ngx_cpymem(b->last, buf->pos, size);
+        buf->pos = buf->last;
+    }
+
+    r->request_body->bufs = NULL;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_body_t *b)
+{
+    json_t              *json;
+    json_error_t         err;
+    ngx_pool_cleanup_t  *cln;
+
+    if (b->last == b->start
+        && ctx->body_kind == NGX_HTTP_BULLETDROP_BODY_OPTIONAL)
+    {
+        return NGX_OK;
+    }
+
+    if (b->form) {
+        return ngx_http_bulletdrop_body_form(r, ctx, b);
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return ngx_http_bulletdrop_refuse(ctx,
+                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                   "out of memory");
+    }
+
+    /* jansson refuses invalid UTF-8 and, asked, duplicate keys */
+    json = json_loadb((const char *) b->start, b->last - b->start,
+                      JSON_REJECT_DUPLICATES, &err);
+
+    if (json == NULL) {
+        ctx->err_detail = (const char *) ngx_pnalloc(r->pool,
+                                                     JSON_ERROR_TEXT_LENGTH
+                                                     + 32);
+        if (ctx->err_detail != NULL) {
+            (void) ngx_sprintf((u_char *) ctx->err_detail,
+                               "%s at byte %d%Z", err.text, err.position);
+        }
+
+        return ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                   "invalid_json",
+                   ctx->err_detail ? ctx->err_detail : "malformed JSON");
+    }
+
+    cln->handler = ngx_http_bulletdrop_body_cleanup;
+    cln->data = json;
+
+    if (!json_is_object(json)) {
+        return ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_json",
+                                          "the body must be a JSON object");
+    }
+
+    ctx->body = json;
+
+    return NGX_OK;
+}
+
+
+/* a form becomes an object of strings, so routes see one shape */
+
+static ngx_int_t
+ngx_http_bulletdrop_body_form(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_body_t *b)
+{
+    int                  rc;
+    char                *name, *value;
+    size_t               nlen, vlen, len;
+    json_t              *obj, *str;
+    const char          *p, *end;
+    ngx_pool_cleanup_t  *cln;
+
+    len = b->last - b->start;
+
+    name = ngx_pnalloc(r->pool, len + 1);
+    value = ngx_pnalloc(r->pool, len + 1);
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    obj = json_object();
+
+    if (name == NULL || value == NULL || cln == NULL || obj == NULL) {
+        json_decref(obj);
+        return ngx_http_bulletdrop_refuse(ctx,
+                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                   "out of memory");
+    }
+
+    cln->handler = ngx_http_bulletdrop_body_cleanup;
+    cln->data = obj;
+
+    p = (const char *) b->start;
+    end = (const char *) b->last;
+
+    while ((rc = bd_form_next(&p, end, name, &nlen, value, &vlen)) == 1) {
+
+        if (!bd_utf8_valid(name, nlen) || !bd_utf8_valid(value, vlen)
+            || ngx_strlchr((u_char *) name, (u_char *) name + nlen, '\0'))
+        {
+            return ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                              "invalid_form",
+                                              "the form is not UTF-8 text");
+        }
+
+        name[nlen] = '\0';
+
+        if (json_object_get(obj, name) != NULL) {
+            return ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                              "invalid_form",
+                                              "a field is given twice");
+        }
+
+        str = json_stringn(value, vlen);
+
+        if (str == NULL || json_object_set_new(obj, name, str) != 0) {
+            return ngx_http_bulletdrop_refuse(ctx,
+                       NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                       "out of memory");
+        }
+    }
+
+    if (rc < 0) {
+        return ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_form",
+                                          "a malformed %-escape in the form");
+    }
+
+    ctx->body = obj;
+
+    return NGX_OK;
+}
+
+
+/* the media type, parameters such as "; charset=utf-8" aside */
+
+static ngx_int_t
+ngx_http_bulletdrop_body_type(ngx_http_request_t *r, const char *type)
+{
+    size_t      len;
+    ngx_str_t  *value;
+
+    value = &r->headers_in.content_type->value;
+    len = ngx_strlen(type);
+
+    if (value->len < len
+        || ngx_strncasecmp(value->data, (u_char *) type, len) != 0)
+    {
+        return 0;
+    }
+
+    return value->len == len || value->data[len] == ';'
+           || value->data[len] == ' ' || value->data[len] == '\t';
+}
+
+
+static void
+ngx_http_bulletdrop_body_cleanup(void *data)
+{
+    json_decref(data);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_body_fields(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_field_t *fields,
+    json_t **values, ngx_uint_t *present)
+{
+    size_t       len;
+    u_char      *detail;
+    json_t      *v;
+    ngx_int_t    ok;
+    ngx_uint_t   i, n, known;
+    const char  *key, *code;
+
+    code = NULL;
+    detail = ngx_pnalloc(r->pool, 256);
+    if (detail == NULL) {
+        return ngx_http_bulletdrop_refuse(ctx,
+                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
+                   "out of memory");
+    }
+
+    for (i = 0; fields[i].name; i++) {
+        v = ctx->body ? json_object_get(ctx->body, fields[i].name) : NULL;
+
+        values[i] = NULL;
+        if (present) {
+            present[i] = (v != NULL);
+        }
+
+        if (v == NULL) {
+            if (fields[i].required) {
+                code = "missing_field";
+                (void) ngx_snprintf(detail, 255, "the field \"%s\" is "
+                                    "required%Z", fields[i].name);
+                break;
+            }
+
+            continue;
+        }
+
+        if (json_is_null(v) && fields[i].nullable) {
+            continue;
+        }
+
+        switch (fields[i].type) {
+        case NGX_HTTP_BULLETDROP_FIELD_INTEGER:
+            ok = json_is_integer(v);
+            break;
+        case NGX_HTTP_BULLETDROP_FIELD_BOOLEAN:
+            ok = json_is_boolean(v);
+            break;
+        default:
+            ok = json_is_string(v);
+            break;
+        }
+
+        if (!ok) {
+            code = "wrong_type";
+            (void) ngx_snprintf(detail, 255, "the field \"%s\" must be %s%Z",
+                                fields[i].name,
+                                fields[i].type
+                                    == NGX_HTTP_BULLETDROP_FIELD_INTEGER
+                                ? "an integer"
+                                : fields[i].type
+                                    == NGX_HTTP_BULLETDROP_FIELD_BOOLEAN
+                                ? "true or false" : "a string");
+            break;
+        }
+
+        values[i] = v;
+    }
+
+    n = i;
+
+    if (code == NULL && ctx->body) {
+        json_object_foreach(ctx->body, key, v) {
+            known = 0;
+
+            for (i = 0; i < n; i++) {
+                if (ngx_strcmp(key, fields[i].name) == 0) {
+                    known = 1;
+                    break;
+                }
+            }
+
+            if (!known) {
+                code = "unknown_field";
+
+                /* the client's name, cut to 64 bytes on a UTF-8 boundary */
+                len = ngx_strlen(key);
+                if (len > 64) {
+                    len = 64;
+                    while (len && (key[len] & 0xc0) == 0x80) {
+                        len--;
+                    }
+                }
+
+                (void) ngx_snprintf(detail, 255, "unknown field \"%*s\"%Z",
+                                    len, key);
+                break;
+            }
+        }
+    }
+
+    if (code == NULL) {
+        return NGX_OK;
+    }
+
+    return ngx_http_bulletdrop_refuse(ctx, 422, code, (char *) detail);
+}
