@@ -1190,8 +1190,9 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
         ngx_http_bulletdrop_json_str(v[0], &role);
         role_text = (const char *) role.data;
 
-        if (ngx_strcmp(role_text, "user") != 0
-            && ngx_strcmp(role_text, "admin") != 0)
+        if (role.len != ngx_strlen(role_text)
+            || (ngx_strcmp(role_text, "user") != 0
+                && ngx_strcmp(role_text, "admin") != 0))
         {
             (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
                                               "invalid_role",

@@ -221,9 +221,14 @@ ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
                    "out of memory");
     }
 
-    /* jansson refuses invalid UTF-8 and, asked, duplicate keys */
+    /*
+     * jansson refuses invalid UTF-8 and, asked, duplicate keys.  A NUL in
+     * a string is let through, for each field's own rule to refuse with a
+     * clearer word (names) or to take as a byte (passwords): strings are
+     * used with their lengths, never as C strings.
+     */
     json = json_loadb((const char *) b->start, b->last - b->start,
-                      JSON_REJECT_DUPLICATES, &err);
+                      JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL, &err);
 
     if (json == NULL) {
         ctx->err_detail = (const char *) ngx_pnalloc(r->pool,
