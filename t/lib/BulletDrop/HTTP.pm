@@ -13,7 +13,9 @@ use IO::Socket::INET;
 use JSON::PP ();
 use Time::HiRes qw(time);
 
-our @EXPORT_OK = qw(build_request parse_response);
+our @EXPORT_OK = qw(build_request parse_response form_encode);
+
+my $JSON = JSON::PP->new->utf8->canonical;
 
 sub new {
     my ($class, %o) = @_;
@@ -22,22 +24,65 @@ sub new {
         $class;
 }
 
+# from: the local address to connect from (any 127.x.y.z is this machine)
 sub connect {
-    my ($self) = @_;
+    my ($self, %o) = @_;
     my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                      PeerPort => $self->{port},
+                                     $o{from} ? (LocalAddr => $o{from}) : (),
                                      Proto => 'tcp', Timeout => 5)
-        or croak "cannot connect to 127.0.0.1:$self->{port}: $!";
+        or croak "cannot connect to 127.0.0.1:$self->{port}"
+                 . ($o{from} ? " from $o{from}" : '') . ": $!";
     $sock->autoflush(1);
     return $sock;
 }
 
+# name => value pairs (Perl strings, sent as UTF-8) as
+# application/x-www-form-urlencoded
+sub form_encode {
+    my (@pairs) = @_;
+    my @out;
+    while (my ($k, $v) = splice @pairs, 0, 2) {
+        push @out, join '=', map {
+            my $s = $_;
+            utf8::encode($s);
+            $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+            $s;
+        } $k, $v;
+    }
+    return join '&', @out;
+}
+
 # headers: an array ref of name => value pairs (order and repeats kept)
+# json:    a Perl structure sent as an application/json body
+# form:    an array ref of pairs sent as a form body
+# token:   sent as "Authorization: Bearer <token>"
 sub build_request {
     my ($method, $path, %o) = @_;
 
     my $body = $o{body};
-    my @h = (Host => $o{host} // 'localhost', Connection => 'close',
+    my @extra;
+
+    if (exists $o{json}) {
+        $body = $JSON->encode($o{json});
+        push @extra, 'Content-Type' => 'application/json';
+    } elsif (exists $o{form}) {
+        $body = form_encode(@{ $o{form} });
+        push @extra, 'Content-Type' => 'application/x-www-form-urlencoded';
+    }
+
+    push @extra, Authorization => "Bearer $o{token}" if defined $o{token};
+
+    # a Content-Type of the caller's wins
+    my %given = map { lc($_) => 1 }
+                @{ $o{headers} // [] }[grep { $_ % 2 == 0 }
+                                        0 .. $#{ $o{headers} // [] }];
+    my @add;
+    while (my ($k, $v) = splice @extra, 0, 2) {
+        push @add, $k => $v unless $given{lc $k};
+    }
+
+    my @h = (Host => $o{host} // 'localhost', Connection => 'close', @add,
              @{ $o{headers} // [] });
     push @h, 'Content-Length' => length $body
         if defined $body && !grep { lc eq 'content-length'
@@ -90,7 +135,7 @@ sub parse_response {
     if (($res{headers}{'content-type'} // '') =~ m{^application/json}
         && length $body)
     {
-        $res{json} = eval { JSON::PP->new->decode($body) };
+        $res{json} = eval { JSON::PP->new->utf8->decode($body) };
         $res{json_error} = $@ if $@;
     }
 
@@ -111,6 +156,8 @@ sub read_all {
             if $left <= 0;
         next unless $sel->can_read($left);
         my $n = sysread $sock, my $buf, 65536;
+        # a server that answered before it read all we sent may reset
+        last if !defined $n && $!{ECONNRESET} && $raw ne '';
         croak "read: $!" unless defined $n;
         last if $n == 0;
         $raw .= $buf;
@@ -123,7 +170,7 @@ sub request {
     my ($self, $method, $path, %o) = @_;
 
     my $t0 = time;
-    my $sock = $self->connect;
+    my $sock = $self->connect(from => $o{from});
     print {$sock} build_request($method, $path, host => $self->{host}, %o);
 
     my $res = parse_response($self->read_all($sock, $o{timeout}),
@@ -145,7 +192,7 @@ sub parallel {
 
     for my $i (0 .. $#requests) {
         my ($method, $path, %o) = @{ $requests[$i] };
-        my $sock = $self->connect;
+        my $sock = $self->connect(from => $o{from});
         $t0[$i] = time;
         print {$sock} build_request($method, $path, host => $self->{host},
                                     %o);

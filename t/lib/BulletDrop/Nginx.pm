@@ -146,6 +146,23 @@ sub worker_pids {
     return $self->{pid} ? children_of($self->{pid}) : ();
 }
 
+# CPU seconds the workers have used so far, all their threads together
+sub worker_cpu {
+    my ($self) = @_;
+
+    my $tick = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
+    my $sum = 0;
+
+    for my $pid ($self->worker_pids) {
+        my $stat = eval { slurp("/proc/$pid/stat") } // next;
+        my ($rest) = $stat =~ /\)\s+(.*)/s or next;
+        my @f = split ' ', $rest;
+        $sum += $f[11] + $f[12];    # utime, stime
+    }
+
+    return $sum / $tick;
+}
+
 sub log_text {
     my ($self) = @_;
     return -f $self->error_log ? slurp($self->error_log) : '';

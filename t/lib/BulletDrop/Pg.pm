@@ -152,6 +152,13 @@ sub stop {
         $self->pg_cmd('pg_ctl', '-D', $self->data_dir, '-m', $mode // 'fast',
                       '-w', '-t', '60', 'stop'), check => 0);
 
+    # the other stopper's shutdown may still be under way
+    if ($status != 0) {
+        my $deadline = time + 30;
+        select undef, undef, undef, 0.1
+            while $self->running && time < $deadline;
+    }
+
     croak "PostgreSQL did not stop:\n$err$out"
         if $status != 0 && $self->running;
 
@@ -177,6 +184,14 @@ sub conninfo {
     return "host=$self->{dir}$port dbname=$db user=$user";
 }
 
+# a string as an SQL literal (standard_conforming_strings is on)
+sub quote {
+    my ($s) = @_;
+    return 'NULL' unless defined $s;
+    $s =~ s/'/''/g;
+    return "'$s'";
+}
+
 # runs SQL through psql; returns rows as arrays of columns
 sub psql {
     my ($self, $sql, %o) = @_;
@@ -187,7 +202,11 @@ sub psql {
                        '-c', $sql],
                       capture => 1, fail => "psql failed: $sql");
 
-    return [ map { [ split /\t/, $_, -1 ] } split /\n/, $out ];
+    # a row of one NULL is an empty line: keep it
+    my @lines = split /\n/, $out, -1;
+    pop @lines if @lines && $lines[-1] eq '';
+
+    return [ map { [ split /\t/, $_, -1 ] } @lines ];
 }
 
 # the application's role and database, owned by that role

@@ -4,12 +4,17 @@ package BulletDrop::Stack;
 # PostgreSQL cluster and nginx with the module, both living in the run dir
 # (BULLETDROP_RUN_DIR, default .run/), nginx on 127.0.0.1:BULLETDROP_PORT
 # (default 8080).  The test suite drives the same code.
+#
+# The run dir also keeps what the stack made for itself once: jwt.secret
+# (the key nginx signs tokens with) and admin.json (the admin account and
+# an API key, made through the API on the first start).
 
 use strict;
 use warnings;
 
 use Carp qw(croak);
 use File::Path qw(make_path);
+use JSON::PP ();
 use File::Spec;
 use POSIX qw(:sys_wait_h);
 use Time::HiRes qw(time sleep);
@@ -18,7 +23,7 @@ use BulletDrop::HTTP;
 use BulletDrop::Migrate;
 use BulletDrop::Nginx;
 use BulletDrop::Pg;
-use BulletDrop::Util qw(top_dir slurp);
+use BulletDrop::Util qw(top_dir slurp spew_private random_text);
 
 sub new {
     my ($class, %o) = @_;
@@ -51,6 +56,9 @@ sub pg    { $_[0]{pg} }
 sub nginx { $_[0]{nginx} }
 sub url   { "http://127.0.0.1:$_[0]{port}" }
 
+sub jwt_secret_file { "$_[0]{dir}/jwt.secret" }
+sub admin_file      { "$_[0]{dir}/admin.json" }
+
 # the nginx master of a stack started earlier, if it is still there
 sub running_nginx {
     my ($self) = @_;
@@ -76,10 +84,25 @@ sub render_conf {
     my $template = slurp("$self->{top}/nginx-conf/dev.conf");
 
     return BulletDrop::Nginx::render($template,
-        MODULE => BulletDrop::Nginx::module_path(),
-        PREFIX => $self->{nginx}->prefix,
-        PORT   => $self->{port},
-        DB     => $self->{pg}->conninfo);
+        MODULE  => BulletDrop::Nginx::module_path(),
+        PREFIX  => $self->{nginx}->prefix,
+        PORT    => $self->{port},
+        DB      => $self->{pg}->conninfo,
+        RUN_DIR => $self->{dir});
+}
+
+# The key JWTs are signed with: made once, kept across runs (tokens from
+# an earlier run stay valid), readable by its owner only.
+sub ensure_jwt_secret {
+    my ($self) = @_;
+
+    my $file = $self->jwt_secret_file;
+    return if -e $file;
+
+    spew_private($file, random_text(64));
+    $self->{log}->("wrote a new JWT secret to $file");
+
+    return;
 }
 
 # Everything `make run` does before it waits: the database up and
@@ -103,6 +126,7 @@ sub up {
 
     eval {
         $self->migrate;
+        $self->ensure_jwt_secret;
         $self->{nginx}->write_conf($self->render_conf);
         $self->{nginx}->start;
         1;
@@ -124,8 +148,87 @@ sub down {
     return;
 }
 
-sub banner {
+# The admin account of this run dir, for the banner:
+#   {username, password, api_key}, or {missing => 1} when the user exists
+#   but admin.json does not, or {error => text}.
+# On the first start (no admin.json) it registers "admin" with a random
+# password through the API, promotes it in the database, logs in and makes
+# an API key named "make run", saving admin.json as soon as the password
+# exists; a start that finds admin.json without a key finishes the job.
+# Never fatal: a stack without an admin still serves.
+sub admin {
     my ($self) = @_;
+    my $admin = eval { $self->_admin };
+    return $admin if $admin;
+    return { %{ $self->{admin_so_far} // {} },
+             error => ($@ =~ s/\s+\z//r) };
+}
+
+sub _admin {
+    my ($self) = @_;
+
+    my $file = $self->admin_file;
+    my $json = JSON::PP->new->utf8->canonical->pretty;
+    my $http = BulletDrop::HTTP->new(port => $self->{port});
+    my $admin;
+
+    if (-e $file) {
+        $admin = eval { $json->decode(slurp($file)) };
+        die "$file is not the JSON it should be; remove it and the "
+            . "'admin' user to start over\n"
+            unless ref $admin eq 'HASH' && defined $admin->{username}
+                   && defined $admin->{password};
+
+    } else {
+        my $name = 'admin';
+        my $have = $self->{pg}->psql(
+            "SELECT 1 FROM users WHERE lower(username) = '$name'");
+        return { missing => 1, username => $name } if @$have;
+
+        my $password = random_text(24);
+        my $res = $http->request('POST', '/api/auth/register',
+                                 json => { username => $name,
+                                           password => $password },
+                                 timeout => 30);
+        die "registering '$name' failed: $res->{status} $res->{body}"
+            unless $res->{status} == 201;
+
+        $admin = { username => $name, password => $password,
+                   api_key => undef };
+        spew_private($file, $json->encode($admin));
+    }
+
+    return $admin if defined $admin->{api_key};
+    $self->{admin_so_far} = { %$admin };
+
+    (my $quoted = $admin->{username}) =~ s/'/''/g;
+    $self->{pg}->psql(
+        "UPDATE users SET role = 'admin' WHERE username = '$quoted'");
+
+    my $login = $http->request('POST', '/api/auth/login',
+                               json => { username => $admin->{username},
+                                         password => $admin->{password} },
+                               timeout => 30);
+    die "logging in as '$admin->{username}' failed: $login->{status} "
+        . "$login->{body}"
+        unless $login->{status} == 200 && $login->{json}{access_token};
+
+    my $key = $http->request('POST', '/api/users/me/api-keys',
+                             json => { name => 'make run' },
+                             token => $login->{json}{access_token},
+                             timeout => 30);
+    die "making an API key failed: $key->{status} $key->{body}"
+        unless $key->{status} == 201 && $key->{json}{key};
+
+    $admin->{api_key} = $key->{json}{key};
+    spew_private($file, $json->encode($admin));
+    $self->{log}->("made the admin account; saved in $file");
+
+    return $admin;
+}
+
+sub banner {
+    my ($self, $admin) = @_;
 
     my $url = $self->url;
     my $health = eval {
@@ -144,9 +247,42 @@ sub banner {
         "  Run dir     $self->{dir}",
         "  Error log   " . $self->{nginx}->error_log,
         "  Database    psql \"" . $self->{pg}->conninfo . '"',
+        $self->_banner_admin($admin // $self->admin),
         '',
         'Ctrl-C stops nginx and PostgreSQL.',
         '';
+}
+
+sub _banner_admin {
+    my ($self, $admin) = @_;
+
+    my $file = $self->admin_file;
+
+    if ($admin->{missing}) {
+        return "  Admin       the user '$admin->{username}' exists but $file "
+               . 'is missing:',
+               '              its password is not known here (remove the '
+               . 'run dir to start over)';
+    }
+
+    if ($admin->{error} && !defined $admin->{password}) {
+        return "  Admin       not set up: $admin->{error}";
+    }
+
+    if ($admin->{error}) {
+        return "  Admin       $admin->{username}",
+               "  Password    $admin->{password}",
+               "  API key     not made: $admin->{error}",
+               "              (the next start tries again; see $file)";
+    }
+
+    return "  Admin       $admin->{username}",
+           "  Password    $admin->{password}",
+           '  API key     ' . ($admin->{api_key} // '(none yet)'),
+           "              saved in $file",
+           "  Try         curl -H 'Authorization: Bearer "
+           . ($admin->{api_key} // '<key>') . "' " . $self->url
+           . '/api/users/me';
 }
 
 # `make run`: up, then in the foreground until Ctrl-C, or until nginx

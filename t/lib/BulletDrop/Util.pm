@@ -9,10 +9,13 @@ use Carp qw(croak);
 use Cwd qw(abs_path);
 use File::Basename qw(dirname);
 use Exporter qw(import);
+use Fcntl qw(O_WRONLY O_CREAT O_EXCL);
 use File::Temp qw(tempfile);
+use MIME::Base64 qw(encode_base64url);
 use POSIX ();
 
-our @EXPORT_OK = qw(top_dir run_cmd slurp spew as_user children_of);
+our @EXPORT_OK = qw(top_dir run_cmd slurp spew spew_private random_text
+                    as_user children_of);
 
 # the project's top directory
 sub top_dir { abs_path(dirname(__FILE__) . '/../../..') }
@@ -32,6 +35,32 @@ sub spew {
     close $fh or croak "cannot write $file: $!";
     chmod $mode, $file if defined $mode;
     return;
+}
+
+# Writes a file only its owner may read (mode 0600 from its first byte),
+# replacing the old one at once.
+sub spew_private {
+    my ($file, $data) = @_;
+    my $tmp = "$file.new.$$";
+    unlink $tmp;
+    sysopen my $fh, $tmp, O_WRONLY | O_CREAT | O_EXCL, 0600
+        or croak "cannot write $tmp: $!";
+    print {$fh} $data;
+    close $fh or croak "cannot write $tmp: $!";
+    chmod 0600, $tmp;
+    rename $tmp, $file or croak "cannot rename $tmp to $file: $!";
+    return;
+}
+
+# $n characters of base64url from the kernel's random source
+sub random_text {
+    my ($n) = @_;
+    open my $fh, '<:raw', '/dev/urandom' or croak "/dev/urandom: $!";
+    my $want = int(($n * 3 + 3) / 4);
+    my $bytes;
+    my $got = read $fh, $bytes, $want;
+    croak "/dev/urandom: short read" unless ($got // 0) == $want;
+    return substr encode_base64url($bytes), 0, $n;
 }
 
 # the command, run as that system user when we are root
