@@ -1,6 +1,7 @@
 #!/usr/bin/perl
 # The module loads into Debian's nginx, and `nginx -t` refuses every bad
-# database setting with a message that names the problem.
+# database, secret and accounts setting with a message that names the
+# problem.
 
 use strict;
 use warnings;
@@ -10,7 +11,7 @@ use Test::More;
 
 use BulletDrop::Nginx;
 use BulletDrop::Test;
-use BulletDrop::Util qw(top_dir run_cmd slurp);
+use BulletDrop::Util qw(top_dir run_cmd slurp spew);
 
 my $t = BulletDrop::Test->new(pg => 0);
 
@@ -19,6 +20,20 @@ sub refused {
     my ($ok, $out) = $t->check_conf(%conf);
     ok(!$ok, "$name: nginx -t fails");
     like($out, $like, "$name: and says why") or diag $out;
+}
+
+# refused, pointing at the line of the directive with the bad value
+sub refused_at {
+    my ($name, $directive, %conf) = @_;
+
+    my ($ok, $out) = $t->check_conf(%conf);
+    ok(!$ok, "$name: nginx -t fails");
+
+    my @lines = split /\n/, slurp($t->nginx->conf_file);
+    my ($n) = grep { $lines[$_] =~ /^\s*\Q$directive\E\s/ } 0 .. $#lines;
+    my $line = defined $n ? $n + 1 : 'none';
+    like($out, qr/\[emerg\].*nginx\.conf:$line\b/,
+         "$name: and points at the $directive line") or diag $out;
 }
 
 my ($ok, $out) = $t->check_conf(db => 'host=/nonexistent dbname=x');
@@ -102,12 +117,109 @@ refused('bulletdrop_db in a server block',
 
 refused('the API without a database',
         qr/"bulletdrop_api" needs "bulletdrop_db" in the http block/,
-        db => undef);
+        db => undef, jwt_secret_file => $t->jwt_secret_file);
 
 refused('bulletdrop_api with an argument',
         qr/invalid number of arguments in "bulletdrop_api"/,
         db => 'host=/tmp',
         server => "location /api/ { bulletdrop_api on; }\n");
+
+subtest 'the API needs a JWT secret of 32 bytes or more' => sub {
+    my $dir = $t->dir;
+
+    refused('the API without a secret',
+            qr/"bulletdrop_api" needs "bulletdrop_jwt_secret_file"/,
+            db => 'host=/tmp', jwt_secret_file => undef);
+
+    my $missing = "$dir/no-such.secret";
+    refused('a secret file that is not there',
+            qr/"bulletdrop_jwt_secret_file".*\Q$missing\E
+              |\Q$missing\E.*"bulletdrop_jwt_secret_file"/x,
+            db => 'host=/tmp', jwt_secret_file => $missing);
+
+    my %short = (
+        'a secret of 31 bytes'                    => 'x' x 31,
+        'an empty secret file'                    => '',
+        '31 bytes and trailing white space'       => ('y' x 31) . "\n \t\r\n",
+    );
+    for my $name (sort keys %short) {
+        spew("$dir/short.secret", $short{$name});
+        refused($name, qr/"bulletdrop_jwt_secret_file".*at least 32 bytes/,
+                db => 'host=/tmp', jwt_secret_file => "$dir/short.secret");
+    }
+
+    spew("$dir/exact.secret", ('z' x 32) . "\n");
+    my ($ok, $out) = $t->check_conf(db => 'host=/tmp',
+                                    jwt_secret_file => "$dir/exact.secret");
+    ok($ok, '32 bytes and a newline are enough') or diag $out;
+
+    refused('the secret in a server block',
+            qr/"bulletdrop_jwt_secret_file" directive is not allowed here/,
+            db => 'host=/tmp',
+            server => "bulletdrop_jwt_secret_file $dir/exact.secret;\n"
+                      . "location /api/ { bulletdrop_api; }\n");
+};
+
+subtest 'the accounts directives take their documented values' => sub {
+    my ($ok, $out) = $t->check_conf(
+        db => 'host=/tmp', jwt_ttl => '1h', default_quota => '100m',
+        login_limit => 'user=5 addr=20 period=1m', thread_pool => 'default');
+    ok($ok, 'a TTL, a quota, a login limit and the default thread pool')
+        or diag $out;
+
+    for my $mode (qw(open invite closed)) {
+        ($ok, $out) = $t->check_conf(db => 'host=/tmp',
+                                     registration => $mode);
+        ok($ok, "registration $mode") or diag $out;
+    }
+
+    ($ok, $out) = $t->check_conf(db => 'host=/tmp', default_quota => 'off',
+                                 jwt_ttl => '90s');
+    ok($ok, 'quota off, a TTL in seconds') or diag $out;
+
+    ($ok, $out) = $t->check_conf(db => 'host=/tmp',
+                                 main => "thread_pool hashing threads=2;\n",
+                                 thread_pool => 'hashing');
+    ok($ok, 'a thread pool of our own') or diag $out;
+};
+
+subtest 'bad values of the accounts directives are refused' => sub {
+    refused_at('registration "maybe"', 'bulletdrop_registration',
+               db => 'host=/tmp', registration => 'maybe');
+    refused('registration with two modes',
+            qr/invalid number of arguments in "bulletdrop_registration"/,
+            db => 'host=/tmp', registration => 'open closed');
+
+    refused_at('a TTL that is not a time', 'bulletdrop_jwt_ttl',
+               db => 'host=/tmp', jwt_ttl => 'soon');
+    refused_at('a negative TTL', 'bulletdrop_jwt_ttl',
+               db => 'host=/tmp', jwt_ttl => '-5m');
+
+    my %limits = (
+        'a login limit that is not a number' => 'user=many addr=5 period=1m',
+        'a negative login limit'             => 'user=-1 addr=5 period=1m',
+        'a login period that is not a time'  => 'user=5 addr=5 period=soon',
+        'an unknown login limit parameter'   => 'user=5 addr=5 period=1m '
+                                                . 'speed=3',
+        'a login limit without "="'          => 'user5 addr=5 period=1m',
+    );
+    for my $name (sort keys %limits) {
+        refused_at($name, 'bulletdrop_login_limit',
+                   db => 'host=/tmp', login_limit => $limits{$name});
+    }
+
+    refused_at('a quota that is not a size', 'bulletdrop_default_quota',
+               db => 'host=/tmp', default_quota => 'lots');
+
+    refused('a thread pool nobody defined', qr/thread pool.*"?nosuch"?/,
+            db => 'host=/tmp', thread_pool => 'nosuch');
+
+    refused('registration in a server block',
+            qr/"bulletdrop_registration" directive is not allowed here/,
+            db => 'host=/tmp',
+            server => "bulletdrop_registration open;\n"
+                      . "location /api/ { bulletdrop_api; }\n");
+};
 
 subtest 'the production example passes nginx -t' => sub {
     my $dir = $t->dir;
@@ -127,6 +239,8 @@ subtest 'the production example passes nginx -t' => sub {
     $conf =~ s{/etc/letsencrypt/live/example\.com/privkey\.pem}{$dir/key.pem};
     $conf =~ s{/var/log/nginx/}{$prefix/logs/}g;
     $conf =~ s{/run/nginx\.pid}{$prefix/logs/nginx.pid};
+    my $secret = $t->jwt_secret_file;
+    $conf =~ s{(bulletdrop_jwt_secret_file\s+)[^;\s]+}{$1$secret};
 
     $t->nginx->write_conf($conf);
     my ($ok, $out) = $t->nginx->check;

@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 # `make run` as a newcomer uses it: the stack comes up in the run dir and
-# answers health; Ctrl-C stops nginx and PostgreSQL; a second run reuses
-# the data; `make stop` ends a stack running in the background.
+# answers health, with an admin account and an API key made for it and
+# printed; Ctrl-C stops nginx and PostgreSQL; a second run reuses the data
+# and the account; `make stop` ends a stack running in the background.
 
 use strict;
 use warnings;
@@ -17,6 +18,7 @@ use BulletDrop::HTTP;
 use BulletDrop::Pg;
 use BulletDrop::Test qw(free_port wait_until);
 use BulletDrop::Util qw(top_dir slurp);
+use JSON::PP ();
 
 my $top = top_dir();
 my $run_dir = tempdir('bulletdrop-run-XXXXXX', TMPDIR => 1,
@@ -27,6 +29,7 @@ my %env = (BULLETDROP_RUN_DIR => $run_dir, BULLETDROP_PORT => $port);
 my $pg = BulletDrop::Pg->new(dir => "$run_dir/pg");
 my $http = BulletDrop::HTTP->new(port => $port);
 my @started;
+my %first_run;
 
 # starts `make <target>` in its own session, as a terminal would run it;
 # returns (pid, output handle)
@@ -80,6 +83,18 @@ sub wait_exit {
     return undef;
 }
 
+# what the banner says about the admin account
+sub banner_admin {
+    my ($text) = @_;
+    my %a;
+    ($a{username}) = $text =~ /^\s+Admin\s+(\S+)\s*$/m;
+    ($a{password}) = $text =~ /^\s+Password\s+(\S+)\s*$/m;
+    ($a{api_key}) = $text =~ /^\s+API key\s+(\S+)\s*$/m;
+    return \%a;
+}
+
+sub file_mode { (stat $_[0])[2] & 07777 }
+
 sub port_closed {
     return !IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                   PeerPort => $port, Timeout => 1);
@@ -111,6 +126,42 @@ subtest 'make run brings the stack up and Ctrl-C takes it down' => sub {
     $pg->psql('CREATE TABLE kept (note text); '
               . "INSERT INTO kept VALUES ('still here')");
 
+    my $secret = "$run_dir/jwt.secret";
+    ok(-f $secret, 'a JWT secret in the run dir');
+    is(sprintf('%04o', file_mode($secret)), '0600',
+       'readable by its owner only');
+    like(slurp($secret), qr/\A[A-Za-z0-9_-]{64}\z/,
+         '64 characters of base64url');
+
+    my $printed = banner_admin($text);
+    is($printed->{username}, 'admin', 'the banner names the admin user');
+    cmp_ok(length($printed->{password} // ''), '>=', 16,
+           'with a password of 16 characters or more');
+    like($printed->{api_key}, qr/\Abd_[A-Za-z0-9_-]{43}\z/, 'and an API key');
+
+    my $file = "$run_dir/admin.json";
+    ok(-f $file, 'admin.json in the run dir');
+    is(sprintf('%04o', file_mode($file)), '0600',
+       'admin.json is readable by its owner only');
+    my $saved = eval { JSON::PP->new->decode(slurp($file)) } // {};
+    is_deeply({ map { $_ => $saved->{$_} } qw(username password api_key) },
+              $printed, 'admin.json holds what the banner printed');
+
+    my $login = $http->request('POST', '/api/auth/login',
+                               json => { username => 'admin',
+                                         password => $printed->{password} });
+    is($login->{status}, 200, 'the printed password logs in');
+    my $token = $login->{json}{access_token};
+    $first_run{token} = $token;
+
+    my $me = $http->get('/api/users/me', token => $printed->{api_key});
+    is($me->{status}, 200, 'the printed API key authenticates');
+    is($me->{json}{username}, 'admin', 'as admin');
+    is($me->{json}{role}, 'admin', 'whose role is admin');
+
+    %first_run = (%first_run, %$printed, secret => slurp($secret),
+                  file => slurp($file));
+
     kill 'INT', -$pid;    # what Ctrl-C sends to the foreground job
     my $status = wait_exit($pid, 60);
     ok(defined $status, 'make run ends after Ctrl-C');
@@ -128,6 +179,22 @@ subtest 'a second make run reuses the data; make stop ends it' => sub {
     is($pg->psql('SELECT note FROM kept')->[0][0], 'still here',
        'the data from the first run is there');
 
+    my $printed = banner_admin($text);
+    is_deeply($printed, { map { $_ => $first_run{$_} }
+                          qw(username password api_key) },
+              'the banner prints the same admin, password and API key');
+    is(slurp("$run_dir/admin.json"), $first_run{file},
+       'admin.json is left as it was');
+    is(slurp("$run_dir/jwt.secret"), $first_run{secret},
+       'the JWT secret is kept');
+    is($pg->psql("SELECT count(*) FROM users")->[0][0], 1,
+       'no second user was made');
+
+    my $me = $http->get('/api/users/me', token => $first_run{api_key});
+    is($me->{json}{role}, 'admin', 'the API key still works');
+    is($http->get('/api/users/me', token => $first_run{token})->{status},
+       200, 'and so does a token from the first run');
+
     my ($again, $again_out) = make_bg('run');
     my $refusal = read_until($again_out, qr/make stop/, 60);
     like($refusal, qr/already runs in .*run 'make stop' first/,
@@ -143,6 +210,24 @@ subtest 'a second make run reuses the data; make stop ends it' => sub {
     is($status, 0, 'the foreground make run ends cleanly');
     ok(port_closed(), 'nginx is gone');
     ok(!$pg->running, 'PostgreSQL is stopped');
+};
+
+subtest 'a lost admin.json is reported, and the stack still runs' => sub {
+    unlink "$run_dir/admin.json" or die "unlink: $!";
+
+    my ($pid, $out) = make_bg('run');
+    my $text = read_until($out, qr/Ctrl-C stops/, 120);
+
+    like($text, qr/user 'admin' exists but \S*admin\.json is missing/,
+         'the banner says the admin exists without its file') or diag $text;
+    unlike($text, qr/^\s+Password/m, 'and prints no password');
+    is($http->get('/api/health')->{status}, 200, 'the stack serves');
+    ok(!-e "$run_dir/admin.json", 'no admin.json is made up');
+
+    my ($stop, $stop_out) = make_bg('stop');
+    is(wait_exit($stop, 60), 0, 'make stop succeeds')
+        or diag read_until($stop_out, qr/\z\A/, 1);
+    is(wait_exit($pid, 30), 0, 'make run ends cleanly');
 };
 
 subtest 'make migrate on a stopped stack leaves it stopped' => sub {
