@@ -21,7 +21,7 @@ typedef struct {
 
 
 static void
-bd_limit_key(bd_limit_key_t *k, const void *key, size_t len)
+bd_limit_key(bd_limit_t *t, bd_limit_key_t *k, const void *key, size_t len)
 {
     size_t    i;
     uint64_t  h;
@@ -34,8 +34,11 @@ bd_limit_key(bd_limit_key_t *k, const void *key, size_t len)
     k->key = key;
     k->len = len;
 
-    /* FNV-1a: keys are user names and addresses, not chosen to collide */
-    h = 0xcbf29ce484222325ULL;
+    /*
+     * FNV-1a from a secret start: without the table's seed nobody can
+     * pick names that crowd a victim's slots and push its count out
+     */
+    h = 0xcbf29ce484222325ULL ^ t->seed;
 
     for (i = 0; i < len; i++) {
         h ^= k->key[i];
@@ -46,6 +49,7 @@ bd_limit_key(bd_limit_key_t *k, const void *key, size_t len)
      * FNV's last byte reaches only the low bits it touched, so "k1" and
      * "k2" would land side by side; a finalizer (MurmurHash3's) spreads it.
      */
+    h ^= t->seed >> 29;
     h ^= h >> 33;
     h *= 0xff51afd7ed558ccdULL;
     h ^= h >> 33;
@@ -110,9 +114,10 @@ bd_limit_slots_for(size_t size)
 
 
 void
-bd_limit_init(bd_limit_t *t, uint32_t nslots)
+bd_limit_init(bd_limit_t *t, uint32_t nslots, uint64_t seed)
 {
     t->nslots = nslots;
+    t->seed = seed;
     memset(t->slots, 0, nslots * sizeof(bd_limit_slot_t));
 }
 
@@ -134,7 +139,7 @@ bd_limit_check(bd_limit_t *t, const void *key, size_t len, int64_t now,
         now = 1;
     }
 
-    bd_limit_key(&k, key, len);
+    bd_limit_key(t, &k, key, len);
 
     s = bd_limit_find(t, &k);
     if (s == NULL || s->count < max) {
@@ -161,7 +166,7 @@ bd_limit_fail(bd_limit_t *t, const void *key, size_t len, int64_t now,
 {
     uint32_t          i, n, start;
     bd_limit_key_t    k;
-    bd_limit_slot_t  *s, *empty, *oldest;
+    bd_limit_slot_t  *s, *victim;
 
     if (now < 1) {
         now = 1;
@@ -172,30 +177,36 @@ bd_limit_fail(bd_limit_t *t, const void *key, size_t len, int64_t now,
         return;
     }
 
-    bd_limit_key(&k, key, len);
+    bd_limit_key(t, &k, key, len);
 
     s = bd_limit_find(t, &k);
 
     if (s == NULL) {
         start = (uint32_t) (k.hash % t->nslots);
-        empty = NULL;
-        oldest = NULL;
+        victim = NULL;
 
+        /*
+         * A free slot, else an ended window, else the fewest failures
+         * (a name being blocked is the last to go), the oldest of those
+         */
         for (i = 0; i < n; i++) {
             s = &t->slots[(start + i) % t->nslots];
 
-            if (s->window_start == 0) {
-                empty = s;
+            if (s->window_start == 0 || now - s->window_start >= period) {
+                victim = s;
                 break;
             }
 
-            if (oldest == NULL || s->window_start < oldest->window_start) {
-                oldest = s;
+            if (victim == NULL
+                || s->count < victim->count
+                || (s->count == victim->count
+                    && s->window_start < victim->window_start))
+            {
+                victim = s;
             }
         }
 
-        /* an expired window is older than any live one: it goes first */
-        s = empty ? empty : oldest;
+        s = victim;
 
         s->hash = k.hash;
         s->len = (uint8_t) k.len;
@@ -220,10 +231,25 @@ bd_limit_reset(bd_limit_t *t, const void *key, size_t len)
     bd_limit_key_t    k;
     bd_limit_slot_t  *s;
 
-    bd_limit_key(&k, key, len);
+    bd_limit_key(t, &k, key, len);
 
     s = bd_limit_find(t, &k);
     if (s != NULL) {
         memset(s, 0, sizeof(bd_limit_slot_t));
+    }
+}
+
+
+void
+bd_limit_refund(bd_limit_t *t, const void *key, size_t len)
+{
+    bd_limit_key_t    k;
+    bd_limit_slot_t  *s;
+
+    bd_limit_key(t, &k, key, len);
+
+    s = bd_limit_find(t, &k);
+    if (s != NULL && s->count > 0) {
+        s->count--;
     }
 }

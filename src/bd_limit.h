@@ -6,9 +6,11 @@
  *
  * Each key has a window that starts at its first failure and lasts
  * `period` seconds; `max` failures inside a window block the key until the
- * window ends.  A full table evicts the entry whose window is oldest among
- * the few slots a key may live in (expired ones first), so the table never
- * refuses a new key.
+ * window ends.  A full table evicts, among the few slots a key may live
+ * in, an ended window first, else the entry with the fewest failures (the
+ * oldest of those), so the table never refuses a new key and a key being
+ * blocked is the last to be forgotten.  Keys are hashed with a secret
+ * seed, so that nobody can choose keys that share a victim's slots.
  */
 
 #ifndef _BD_LIMIT_H_INCLUDED_
@@ -32,6 +34,7 @@ typedef struct {
 
 
 typedef struct {
+    uint64_t         seed;
     uint32_t         nslots;
     bd_limit_slot_t  slots[];
 } bd_limit_t;
@@ -43,7 +46,8 @@ size_t bd_limit_size(uint32_t nslots);
 /* how many slots fit in size bytes */
 uint32_t bd_limit_slots_for(size_t size);
 
-void bd_limit_init(bd_limit_t *t, uint32_t nslots);
+/* seed: random, kept secret */
+void bd_limit_init(bd_limit_t *t, uint32_t nslots, uint64_t seed);
 
 /*
  * Seconds the key must still wait (its window's end minus now) when it has
@@ -58,6 +62,12 @@ void bd_limit_fail(bd_limit_t *t, const void *key, size_t len, int64_t now,
 
 /* forgets the key (a successful login clears its user name) */
 void bd_limit_reset(bd_limit_t *t, const void *key, size_t len);
+
+/*
+ * takes back one failure: a login counts one up front, so that attempts
+ * in flight at once are limited too, and gives it back if it succeeds
+ */
+void bd_limit_refund(bd_limit_t *t, const void *key, size_t len);
 
 
 #endif /* _BD_LIMIT_H_INCLUDED_ */

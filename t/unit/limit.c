@@ -23,7 +23,7 @@ table(uint32_t nslots)
 
     t = malloc(bd_limit_size(nslots));
     memset(t, 0xee, bd_limit_size(nslots));
-    bd_limit_init(t, nslots);
+    bd_limit_init(t, nslots, 0);
 
     return t;
 }
@@ -195,14 +195,19 @@ main(void)
     is_int(bd_limit_check(t, keys[1], 2, 108, 2, PERIOD), PERIOD - 7,
            "failing again counts in the window as it began");
     fail(t, keys[9], 108);
-    is_int(check1(t, keys[1], 108), 0,
-           "so that key is still the oldest and goes next");
-    is_int(check1(t, keys[2], 108), PERIOD - 6, "not the one after it");
+    is_int(check1(t, keys[2], 108), 0,
+           "the fewest failures go first, the oldest of those");
+    is_int(check1(t, keys[1], 108), PERIOD - 7,
+           "an older key with more failures stays");
 
     bd_limit_reset(t, keys[5], 2);
 
     all = 1;
-    for (i = 2; i <= 9; i++) {
+    for (i = 1; i <= 9; i++) {
+        if (i == 2) {
+            continue;
+        }
+
         all &= (check1(t, keys[i], 108)
                 == (i == 5 ? 0 : PERIOD - 8 + (i < 8 ? i : 8)));
     }
@@ -211,10 +216,53 @@ main(void)
     fail(t, keys[10], 108);
 
     all = 1;
-    for (i = 2; i <= 10; i++) {
+    for (i = 1; i <= 10; i++) {
+        if (i == 2) {
+            continue;
+        }
+
         all &= (check1(t, keys[i], 108) > 0) == (i != 5);
     }
     ok(all, "the freed slot is taken before any key is evicted");
+
+    /* a failure counted up front and given back */
+
+    bd_limit_init(t, BD_LIMIT_PROBES, 0);
+    fail(t, "bob", 100);
+    fail(t, "bob", 100);
+    is_int(bd_limit_check(t, S("bob"), 100, 2, PERIOD), PERIOD,
+           "two failures block at max 2");
+    bd_limit_refund(t, S("bob"));
+    is_int(bd_limit_check(t, S("bob"), 100, 2, PERIOD), 0,
+           "one given back unblocks");
+    is_int(bd_limit_check(t, S("bob"), 100, 1, PERIOD), PERIOD,
+           "and one is still counted");
+    bd_limit_refund(t, S("bob"));
+    bd_limit_refund(t, S("bob"));
+    is_int(bd_limit_check(t, S("bob"), 100, 1, PERIOD), 0,
+           "refunds stop at zero");
+    bd_limit_refund(t, S("nobody"));
+    ok(1, "refunding an unknown key is harmless");
+
+    /* the seed decides where keys live */
+
+    bd_limit_init(t, BD_LIMIT_PROBES, 0);
+    fail(t, keys[0], 100);
+    k = 0;
+
+    for (i = 0; i < BD_LIMIT_PROBES; i++) {
+        if (t->slots[i].window_start != 0) {
+            k = i;
+        }
+    }
+
+    moved = 0;
+    for (i = 1; i < 64 && !moved; i++) {
+        bd_limit_init(t, BD_LIMIT_PROBES, 0x9e3779b97f4a7c15ULL * i);
+        fail(t, keys[0], 100);
+        moved = (t->slots[k].window_start == 0);
+    }
+    ok(moved, "another seed puts a key in another slot");
 
     /*
      * No tombstones: a key pushed past its home slot must still be found
@@ -225,7 +273,7 @@ main(void)
     moved = 0;
 
     for (k = 0; k < BD_LIMIT_PROBES; k++) {
-        bd_limit_init(t, BD_LIMIT_PROBES);
+        bd_limit_init(t, BD_LIMIT_PROBES, 0);
 
         for (i = 0; i < BD_LIMIT_PROBES; i++) {
             fail(t, keys[i], 100);
@@ -247,7 +295,7 @@ main(void)
 
     /* with one period for all, an expired window is the oldest */
 
-    bd_limit_init(t, BD_LIMIT_PROBES);
+    bd_limit_init(t, BD_LIMIT_PROBES, 0);
 
     for (i = 0; i < BD_LIMIT_PROBES; i++) {
         fail(t, keys[i], 1000 + i);
