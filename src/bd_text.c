@@ -103,8 +103,32 @@ bd_has_control(const char *s, size_t len)
 {
     size_t  i;
 
+    const unsigned char  *p;
+
+    p = (const unsigned char *) s;
+
     for (i = 0; i < len; i++) {
-        if ((unsigned char) s[i] < 0x20 || s[i] == 0x7f) {
+        if (p[i] < 0x20 || p[i] == 0x7f) {
+            return 1;
+        }
+
+        /* C1 controls, U+0080..U+009F: C2 80..C2 9F */
+        if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80
+            && p[i + 1] <= 0x9f)
+        {
+            return 1;
+        }
+
+        /*
+         * bidirectional overrides and isolates, which make a name read
+         * other than it is: U+202A..U+202E (E2 80 AA..AE) and
+         * U+2066..U+2069 (E2 81 A6..A9)
+         */
+        if (p[i] == 0xe2 && i + 2 < len
+            && ((p[i + 1] == 0x80 && p[i + 2] >= 0xaa && p[i + 2] <= 0xae)
+                || (p[i + 1] == 0x81 && p[i + 2] >= 0xa6
+                    && p[i + 2] <= 0xa9)))
+        {
             return 1;
         }
     }

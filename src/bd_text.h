@@ -23,7 +23,11 @@ int bd_username_valid(const char *s, size_t len);
 /* 1 when s is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF) */
 int bd_utf8_valid(const char *s, size_t len);
 
-/* 1 when s holds a NUL or another C0 control character, or DEL */
+/*
+ * 1 when s holds a NUL or another C0 control character, DEL, a C1 control
+ * (U+0080..U+009F) or a bidirectional override or isolate (U+202A..U+202E,
+ * U+2066..U+2069), all of which change how a name reads; s is UTF-8
+ */
 int bd_has_control(const char *s, size_t len);
 
 /*

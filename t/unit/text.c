@@ -130,6 +130,14 @@ main(void)
     ok(bd_has_control(S("\x1f")), "unit separator, the last C0");
     ok(bd_has_control(S("a\x7f")), "DEL");
     ok(!bd_has_control("ab\n", 2), "the length bounds the check");
+    ok(bd_has_control(S("a\xc2\x80")), "U+0080, the first C1 control");
+    ok(bd_has_control(S("\xc2\x9f")), "U+009F, the last C1 control");
+    ok(!bd_has_control(S("\xc2\xa0")), "U+00A0 is no control");
+    ok(bd_has_control(S("a\xe2\x80\xae" "gnp.exe")),
+       "U+202E right-to-left override");
+    ok(bd_has_control(S("\xe2\x81\xa6x")), "U+2066 left-to-right isolate");
+    ok(!bd_has_control(S("\xe2\x80\x94")), "U+2014 em dash is text");
+    ok(!bd_has_control("\xe2\x80\xae", 2), "a cut override is not read past");
 
     /* host names */
 
