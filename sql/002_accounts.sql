@@ -6,7 +6,7 @@
 
 -- API times, as clients read them: UTC, to the second, RFC 3339
 CREATE FUNCTION bd_time(t timestamptz) RETURNS text
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    LANGUAGE sql STABLE STRICT PARALLEL SAFE
     RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
 
 CREATE TABLE invites (

@@ -75,6 +75,11 @@ typedef struct {
 
 typedef struct ngx_http_bulletdrop_ctx_s  ngx_http_bulletdrop_ctx_t;
 
+/* the state of the steps, each private to its file */
+typedef struct ngx_http_bulletdrop_auth_s     ngx_http_bulletdrop_auth_t;
+typedef struct ngx_http_bulletdrop_reader_s   ngx_http_bulletdrop_reader_t;
+typedef struct ngx_http_bulletdrop_account_s  ngx_http_bulletdrop_account_t;
+
 /*
  * One step of a request: returns what a content handler returns (NGX_DONE
  * when it went asynchronous and will finish the request itself).
@@ -97,16 +102,16 @@ struct ngx_http_bulletdrop_ctx_s {
     /* the parsed request body: a JSON object, or NULL */
     json_t                         *body;
 
-    /* the step to take after an asynchronous one */
-    ngx_http_bulletdrop_step_pt     next;
-
     /* a refusal waiting to be sent (see ngx_http_bulletdrop_refuse()) */
     ngx_uint_t                      err_status;
     const char                     *err_code;
     const char                     *err_detail;
 
-    /* scratch of the route handlers, live across their steps */
-    void                           *data;
+    /* each step's own state, while it runs */
+    ngx_http_bulletdrop_auth_t     *auth;
+    ngx_http_bulletdrop_reader_t   *reader;
+    ngx_http_bulletdrop_account_t  *account;
+    ngx_uint_t                      page_limit;
 };
 
 

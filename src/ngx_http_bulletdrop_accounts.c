@@ -4,7 +4,7 @@
  * Each handler checks its input, then goes through at most one password
  * job (the thread pool) and one statement (the pool of connections), and
  * answers.  The state a handler keeps between its steps is one
- * ngx_http_bulletdrop_account_t in ctx->data.
+ * ngx_http_bulletdrop_account_t in ctx->account.
  */
 
 #include "ngx_http_bulletdrop_api.h"
@@ -26,7 +26,7 @@
 #define NGX_HTTP_BULLETDROP_PAGE_MAX          200
 
 
-typedef struct {
+struct ngx_http_bulletdrop_account_s {
     ngx_http_bulletdrop_password_t  pw;
     ngx_str_t                       username;
     ngx_str_t                       secret;
@@ -36,11 +36,13 @@ typedef struct {
     const char                     *domain;
     unsigned                        set_domain:1;
     unsigned                        invited:1;
-} ngx_http_bulletdrop_account_t;
+};
 
 
 static ngx_http_bulletdrop_account_t *ngx_http_bulletdrop_account(
     ngx_http_request_t *r, ngx_http_bulletdrop_ctx_t *ctx);
+static void ngx_http_bulletdrop_register_checked(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static void ngx_http_bulletdrop_register_hashed(ngx_http_request_t *r,
     ngx_http_bulletdrop_password_t *pw);
 static void ngx_http_bulletdrop_register_done(
@@ -49,7 +51,7 @@ static void ngx_http_bulletdrop_login_found(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res);
 static void ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
     ngx_http_bulletdrop_password_t *pw);
-static ngx_int_t ngx_http_bulletdrop_login_refuse(ngx_http_request_t *r,
+static ngx_int_t ngx_http_bulletdrop_too_many(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, time_t retry);
 static void ngx_http_bulletdrop_me_checked(ngx_http_request_t *r,
     ngx_http_bulletdrop_password_t *pw);
@@ -68,12 +70,12 @@ static void ngx_http_bulletdrop_invite_created(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static void ngx_http_bulletdrop_users_listed(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
-static ngx_int_t ngx_http_bulletdrop_answer(ngx_http_request_t *r,
+static ngx_int_t ngx_http_bulletdrop_profile(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 static ngx_int_t ngx_http_bulletdrop_no_content(ngx_http_request_t *r);
 static int64_t ngx_http_bulletdrop_parse_id(u_char *p, size_t len);
-static char *ngx_http_bulletdrop_int_text(ngx_pool_t *pool, int64_t n);
-static char *ngx_http_bulletdrop_user_id(ngx_http_request_t *r,
+static ngx_int_t ngx_http_bulletdrop_password_fits(ngx_str_t *password);
+static ngx_int_t ngx_http_bulletdrop_bad_password(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 static void ngx_http_bulletdrop_json_str(json_t *v, ngx_str_t *s);
 
@@ -93,16 +95,18 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
     json_t                           *v[3];
+    time_t                            retry;
     ngx_str_t                         invite;
     ngx_http_bulletdrop_account_t    *acct;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
+    ngx_http_bulletdrop_db_query_t   *q;
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
     if (bmcf->registration == NGX_HTTP_BULLETDROP_REGISTRATION_CLOSED) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                          "registration_closed",
-                                          "this server takes no new users");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                   "registration_closed",
+                                   "this server takes no new users");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
@@ -125,27 +129,22 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
     if (!bd_username_valid((char *) acct->username.data,
                            acct->username.len))
     {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                   "invalid_username",
-                   "a user name has 3 to 32 of A-Z, a-z, 0-9, \"_\", "
-                   "\".\" and \"-\"");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_username",
+            "a user name has 3 to 32 of A-Z, a-z, 0-9, \"_\", "
+            "\".\" and \"-\"");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
-    if (acct->pw.plain.len < BD_PASSWORD_MIN
-        || acct->pw.plain.len > BD_PASSWORD_MAX)
-    {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                   "invalid_password",
-                   "a password has 8 to 1024 bytes");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    if (!ngx_http_bulletdrop_password_fits(&acct->pw.plain)) {
+        return ngx_http_bulletdrop_bad_password(r, ctx);
     }
 
     if (bmcf->registration == NGX_HTTP_BULLETDROP_REGISTRATION_INVITE) {
         if (v[2] == NULL) {
-            (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                       "invite_required",
-                       "registering here needs an invite code");
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                "invite_required",
+                "registering here needs an invite code");
             return ngx_http_bulletdrop_send_refusal(r, ctx);
         }
 
@@ -155,11 +154,67 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
         acct->invited = 1;
     }
 
-    /* the hash comes first: a taken name then costs what a new one does */
+    /* every attempt costs a password hash: they are counted per address */
+    if (ngx_http_bulletdrop_limit_take(r, NULL, &retry) != NGX_OK) {
+        return ngx_http_bulletdrop_too_many(r, ctx, retry);
+    }
+
+    /* the cheap refusals first: a hash is only made for a likely user */
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_REGISTER_CHECK,
+                                  ngx_http_bulletdrop_register_checked);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_db_param(q, 0, &acct->username) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 1, acct->invited
+                                                 ? acct->secret_hash : NULL)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_register_checked(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t             *r;
+    ngx_http_bulletdrop_ctx_t      *ctx;
+    ngx_http_bulletdrop_account_t  *acct;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    acct = ctx->account;
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK
+        || PQntuples(res) != 1)
+    {
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 0)[0] == 't') {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT, "username_taken",
+                                   "that user name is taken");
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        return;
+    }
+
+    if (PQgetvalue(res, 0, 1)[0] != 't') {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN, "invalid_invite",
+                                   "that invite does not exist, was used "
+                                   "or has expired");
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        return;
+    }
+
     acct->pw.do_hash = 1;
 
-    return ngx_http_bulletdrop_password_run(r, &acct->pw,
-                                        ngx_http_bulletdrop_register_hashed);
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_password_run(r, &acct->pw,
+                                         ngx_http_bulletdrop_register_hashed));
 }
 
 
@@ -174,7 +229,7 @@ ngx_http_bulletdrop_register_hashed(ngx_http_request_t *r,
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    acct = ctx->data;
+    acct = ctx->account;
 
     if (pw->hash[0] == '\0') {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -191,10 +246,9 @@ ngx_http_bulletdrop_register_hashed(ngx_http_request_t *r,
     if (q == NULL
         || ngx_http_bulletdrop_db_param(q, 0, &acct->username) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 1, pw->hash) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 2,
-               bmcf->default_quota < 0
-               ? NULL
-               : ngx_http_bulletdrop_int_text(r->pool, bmcf->default_quota))
+        || (bmcf->default_quota < 0
+            ? ngx_http_bulletdrop_query_param(q, 2, NULL)
+            : ngx_http_bulletdrop_query_int(q, 2, bmcf->default_quota))
            != NGX_OK
         || (acct->invited
             && ngx_http_bulletdrop_query_param(q, 3, acct->secret_hash)
@@ -231,41 +285,37 @@ ngx_http_bulletdrop_register_done(ngx_http_bulletdrop_db_query_t *q,
             if (ngx_strcmp(constraint,
                            NGX_HTTP_BULLETDROP_SQL_USERNAME_TAKEN) == 0)
             {
-                (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
-                                                  "username_taken",
-                                                  "that user name is taken");
-                ngx_http_bulletdrop_finish(r,
-                                    ngx_http_bulletdrop_send_refusal(r, ctx));
+                ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
+                                           "username_taken",
+                                           "that user name is taken");
+                ngx_http_bulletdrop_finish_refusal(r, ctx);
                 return;
             }
 
             if (ngx_strcmp(constraint,
                            NGX_HTTP_BULLETDROP_SQL_INVITE_USED) == 0)
             {
-                (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                                  "invalid_invite",
-                                                  "that invite was used");
-                ngx_http_bulletdrop_finish(r,
-                                    ngx_http_bulletdrop_send_refusal(r, ctx));
+                ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                           "invalid_invite",
+                                           "that invite was used");
+                ngx_http_bulletdrop_finish_refusal(r, ctx);
                 return;
             }
         }
     }
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
     if (PQntuples(res) == 0) {
         /* only an invited registration inserts nothing */
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                          "invalid_invite",
-                                          "that invite does not exist or "
-                                          "has expired");
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                   "invalid_invite",
+                                   "that invite does not exist or "
+                                   "has expired");
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
@@ -319,10 +369,11 @@ ngx_http_bulletdrop_login(ngx_http_request_t *r,
     ngx_http_bulletdrop_json_str(v[0], &acct->username);
     ngx_http_bulletdrop_json_str(v[1], &acct->pw.check);
 
-    if (ngx_http_bulletdrop_limit_check(r, &acct->username, &retry)
+    /* counted as a failure from now on, until the password matches */
+    if (ngx_http_bulletdrop_limit_take(r, &acct->username, &retry)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_login_refuse(r, ctx, retry);
+        return ngx_http_bulletdrop_too_many(r, ctx, retry);
     }
 
     acct->pw.do_check = 1;
@@ -364,11 +415,10 @@ ngx_http_bulletdrop_login_found(ngx_http_bulletdrop_db_query_t *q,
 
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    acct = ctx->data;
+    acct = ctx->account;
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
@@ -402,32 +452,36 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    acct = ctx->data;
+    acct = ctx->account;
 
     if (!pw->matched) {
-        ngx_http_bulletdrop_limit_failed(r, &acct->username);
+        /* only a name that could be one: the log is not the client's */
+        if (bd_username_valid((char *) acct->username.data,
+                              acct->username.len))
+        {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "bulletdrop: failed login for \"%V\"",
+                          &acct->username);
 
-        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "bulletdrop: failed login for \"%*s\"",
-                      ngx_min(acct->username.len, BD_USERNAME_MAX),
-                      acct->username.data);
+        } else {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "bulletdrop: failed login for an invalid name");
+        }
 
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_UNAUTHORIZED,
-                                          "invalid_credentials",
-                                          "wrong user name or password");
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_UNAUTHORIZED,
+                                   "invalid_credentials",
+                                   "wrong user name or password");
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
     ngx_http_bulletdrop_limit_passed(r, &acct->username);
 
     if (ctx->user.disabled) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                          "account_disabled",
-                                          "this account is disabled");
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                   "account_disabled",
+                                   "this account is disabled");
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
@@ -448,7 +502,7 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_bulletdrop_login_refuse(ngx_http_request_t *r,
+ngx_http_bulletdrop_too_many(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, time_t retry)
 {
     ngx_table_elt_t  *h;
@@ -467,10 +521,9 @@ ngx_http_bulletdrop_login_refuse(ngx_http_request_t *r,
     ngx_str_set(&h->key, "Retry-After");
     h->value.len = ngx_sprintf(h->value.data, "%T", retry) - h->value.data;
 
-    (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-                                      "too_many_attempts",
-                                      "too many failed logins: wait and "
-                                      "try again");
+    ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
+                               "too_many_attempts",
+                               "too many attempts: wait and try again");
 
     return ngx_http_bulletdrop_send_refusal(r, ctx);
 }
@@ -481,7 +534,7 @@ ngx_http_bulletdrop_login_refuse(ngx_http_request_t *r,
 ngx_int_t
 ngx_http_bulletdrop_me(ngx_http_request_t *r, ngx_http_bulletdrop_ctx_t *ctx)
 {
-    return ngx_http_bulletdrop_answer(r, ctx);
+    return ngx_http_bulletdrop_profile(r, ctx);
 }
 
 
@@ -500,6 +553,7 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
     json_t                         *v[3];
+    time_t                          retry;
     ngx_str_t                       domain;
     ngx_uint_t                      given[3];
     ngx_http_bulletdrop_account_t  *acct;
@@ -517,19 +571,19 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
     }
 
     if (!given[0] && !given[1] && !given[2]) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                   "nothing_to_change",
-                   "give new_password and current_password, "
-                   "or default_domain");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+            "nothing_to_change",
+            "give new_password and current_password, "
+            "or default_domain");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
     if (given[0] != given[1]) {
-        (void) ngx_http_bulletdrop_refuse(ctx, 422, "missing_field",
-                   given[0] ? "the field \"new_password\" is required "
-                              "with \"current_password\""
-                            : "the field \"current_password\" is required "
-                              "to set a new password");
+        ngx_http_bulletdrop_refuse(ctx, 422, "missing_field",
+            given[0] ? "the field \"new_password\" is required "
+                       "with \"current_password\""
+                     : "the field \"current_password\" is required "
+                       "to set a new password");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
@@ -540,10 +594,10 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
             ngx_http_bulletdrop_json_str(v[2], &domain);
 
             if (!bd_hostname_valid((char *) domain.data, domain.len)) {
-                (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                           "invalid_domain",
-                           "a domain is a lower-case host name such as "
-                           "img.example.com");
+                ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                    "invalid_domain",
+                    "a domain is a lower-case host name such as "
+                    "img.example.com");
                 return ngx_http_bulletdrop_send_refusal(r, ctx);
             }
 
@@ -558,20 +612,22 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
     ngx_http_bulletdrop_json_str(v[0], &acct->pw.check);
     ngx_http_bulletdrop_json_str(v[1], &acct->pw.plain);
 
-    if (acct->pw.plain.len < BD_PASSWORD_MIN
-        || acct->pw.plain.len > BD_PASSWORD_MAX)
+    if (!ngx_http_bulletdrop_password_fits(&acct->pw.plain)) {
+        return ngx_http_bulletdrop_bad_password(r, ctx);
+    }
+
+    /* guesses here are limited like logins: an API key must not be a way */
+    if (ngx_http_bulletdrop_limit_take(r, &ctx->user.username, &retry)
+        != NGX_OK)
     {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                   "invalid_password",
-                   "a password has 8 to 1024 bytes");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_too_many(r, ctx, retry);
     }
 
     /* no password is that long: no need to hash to know it is wrong */
     if (acct->pw.check.len > BD_PASSWORD_MAX) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                          "wrong_password",
-                                          "the current password is wrong");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                   "wrong_password",
+                                   "the current password is wrong");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
@@ -592,12 +648,15 @@ ngx_http_bulletdrop_me_checked(ngx_http_request_t *r,
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
+    if (pw->matched) {
+        ngx_http_bulletdrop_limit_passed(r, &ctx->user.username);
+    }
+
     if (!pw->matched) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                          "wrong_password",
-                                          "the current password is wrong");
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+                                   "wrong_password",
+                                   "the current password is wrong");
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
@@ -619,14 +678,13 @@ ngx_http_bulletdrop_me_save(ngx_http_request_t *r,
     ngx_http_bulletdrop_account_t   *acct;
     ngx_http_bulletdrop_db_query_t  *q;
 
-    acct = ctx->data;
+    acct = ctx->account;
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_UPDATE,
                                   ngx_http_bulletdrop_user_done);
 
     if (q == NULL
-        || ngx_http_bulletdrop_query_param(q, 0,
-               ngx_http_bulletdrop_user_id(r, ctx)) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 0, ctx->user.id) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 1,
                acct->pw.do_hash ? acct->pw.hash : NULL) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 2,
@@ -658,25 +716,23 @@ ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
     if (PQntuples(res) == 0) {
         if (q->stmt == NGX_HTTP_BULLETDROP_SQL_USER_UPDATE) {
-            (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
-                                              "conflict",
-                                              "the password was changed "
-                                              "meanwhile: try again");
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
+                                       "conflict",
+                                       "the password was changed "
+                                       "meanwhile: try again");
         } else {
-            (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
-                                              "not_found",
-                                              "there is no such user");
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
+                                       "not_found",
+                                       "there is no such user");
         }
 
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
@@ -687,7 +743,7 @@ ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_answer(r, ctx));
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_profile(r, ctx));
 }
 
 
@@ -703,8 +759,7 @@ ngx_http_bulletdrop_keys_list(ngx_http_request_t *r,
                                   ngx_http_bulletdrop_keys_listed);
 
     if (q == NULL
-        || ngx_http_bulletdrop_query_param(q, 0,
-               ngx_http_bulletdrop_user_id(r, ctx)) != NGX_OK)
+        || ngx_http_bulletdrop_query_int(q, 0, ctx->user.id) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -726,8 +781,7 @@ ngx_http_bulletdrop_keys_listed(ngx_http_bulletdrop_db_query_t *q,
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
@@ -784,9 +838,9 @@ ngx_http_bulletdrop_key_create(ngx_http_request_t *r,
     if (name.len == 0 || name.len > NGX_HTTP_BULLETDROP_KEY_NAME_MAX
         || bd_has_control((char *) name.data, name.len))
     {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                   "invalid_name",
-                   "a key's name has 1 to 64 bytes of text");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_name",
+            "a key's name has 1 to 64 bytes of text");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
@@ -810,8 +864,7 @@ ngx_http_bulletdrop_key_create(ngx_http_request_t *r,
                                   ngx_http_bulletdrop_key_created);
 
     if (q == NULL
-        || ngx_http_bulletdrop_query_param(q, 0,
-               ngx_http_bulletdrop_user_id(r, ctx)) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 0, ctx->user.id) != NGX_OK
         || ngx_http_bulletdrop_db_param(q, 1, &name) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 2, acct->secret_hash) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 3, (char *) prefix) != NGX_OK)
@@ -834,21 +887,19 @@ ngx_http_bulletdrop_key_created(ngx_http_bulletdrop_db_query_t *q,
 
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    acct = ctx->data;
+    acct = ctx->account;
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
     if (PQntuples(res) == 0) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
-                                          "too_many_keys",
-                                          "a user holds at most 100 API "
-                                          "keys: delete one first");
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
+                                   "too_many_keys",
+                                   "a user holds at most 100 API "
+                                   "keys: delete one first");
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
@@ -882,9 +933,9 @@ ngx_http_bulletdrop_key_delete(ngx_http_request_t *r,
     id = ngx_http_bulletdrop_parse_id((u_char *) ctx->match.params[0].data,
                                       ctx->match.params[0].len);
     if (id < 0) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "there is no such API key");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
+                                   "not_found",
+                                   "there is no such API key");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
@@ -892,10 +943,8 @@ ngx_http_bulletdrop_key_delete(ngx_http_request_t *r,
                                   ngx_http_bulletdrop_key_deleted);
 
     if (q == NULL
-        || ngx_http_bulletdrop_query_param(q, 0,
-               ngx_http_bulletdrop_user_id(r, ctx)) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 1,
-               ngx_http_bulletdrop_int_text(r->pool, id)) != NGX_OK)
+        || ngx_http_bulletdrop_query_int(q, 0, ctx->user.id) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 1, id) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -915,18 +964,16 @@ ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
     /* someone else's key is as absent as one that never was */
     if (PQntuples(res) == 0) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "there is no such API key");
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
+                                   "not_found",
+                                   "there is no such API key");
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
@@ -988,9 +1035,9 @@ ngx_http_bulletdrop_invite_create(ngx_http_request_t *r,
     if (ttl < NGX_HTTP_BULLETDROP_INVITE_TTL_MIN
         || ttl > NGX_HTTP_BULLETDROP_INVITE_TTL_MAX)
     {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                   "invalid_expiry",
-                   "expires_in is in seconds, from 60 to 31536000");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_expiry",
+            "expires_in is in seconds, from 60 to 31536000");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
@@ -1007,10 +1054,8 @@ ngx_http_bulletdrop_invite_create(ngx_http_request_t *r,
 
     if (q == NULL
         || ngx_http_bulletdrop_query_param(q, 0, acct->secret_hash) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 1,
-               ngx_http_bulletdrop_user_id(r, ctx)) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 2,
-               ngx_http_bulletdrop_int_text(r->pool, ttl)) != NGX_OK)
+        || ngx_http_bulletdrop_query_int(q, 1, ctx->user.id) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 2, ttl) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1029,13 +1074,15 @@ ngx_http_bulletdrop_invite_created(ngx_http_bulletdrop_db_query_t *q,
 
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    acct = ctx->data;
+    acct = ctx->account;
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK
-        || PQntuples(res) != 1)
-    {
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -1069,23 +1116,21 @@ ngx_http_bulletdrop_admin_users(ngx_http_request_t *r,
     }
 
     if (limit < 1 || limit > NGX_HTTP_BULLETDROP_PAGE_MAX || after < 0) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                   "invalid_query",
-                   "limit is from 1 to 200, after a user id");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+            "invalid_query",
+            "limit is from 1 to 200, after a user id");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
-    /* the page size decides next_after: keep it where the handler sees it */
-    ctx->data = (void *) (uintptr_t) limit;
+    /* the page size decides next_after */
+    ctx->page_limit = limit;
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_ADMIN_USERS,
                                   ngx_http_bulletdrop_users_listed);
 
     if (q == NULL
-        || ngx_http_bulletdrop_query_param(q, 0,
-               ngx_http_bulletdrop_int_text(r->pool, after)) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 1,
-               ngx_http_bulletdrop_int_text(r->pool, limit)) != NGX_OK)
+        || ngx_http_bulletdrop_query_int(q, 0, after) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 1, limit) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -1108,8 +1153,7 @@ ngx_http_bulletdrop_users_listed(ngx_http_bulletdrop_db_query_t *q,
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
@@ -1134,7 +1178,7 @@ ngx_http_bulletdrop_users_listed(ngx_http_bulletdrop_db_query_t *q,
         ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
             users == NULL ? NULL
             : json_pack("{s:o, s:o}", "users", users, "next_after",
-                        (uintptr_t) n == (uintptr_t) ctx->data
+                        (ngx_uint_t) n == ctx->page_limit
                         ? json_integer(u.id) : json_null())));
 }
 
@@ -1163,9 +1207,9 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
     id = ngx_http_bulletdrop_parse_id((u_char *) ctx->match.params[0].data,
                                       ctx->match.params[0].len);
     if (id < 0) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "there is no such user");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
+                                   "not_found",
+                                   "there is no such user");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
@@ -1178,9 +1222,9 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
     }
 
     if (!given[0] && !given[1] && !given[2]) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                   "nothing_to_change",
-                   "give role, disabled or quota_bytes");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+            "nothing_to_change",
+            "give role, disabled or quota_bytes");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
@@ -1194,19 +1238,19 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
             || (ngx_strcmp(role_text, "user") != 0
                 && ngx_strcmp(role_text, "admin") != 0))
         {
-            (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_role",
-                                              "a role is \"user\" or "
-                                              "\"admin\"");
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_role",
+                                       "a role is \"user\" or "
+                                       "\"admin\"");
             return ngx_http_bulletdrop_send_refusal(r, ctx);
         }
     }
 
     if (v[2] && json_integer_value(v[2]) < 0) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_quota",
-                                          "quota_bytes is 0 or more, or "
-                                          "null for no limit");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_quota",
+                                   "quota_bytes is 0 or more, or "
+                                   "null for no limit");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
@@ -1215,9 +1259,9 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
         && ((role_text && ngx_strcmp(role_text, "admin") != 0)
             || (v[1] && json_is_true(v[1]))))
     {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
-                   "cannot_change_self",
-                   "an administrator cannot demote or disable themselves");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
+            "cannot_change_self",
+            "an administrator cannot demote or disable themselves");
         return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
@@ -1225,18 +1269,16 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
                                   ngx_http_bulletdrop_user_done);
 
     if (q == NULL
-        || ngx_http_bulletdrop_query_param(q, 0,
-               ngx_http_bulletdrop_int_text(r->pool, id)) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 0, id) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 1, role_text) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 2,
                v[1] ? (json_is_true(v[1]) ? "true" : "false") : NULL)
            != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 3,
                given[2] ? "true" : "false") != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 4,
-               v[2] ? ngx_http_bulletdrop_int_text(r->pool,
-                                                   json_integer_value(v[2]))
-                    : NULL)
+        || (v[2] ? ngx_http_bulletdrop_query_int(q, 4,
+                                                 json_integer_value(v[2]))
+                 : ngx_http_bulletdrop_query_param(q, 4, NULL))
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1259,14 +1301,15 @@ static ngx_http_bulletdrop_account_t *
 ngx_http_bulletdrop_account(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
-    ctx->data = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_account_t));
+    ctx->account = ngx_pcalloc(r->pool,
+                               sizeof(ngx_http_bulletdrop_account_t));
 
-    return ctx->data;
+    return ctx->account;
 }
 
 
 static ngx_int_t
-ngx_http_bulletdrop_answer(ngx_http_request_t *r,
+ngx_http_bulletdrop_profile(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
     return ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
@@ -1311,27 +1354,22 @@ ngx_http_bulletdrop_parse_id(u_char *p, size_t len)
 }
 
 
-static char *
-ngx_http_bulletdrop_int_text(ngx_pool_t *pool, int64_t n)
+static ngx_int_t
+ngx_http_bulletdrop_password_fits(ngx_str_t *password)
 {
-    u_char  *p;
-
-    p = ngx_pnalloc(pool, NGX_INT64_LEN + 1);
-    if (p == NULL) {
-        return NULL;
-    }
-
-    (void) ngx_sprintf(p, "%L%Z", n);
-
-    return (char *) p;
+    return password->len >= BD_PASSWORD_MIN
+           && password->len <= BD_PASSWORD_MAX;
 }
 
 
-static char *
-ngx_http_bulletdrop_user_id(ngx_http_request_t *r,
+static ngx_int_t
+ngx_http_bulletdrop_bad_password(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
-    return ngx_http_bulletdrop_int_text(r->pool, ctx->user.id);
+    ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST, "invalid_password",
+                               "a password has 8 to 1024 bytes");
+
+    return ngx_http_bulletdrop_send_refusal(r, ctx);
 }
 
 

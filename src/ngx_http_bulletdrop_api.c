@@ -133,11 +133,12 @@ ngx_http_bulletdrop_api_handler(ngx_http_request_t *r)
 
     /* who asks is known before a byte of the body is read */
     if (route->access != NGX_HTTP_BULLETDROP_ANYONE) {
-        return ngx_http_bulletdrop_auth_request(r, ctx,
-                                          ngx_http_bulletdrop_api_authorized);
+        return ngx_http_bulletdrop_answer(r,
+                   ngx_http_bulletdrop_auth_request(r, ctx,
+                                          ngx_http_bulletdrop_api_authorized));
     }
 
-    return ngx_http_bulletdrop_api_body(r, ctx);
+    return ngx_http_bulletdrop_answer(r, ngx_http_bulletdrop_api_body(r, ctx));
 }
 
 
@@ -146,10 +147,9 @@ ngx_http_bulletdrop_api_authorized(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
     if (ctx->admin_only && !ctx->user.admin) {
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_FORBIDDEN,
                                           "forbidden",
                                           "this route is for administrators");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
     return ngx_http_bulletdrop_api_body(r, ctx);
@@ -182,6 +182,9 @@ ngx_http_bulletdrop_api_refuse(ngx_http_request_t *r,
     size_t            len;
     ngx_int_t         rc;
     ngx_table_elt_t  *h;
+
+    /* no "100 Continue" for a body nobody will read */
+    r->expect_tested = 1;
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
@@ -219,15 +222,13 @@ ngx_http_bulletdrop_api_refuse(ngx_http_request_t *r,
 }
 
 
-ngx_int_t
+void
 ngx_http_bulletdrop_refuse(ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status,
     const char *code, const char *detail)
 {
     ctx->err_status = status;
     ctx->err_code = code;
     ctx->err_detail = detail;
-
-    return NGX_DECLINED;
 }
 
 
@@ -237,7 +238,12 @@ ngx_http_bulletdrop_send_refusal(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
-    /* an answer before the body was read: the body is dropped unread */
+    /*
+     * An answer before the body was read: the body is dropped unread,
+     * and a client waiting for "100 Continue" is not invited to send it
+     */
+    r->expect_tested = 1;
+
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
         return rc;
@@ -245,6 +251,79 @@ ngx_http_bulletdrop_send_refusal(ngx_http_request_t *r,
 
     return ngx_http_bulletdrop_json_error(r, ctx->err_status, ctx->err_code,
                                           ctx->err_detail);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_reject(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *detail)
+{
+    ngx_http_bulletdrop_refuse(ctx, status, code, detail);
+
+    return ngx_http_bulletdrop_send_refusal(r, ctx);
+}
+
+
+void
+ngx_http_bulletdrop_finish_refusal(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_send_refusal(r, ctx));
+}
+
+
+/*
+ * A step that gives up returns a status, which nginx would answer with an
+ * HTML page: the API answers in JSON.  Statuses that mean the connection
+ * is gone or broken are left to nginx.
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_answer(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_table_elt_t  *h;
+
+    if (rc < NGX_HTTP_SPECIAL_RESPONSE
+        || r->header_sent
+        || r->connection->error
+        || rc == NGX_HTTP_REQUEST_TIME_OUT
+        || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
+        || rc == NGX_HTTP_CLOSE)
+    {
+        return rc;
+    }
+
+    /* nginx's own reader refused a malformed chunked body */
+    if (rc == NGX_HTTP_BAD_REQUEST) {
+        return ngx_http_bulletdrop_json_error(r, rc, "bad_request",
+                                              "the request is malformed");
+    }
+
+    r->expect_tested = 1;
+
+    if (ngx_http_discard_request_body(r) != NGX_OK) {
+        r->keepalive = 0;
+    }
+
+    if (rc == NGX_HTTP_SERVICE_UNAVAILABLE) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Retry-After");
+        ngx_str_set(&h->value, "1");
+
+        return ngx_http_bulletdrop_json_error(r, rc, "unavailable",
+                                              "the server is busy: try "
+                                              "again");
+    }
+
+    return ngx_http_bulletdrop_json_error(r, rc, "internal_error",
+                                          "the server failed to answer: "
+                                          "see its error log");
 }
 
 
@@ -285,6 +364,21 @@ ngx_http_bulletdrop_query_param(ngx_http_bulletdrop_db_query_t *q,
     s.data = (u_char *) value;
     s.len = ngx_strlen(value);
 
+    return ngx_http_bulletdrop_db_param(q, n, &s);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_query_int(ngx_http_bulletdrop_db_query_t *q,
+    ngx_uint_t n, int64_t value)
+{
+    ngx_str_t  s;
+    u_char     text[NGX_INT64_LEN];
+
+    s.data = text;
+    s.len = ngx_sprintf(text, "%L", value) - text;
+
+    /* the pool keeps its own copy */
     return ngx_http_bulletdrop_db_param(q, n, &s);
 }
 
@@ -354,9 +448,11 @@ ngx_http_bulletdrop_query_ok(ngx_http_bulletdrop_db_query_t *q,
                       ngx_http_bulletdrop_sql[q->stmt].name,
                       ngx_http_bulletdrop_db_status_text(q->status));
 
-        return ngx_http_bulletdrop_refuse(ctx,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_unavailable",
-                   ngx_http_bulletdrop_db_status_text(q->status));
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "database_unavailable",
+                                   ngx_http_bulletdrop_db_status_text(
+                                                                q->status));
+        return NGX_DECLINED;
     }
 
     if (PQresultStatus(res) != want) {
@@ -365,9 +461,10 @@ ngx_http_bulletdrop_query_ok(ngx_http_bulletdrop_db_query_t *q,
                       ngx_http_bulletdrop_sql[q->stmt].name,
                       PQresultErrorMessage(res));
 
-        return ngx_http_bulletdrop_refuse(ctx,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_error",
-                   "the database refused the request");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                   "database_error",
+                                   "the database refused the request");
+        return NGX_DECLINED;
     }
 
     return NGX_OK;
@@ -383,7 +480,7 @@ ngx_http_bulletdrop_finish(ngx_http_request_t *r, ngx_int_t rc)
 
     c = r->connection;
 
-    ngx_http_finalize_request(r, rc);
+    ngx_http_finalize_request(r, ngx_http_bulletdrop_answer(r, rc));
     ngx_http_run_posted_requests(c);
 }
 

@@ -26,6 +26,9 @@ ngx_http_bulletdrop_db_query_t *ngx_http_bulletdrop_query(
 ngx_int_t ngx_http_bulletdrop_query_param(ngx_http_bulletdrop_db_query_t *q,
     ngx_uint_t n, const char *value);
 
+ngx_int_t ngx_http_bulletdrop_query_int(ngx_http_bulletdrop_db_query_t *q,
+    ngx_uint_t n, int64_t value);
+
 /* runs the query; returns NGX_DONE (or an error status) */
 ngx_int_t ngx_http_bulletdrop_query_run(ngx_http_request_t *r,
     ngx_http_bulletdrop_db_query_t *q);
@@ -41,15 +44,30 @@ ngx_int_t ngx_http_bulletdrop_watch_client(ngx_http_request_t *r);
 ngx_int_t ngx_http_bulletdrop_query_ok(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res, ExecStatusType want);
 
-/* finishes a request from an event handler with what a step returned */
+/*
+ * Finishes a request from an event handler with what a step returned
+ * (through ngx_http_bulletdrop_answer()).
+ */
 void ngx_http_bulletdrop_finish(ngx_http_request_t *r, ngx_int_t rc);
 
-/* records a refusal in ctx; returns NGX_DECLINED */
-ngx_int_t ngx_http_bulletdrop_refuse(ngx_http_bulletdrop_ctx_t *ctx,
+/* what a step returned, with a status nginx would answer in HTML in JSON */
+ngx_int_t ngx_http_bulletdrop_answer(ngx_http_request_t *r, ngx_int_t rc);
+
+/* records a refusal in ctx, to be sent later */
+void ngx_http_bulletdrop_refuse(ngx_http_bulletdrop_ctx_t *ctx,
     ngx_uint_t status, const char *code, const char *detail);
 
 /* sends the refusal recorded in ctx */
 ngx_int_t ngx_http_bulletdrop_send_refusal(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
+
+/* records and sends a refusal: what a step returns */
+ngx_int_t ngx_http_bulletdrop_reject(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *detail);
+
+/* sends the recorded refusal and finishes, from an event handler */
+void ngx_http_bulletdrop_finish_refusal(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 
 

@@ -8,6 +8,7 @@
  */
 
 #include <jwt.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -22,11 +23,11 @@
 #define NGX_HTTP_BULLETDROP_TOKEN_MAX  2048
 
 
-typedef struct {
+struct ngx_http_bulletdrop_auth_s {
     ngx_http_bulletdrop_step_pt     next;
     /* the JWT's "ver", or -1 for an API key */
     int64_t                         version;
-} ngx_http_bulletdrop_auth_t;
+};
 
 
 static ngx_int_t ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
@@ -46,7 +47,6 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next)
 {
     char                             hash[NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
-    u_char                          *id_text;
     int64_t                          id, version;
     ngx_str_t                        token;
     const char                      *err;
@@ -117,23 +117,14 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
 
         auth->version = version;
 
-        id_text = ngx_pnalloc(r->pool, NGX_INT64_LEN + 1);
         q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_BY_ID,
                                       ngx_http_bulletdrop_auth_done);
-        if (id_text == NULL || q == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        (void) ngx_sprintf(id_text, "%L%Z", id);
-
-        if (ngx_http_bulletdrop_query_param(q, 0, (char *) id_text)
-            != NGX_OK)
-        {
+        if (q == NULL || ngx_http_bulletdrop_query_int(q, 0, id) != NGX_OK) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
     }
 
-    ctx->data = auth;
+    ctx->auth = auth;
 
     return ngx_http_bulletdrop_query_run(r, q);
 }
@@ -149,12 +140,11 @@ ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
 
     r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    auth = ctx->data;
-    ctx->data = NULL;
+    auth = ctx->auth;
+    ctx->auth = NULL;
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish(r,
-                                   ngx_http_bulletdrop_send_refusal(r, ctx));
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
@@ -209,9 +199,7 @@ ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
         ngx_str_set(&h->value, "Bearer realm=\"bulletdrop\"");
     }
 
-    (void) ngx_http_bulletdrop_refuse(ctx, status, code, detail);
-
-    return ngx_http_bulletdrop_send_refusal(r, ctx);
+    return ngx_http_bulletdrop_reject(r, ctx, status, code, detail);
 }
 
 
@@ -263,6 +251,10 @@ ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r, ngx_str_t *token,
         goto done;
     }
 
+    /*
+     * libjwt sets errno only for a missing claim and gives 0 for one of
+     * another type: 0 is no time and no version, so both are refused
+     */
     errno = 0;
     exp = jwt_get_grant_int(jwt, "exp");
     if (errno != 0 || exp <= 0) {
@@ -373,12 +365,15 @@ ngx_http_bulletdrop_secret_new(ngx_pool_t *pool, const char *prefix,
 
     p = ngx_pnalloc(pool, plen + bd_base64url_len(n) + 1);
     if (p == NULL) {
+        OPENSSL_cleanse(raw, n);
         return NGX_ERROR;
     }
 
     ngx_memcpy(p, prefix, plen);
     secret->len = plen + bd_base64url_encode(raw, n, (char *) p + plen);
     secret->data = p;
+
+    OPENSSL_cleanse(raw, n);
 
     ngx_http_bulletdrop_sha256_hex(secret->data, secret->len, hash);
 
@@ -409,20 +404,29 @@ ngx_int_t
 ngx_http_bulletdrop_user_read(ngx_pool_t *pool, PGresult *res, int row,
     ngx_http_bulletdrop_user_t *user)
 {
-    if (PQnfields(res) != NGX_HTTP_BULLETDROP_USER_NCOLUMNS) {
+    ngx_uint_t  with_hash;
+
+    /* the password hash is only selected where a password is checked */
+    with_hash = (PQnfields(res) == NGX_HTTP_BULLETDROP_USER_NCOLUMNS);
+
+    if (!with_hash
+        && PQnfields(res) != NGX_HTTP_BULLETDROP_USER_PASSWORD_HASH)
+    {
         return NGX_ERROR;
     }
 
+    ngx_str_null(&user->password_hash);
+
     user->id = ngx_http_bulletdrop_pg_int(res, row,
-                                          NGX_HTTP_BULLETDROP_USER_ID);
+                   NGX_HTTP_BULLETDROP_USER_ID);
     user->quota_bytes = ngx_http_bulletdrop_pg_int(res, row,
-                                          NGX_HTTP_BULLETDROP_USER_QUOTA);
+                   NGX_HTTP_BULLETDROP_USER_QUOTA);
     user->usage_bytes = ngx_http_bulletdrop_pg_int(res, row,
-                                          NGX_HTTP_BULLETDROP_USER_USAGE_BYTES);
+                   NGX_HTTP_BULLETDROP_USER_USAGE_BYTES);
     user->usage_files = ngx_http_bulletdrop_pg_int(res, row,
-                                          NGX_HTTP_BULLETDROP_USER_USAGE_FILES);
+                   NGX_HTTP_BULLETDROP_USER_USAGE_FILES);
     user->token_version = ngx_http_bulletdrop_pg_int(res, row,
-                                       NGX_HTTP_BULLETDROP_USER_TOKEN_VERSION);
+                   NGX_HTTP_BULLETDROP_USER_TOKEN_VERSION);
 
     /* booleans come as "t" and "f" */
     user->disabled = (PQgetvalue(res, row, NGX_HTTP_BULLETDROP_USER_DISABLED)
@@ -440,9 +444,10 @@ ngx_http_bulletdrop_user_read(ngx_pool_t *pool, PGresult *res, int row,
         || ngx_http_bulletdrop_pg_str(pool, res, row,
                                       NGX_HTTP_BULLETDROP_USER_DEFAULT_DOMAIN,
                                       &user->default_domain) != NGX_OK
-        || ngx_http_bulletdrop_pg_str(pool, res, row,
-                                      NGX_HTTP_BULLETDROP_USER_PASSWORD_HASH,
-                                      &user->password_hash) != NGX_OK)
+        || (with_hash
+            && ngx_http_bulletdrop_pg_str(pool, res, row,
+                                       NGX_HTTP_BULLETDROP_USER_PASSWORD_HASH,
+                                       &user->password_hash) != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -557,6 +562,7 @@ ngx_http_bulletdrop_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
+        || !ngx_is_file(&fi)
         || ngx_file_size(&fi) > 4096)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,

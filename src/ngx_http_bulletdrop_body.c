@@ -13,24 +13,26 @@
 #include "bd_text.h"
 
 
-typedef struct {
+struct ngx_http_bulletdrop_reader_s {
     u_char                         *start;
     u_char                         *last;
     u_char                         *end;
     ngx_http_bulletdrop_step_pt     next;
     unsigned                        form:1;
-} ngx_http_bulletdrop_body_t;
+};
 
 
 static void ngx_http_bulletdrop_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_body_take(ngx_http_request_t *r,
-    ngx_http_bulletdrop_body_t *b);
+    ngx_http_bulletdrop_reader_t *b);
 static ngx_int_t ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_body_t *b);
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b);
 static ngx_int_t ngx_http_bulletdrop_body_form(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_body_t *b);
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b);
 static ngx_int_t ngx_http_bulletdrop_body_type(ngx_http_request_t *r,
     const char *type);
+static ngx_int_t ngx_http_bulletdrop_body_too_large(ngx_http_request_t *r);
+static ngx_int_t ngx_http_bulletdrop_body_oom(ngx_http_bulletdrop_ctx_t *ctx);
 static void ngx_http_bulletdrop_body_cleanup(void *data);
 
 
@@ -38,22 +40,21 @@ ngx_int_t
 ngx_http_bulletdrop_body_read(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next)
 {
-    size_t                       size;
-    ngx_int_t                    rc;
-    ngx_http_bulletdrop_body_t  *b;
+    size_t                         size;
+    ngx_int_t                      rc;
+    ngx_http_bulletdrop_reader_t  *b;
 
     if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
         if (ctx->body_kind == NGX_HTTP_BULLETDROP_BODY_OPTIONAL) {
             return next(r, ctx);
         }
 
-        (void) ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
                                           "invalid_json",
                                           "this route needs a JSON body");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
-    b = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_body_t));
+    b = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_reader_t));
     if (b == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -73,23 +74,21 @@ ngx_http_bulletdrop_body_read(ngx_http_request_t *r,
         b->form = 1;
 
     } else {
-        (void) ngx_http_bulletdrop_refuse(ctx,
+        return ngx_http_bulletdrop_reject(r, ctx,
                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
                    ctx->body_kind == NGX_HTTP_BULLETDROP_BODY_FORM
                    ? "send application/json or "
                      "application/x-www-form-urlencoded"
                    : "send application/json");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
     }
 
     if (r->headers_in.content_length_n > NGX_HTTP_BULLETDROP_BODY_MAX) {
         /* answered without reading it: the connection is not reused */
         r->keepalive = 0;
         r->lingering_close = 1;
+        r->expect_tested = 1;
 
-        return ngx_http_bulletdrop_json_error(r,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-                   "the body of this route may have at most 16384 bytes");
+        return ngx_http_bulletdrop_body_too_large(r);
     }
 
     size = r->headers_in.chunked ? NGX_HTTP_BULLETDROP_BODY_MAX
@@ -102,7 +101,7 @@ ngx_http_bulletdrop_body_read(ngx_http_request_t *r,
 
     b->last = b->start;
     b->end = b->start + size;
-    ctx->data = b;
+    ctx->reader = b;
 
     r->request_body_no_buffering = 1;
 
@@ -122,19 +121,24 @@ ngx_http_bulletdrop_body_read(ngx_http_request_t *r,
 static void
 ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
 {
-    ngx_int_t                    rc;
-    ngx_http_bulletdrop_ctx_t   *ctx;
-    ngx_http_bulletdrop_body_t  *b;
+    ngx_int_t                      rc;
+    ngx_http_bulletdrop_ctx_t     *ctx;
+    ngx_http_bulletdrop_reader_t  *b;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    b = ctx->data;
+    b = ctx->reader;
+
+    /* a body read before (a subrequest's, a mirror's) is not ours to take */
+    if (r->request_body == NULL || r->request_body->temp_file) {
+        ngx_http_finalize_request(r,
+            ngx_http_bulletdrop_answer(r, NGX_HTTP_INTERNAL_SERVER_ERROR));
+        return;
+    }
 
     for ( ;; ) {
         if (ngx_http_bulletdrop_body_take(r, b) != NGX_OK) {
             ngx_http_finalize_request(r,
-                ngx_http_bulletdrop_json_error(r,
-                    NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-                    "the body of this route may have at most 16384 bytes"));
+                                      ngx_http_bulletdrop_body_too_large(r));
             return;
         }
 
@@ -145,7 +149,7 @@ ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
         rc = ngx_http_read_unbuffered_request_body(r);
 
         if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
-            ngx_http_finalize_request(r, rc);
+            ngx_http_finalize_request(r, ngx_http_bulletdrop_answer(r, rc));
             return;
         }
 
@@ -156,7 +160,7 @@ ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
     }
 
     r->read_event_handler = ngx_http_block_reading;
-    ctx->data = NULL;
+    ctx->reader = NULL;
 
     if (ngx_http_bulletdrop_body_parse(r, ctx, b) != NGX_OK) {
         ngx_http_finalize_request(r,
@@ -164,7 +168,8 @@ ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
         return;
     }
 
-    ngx_http_finalize_request(r, b->next(r, ctx));
+    ngx_http_finalize_request(r,
+                              ngx_http_bulletdrop_answer(r, b->next(r, ctx)));
 }
 
 
@@ -172,7 +177,7 @@ ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
 
 static ngx_int_t
 ngx_http_bulletdrop_body_take(ngx_http_request_t *r,
-    ngx_http_bulletdrop_body_t *b)
+    ngx_http_bulletdrop_reader_t *b)
 {
     size_t        size;
     ngx_buf_t    *buf;
@@ -197,9 +202,22 @@ ngx_http_bulletdrop_body_take(ngx_http_request_t *r,
 
 
 static ngx_int_t
-ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_body_t *b)
+ngx_http_bulletdrop_body_too_large(ngx_http_request_t *r)
 {
+    return ngx_http_bulletdrop_json_error(r,
+               NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
+               "the body of this route may have at most "
+               NGX_HTTP_BULLETDROP_BODY_MAX_TEXT " bytes");
+}
+
+
+/* NGX_OK, or NGX_ERROR with the refusal recorded in ctx */
+
+static ngx_int_t
+ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b)
+{
+    u_char              *detail;
     json_t              *json;
     json_error_t         err;
     ngx_pool_cleanup_t  *cln;
@@ -216,9 +234,7 @@ ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
 
     cln = ngx_pool_cleanup_add(r->pool, 0);
     if (cln == NULL) {
-        return ngx_http_bulletdrop_refuse(ctx,
-                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
-                   "out of memory");
+        return ngx_http_bulletdrop_body_oom(ctx);
     }
 
     /*
@@ -231,26 +247,27 @@ ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
                       JSON_REJECT_DUPLICATES|JSON_ALLOW_NUL, &err);
 
     if (json == NULL) {
-        ctx->err_detail = (const char *) ngx_pnalloc(r->pool,
-                                                     JSON_ERROR_TEXT_LENGTH
-                                                     + 32);
-        if (ctx->err_detail != NULL) {
-            (void) ngx_sprintf((u_char *) ctx->err_detail,
-                               "%s at byte %d%Z", err.text, err.position);
+        /* where, not what: jansson's text quotes the body, passwords too */
+        detail = ngx_pnalloc(r->pool, 64 + 3 * NGX_INT_T_LEN);
+        if (detail != NULL) {
+            (void) ngx_sprintf(detail, "malformed JSON at line %d, column %d "
+                               "(byte %d)%Z",
+                               err.line, err.column, err.position);
         }
 
-        return ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                   "invalid_json",
-                   ctx->err_detail ? ctx->err_detail : "malformed JSON");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST, "invalid_json",
+                                   detail ? (char *) detail
+                                          : "malformed JSON");
+        return NGX_ERROR;
     }
 
     cln->handler = ngx_http_bulletdrop_body_cleanup;
     cln->data = json;
 
     if (!json_is_object(json)) {
-        return ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_json",
-                                          "the body must be a JSON object");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST, "invalid_json",
+                                   "the body must be a JSON object");
+        return NGX_ERROR;
     }
 
     ctx->body = json;
@@ -263,7 +280,7 @@ ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_bulletdrop_body_form(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_body_t *b)
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b)
 {
     int                  rc;
     char                *name, *value;
@@ -281,9 +298,7 @@ ngx_http_bulletdrop_body_form(ngx_http_request_t *r,
 
     if (name == NULL || value == NULL || cln == NULL || obj == NULL) {
         json_decref(obj);
-        return ngx_http_bulletdrop_refuse(ctx,
-                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
-                   "out of memory");
+        return ngx_http_bulletdrop_body_oom(ctx);
     }
 
     cln->handler = ngx_http_bulletdrop_body_cleanup;
@@ -297,37 +312,46 @@ ngx_http_bulletdrop_body_form(ngx_http_request_t *r,
         if (!bd_utf8_valid(name, nlen) || !bd_utf8_valid(value, vlen)
             || ngx_strlchr((u_char *) name, (u_char *) name + nlen, '\0'))
         {
-            return ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_form",
-                                              "the form is not UTF-8 text");
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_form",
+                                       "the form is not UTF-8 text");
+            return NGX_ERROR;
         }
 
         name[nlen] = '\0';
 
         if (json_object_get(obj, name) != NULL) {
-            return ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_form",
-                                              "a field is given twice");
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_form",
+                                       "a field is given twice");
+            return NGX_ERROR;
         }
 
         str = json_stringn(value, vlen);
 
         if (str == NULL || json_object_set_new(obj, name, str) != 0) {
-            return ngx_http_bulletdrop_refuse(ctx,
-                       NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
-                       "out of memory");
+            return ngx_http_bulletdrop_body_oom(ctx);
         }
     }
 
     if (rc < 0) {
-        return ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_form",
-                                          "a malformed %-escape in the form");
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST, "invalid_form",
+                                   "a malformed %-escape in the form");
+        return NGX_ERROR;
     }
 
     ctx->body = obj;
 
     return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_body_oom(ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                               "internal_error", "out of memory");
+    return NGX_ERROR;
 }
 
 
@@ -375,9 +399,7 @@ ngx_http_bulletdrop_body_fields(ngx_http_request_t *r,
     code = NULL;
     detail = ngx_pnalloc(r->pool, 256);
     if (detail == NULL) {
-        return ngx_http_bulletdrop_refuse(ctx,
-                   NGX_HTTP_INTERNAL_SERVER_ERROR, "internal_error",
-                   "out of memory");
+        return ngx_http_bulletdrop_body_oom(ctx);
     }
 
     for (i = 0; fields[i].name; i++) {
@@ -467,5 +489,7 @@ ngx_http_bulletdrop_body_fields(ngx_http_request_t *r,
         return NGX_OK;
     }
 
-    return ngx_http_bulletdrop_refuse(ctx, 422, code, (char *) detail);
+    ngx_http_bulletdrop_refuse(ctx, 422, code, (char *) detail);
+
+    return NGX_DECLINED;
 }

@@ -20,6 +20,7 @@
 
 /* no account route needs more; a password escaped as \uXXXX fits */
 #define NGX_HTTP_BULLETDROP_BODY_MAX       16384
+#define NGX_HTTP_BULLETDROP_BODY_MAX_TEXT  "16384"
 
 
 /*

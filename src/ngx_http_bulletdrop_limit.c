@@ -3,9 +3,13 @@
  *
  * The table (src/bd_limit.c) lives in a shared memory zone under the
  * zone's slab mutex.  Unknown user names are counted like real ones, so
- * the limit says nothing about which names exist.  An IPv6 client is
- * counted by its /64, the block one subscriber usually holds.
+ * the limit says nothing about which names exist.  Registrations are
+ * counted per address too, each of them: each costs a password hash.  An
+ * IPv6 client is counted by its /64, the block one subscriber usually
+ * holds.
  */
+
+#include <openssl/rand.h>
 
 #include "ngx_http_bulletdrop_limit.h"
 #include "bd_limit.h"
@@ -13,7 +17,10 @@
 
 #define NGX_HTTP_BULLETDROP_LIMIT_ZONE_SIZE  (1024 * 1024)
 
-/* 'u' or 'a', then the name (lower case) or the address bytes */
+/*
+ * 'u' and the name (lower case), or 'a' (logins) or 'r' (registrations)
+ * and the address bytes
+ */
 #define NGX_HTTP_BULLETDROP_LIMIT_KEY_LEN    (1 + 32)
 
 
@@ -22,7 +29,9 @@ static ngx_int_t ngx_http_bulletdrop_limit_init_zone(ngx_shm_zone_t *zone,
 static size_t ngx_http_bulletdrop_limit_user_key(ngx_str_t *username,
     u_char *key);
 static size_t ngx_http_bulletdrop_limit_addr_key(ngx_http_request_t *r,
-    u_char *key);
+    u_char kind, u_char *key);
+static ngx_http_bulletdrop_limit_conf_t *ngx_http_bulletdrop_limit_conf(
+    ngx_http_request_t *r);
 
 
 char *
@@ -127,8 +136,9 @@ ngx_http_bulletdrop_limit_init_conf(ngx_conf_t *cf,
 static ngx_int_t
 ngx_http_bulletdrop_limit_init_zone(ngx_shm_zone_t *zone, void *data)
 {
-    size_t            size;
+    size_t            size, len;
     uint32_t          n;
+    uint64_t          seed;
     bd_limit_t       *table;
     ngx_slab_pool_t  *shpool;
 
@@ -145,8 +155,8 @@ ngx_http_bulletdrop_limit_init_zone(ngx_shm_zone_t *zone, void *data)
         return NGX_OK;
     }
 
-    /* what the slab allocator leaves of the zone, with room to spare */
-    n = bd_limit_slots_for(zone->shm.size / 2);
+    /* one allocation of whole pages: as many as the slab pool has */
+    n = bd_limit_slots_for((shpool->end - shpool->start) - ngx_pagesize);
     size = bd_limit_size(n);
 
     table = ngx_slab_alloc(shpool, size);
@@ -154,7 +164,22 @@ ngx_http_bulletdrop_limit_init_zone(ngx_shm_zone_t *zone, void *data)
         return NGX_ERROR;
     }
 
-    bd_limit_init(table, n);
+    if (RAND_bytes((u_char *) &seed, sizeof(seed)) != 1) {
+        ngx_log_error(NGX_LOG_EMERG, zone->shm.log, 0,
+                      "bulletdrop_login_limit: RAND_bytes() failed");
+        return NGX_ERROR;
+    }
+
+    bd_limit_init(table, n, seed);
+
+    len = sizeof(" in bulletdrop_login_limit zone") - 1;
+
+    shpool->log_ctx = ngx_slab_alloc(shpool, len + 1);
+    if (shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(shpool->log_ctx, " in bulletdrop_login_limit zone", len + 1);
 
     shpool->data = table;
     zone->data = table;
@@ -163,87 +188,102 @@ ngx_http_bulletdrop_limit_init_zone(ngx_shm_zone_t *zone, void *data)
 }
 
 
+/*
+ * Checks and counts under one lock: an attempt counts as a failure from
+ * the start, so that many sent at once are limited like many in a row;
+ * a login that succeeds gives its count back (ngx_http_bulletdrop_limit_
+ * passed()).  username NULL: a registration, counted per address alone.
+ */
+
 ngx_int_t
-ngx_http_bulletdrop_limit_check(ngx_http_request_t *r, ngx_str_t *username,
+ngx_http_bulletdrop_limit_take(ngx_http_request_t *r, ngx_str_t *username,
     time_t *retry)
 {
-    size_t                            ulen, alen;
-    int64_t                           wait_user, wait_addr;
-    ngx_slab_pool_t                  *shpool;
-    ngx_http_bulletdrop_main_conf_t  *bmcf;
-    u_char                            ukey[NGX_HTTP_BULLETDROP_LIMIT_KEY_LEN];
-    u_char                            akey[NGX_HTTP_BULLETDROP_LIMIT_KEY_LEN];
+    size_t                             ulen, alen;
+    int64_t                            now, wait;
+    bd_limit_t                        *table;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_bulletdrop_limit_conf_t  *lcf;
+    u_char                             ukey[NGX_HTTP_BULLETDROP_LIMIT_KEY_LEN];
+    u_char                             akey[NGX_HTTP_BULLETDROP_LIMIT_KEY_LEN];
 
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
-    shpool = (ngx_slab_pool_t *) bmcf->login_limit.zone->shm.addr;
+    lcf = ngx_http_bulletdrop_limit_conf(r);
+    shpool = (ngx_slab_pool_t *) lcf->zone->shm.addr;
+    table = lcf->zone->data;
 
-    ulen = ngx_http_bulletdrop_limit_user_key(username, ukey);
-    alen = ngx_http_bulletdrop_limit_addr_key(r, akey);
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    wait_user = bd_limit_check(bmcf->login_limit.zone->data, ukey, ulen,
-                               ngx_time(), bmcf->login_limit.user,
-                               bmcf->login_limit.period);
-    wait_addr = alen ? bd_limit_check(bmcf->login_limit.zone->data, akey,
-                                      alen, ngx_time(),
-                                      bmcf->login_limit.addr,
-                                      bmcf->login_limit.period)
-                     : 0;
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    *retry = (time_t) ngx_max(wait_user, wait_addr);
-
-    return *retry > 0 ? NGX_DECLINED : NGX_OK;
-}
-
-
-void
-ngx_http_bulletdrop_limit_failed(ngx_http_request_t *r, ngx_str_t *username)
-{
-    size_t                            ulen, alen;
-    ngx_slab_pool_t                  *shpool;
-    ngx_http_bulletdrop_main_conf_t  *bmcf;
-    u_char                            ukey[NGX_HTTP_BULLETDROP_LIMIT_KEY_LEN];
-    u_char                            akey[NGX_HTTP_BULLETDROP_LIMIT_KEY_LEN];
-
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
-    shpool = (ngx_slab_pool_t *) bmcf->login_limit.zone->shm.addr;
-
-    ulen = ngx_http_bulletdrop_limit_user_key(username, ukey);
-    alen = ngx_http_bulletdrop_limit_addr_key(r, akey);
+    ulen = username ? ngx_http_bulletdrop_limit_user_key(username, ukey) : 0;
+    alen = ngx_http_bulletdrop_limit_addr_key(r, username ? 'a' : 'r', akey);
+    now = ngx_time();
 
     ngx_shmtx_lock(&shpool->mutex);
 
-    bd_limit_fail(bmcf->login_limit.zone->data, ukey, ulen, ngx_time(),
-                  bmcf->login_limit.period);
+    wait = 0;
+
+    if (ulen) {
+        wait = bd_limit_check(table, ukey, ulen, now, lcf->user,
+                              lcf->period);
+    }
 
     if (alen) {
-        bd_limit_fail(bmcf->login_limit.zone->data, akey, alen, ngx_time(),
-                      bmcf->login_limit.period);
+        wait = ngx_max(wait, bd_limit_check(table, akey, alen, now,
+                                            lcf->addr, lcf->period));
+    }
+
+    if (wait == 0) {
+        if (ulen) {
+            bd_limit_fail(table, ukey, ulen, now, lcf->period);
+        }
+
+        if (alen) {
+            bd_limit_fail(table, akey, alen, now, lcf->period);
+        }
     }
 
     ngx_shmtx_unlock(&shpool->mutex);
+
+    *retry = (time_t) wait;
+
+    return wait > 0 ? NGX_DECLINED : NGX_OK;
 }
 
 
 void
 ngx_http_bulletdrop_limit_passed(ngx_http_request_t *r, ngx_str_t *username)
 {
-    size_t                            ulen;
-    ngx_slab_pool_t                  *shpool;
-    ngx_http_bulletdrop_main_conf_t  *bmcf;
-    u_char                            ukey[NGX_HTTP_BULLETDROP_LIMIT_KEY_LEN];
+    size_t                             ulen, alen;
+    bd_limit_t                        *table;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_bulletdrop_limit_conf_t  *lcf;
+    u_char                             ukey[NGX_HTTP_BULLETDROP_LIMIT_KEY_LEN];
+    u_char                             akey[NGX_HTTP_BULLETDROP_LIMIT_KEY_LEN];
 
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
-    shpool = (ngx_slab_pool_t *) bmcf->login_limit.zone->shm.addr;
+    lcf = ngx_http_bulletdrop_limit_conf(r);
+    shpool = (ngx_slab_pool_t *) lcf->zone->shm.addr;
+    table = lcf->zone->data;
 
     ulen = ngx_http_bulletdrop_limit_user_key(username, ukey);
+    alen = ngx_http_bulletdrop_limit_addr_key(r, 'a', akey);
 
     ngx_shmtx_lock(&shpool->mutex);
-    bd_limit_reset(bmcf->login_limit.zone->data, ukey, ulen);
+
+    bd_limit_reset(table, ukey, ulen);
+
+    if (alen) {
+        bd_limit_refund(table, akey, alen);
+    }
+
     ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+static ngx_http_bulletdrop_limit_conf_t *
+ngx_http_bulletdrop_limit_conf(ngx_http_request_t *r)
+{
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    return &bmcf->login_limit;
 }
 
 
@@ -266,7 +306,8 @@ ngx_http_bulletdrop_limit_user_key(ngx_str_t *username, u_char *key)
 /* 0 when the client is not on IP (a Unix socket): no address limit */
 
 static size_t
-ngx_http_bulletdrop_limit_addr_key(ngx_http_request_t *r, u_char *key)
+ngx_http_bulletdrop_limit_addr_key(ngx_http_request_t *r, u_char kind,
+    u_char *key)
 {
     u_char               *addr;
     struct sockaddr_in   *sin;
@@ -274,7 +315,7 @@ ngx_http_bulletdrop_limit_addr_key(ngx_http_request_t *r, u_char *key)
     struct sockaddr_in6  *sin6;
 #endif
 
-    key[0] = 'a';
+    key[0] = kind;
 
     switch (r->connection->sockaddr->sa_family) {
 

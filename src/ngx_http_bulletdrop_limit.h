@@ -18,14 +18,15 @@ char *ngx_http_bulletdrop_limit_set(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_bulletdrop_limit_init_conf(ngx_conf_t *cf,
     ngx_http_bulletdrop_limit_conf_t *lcf, ngx_uint_t api);
 
-/* NGX_OK: may try; NGX_DECLINED: blocked for *retry more seconds */
-ngx_int_t ngx_http_bulletdrop_limit_check(ngx_http_request_t *r,
+/*
+ * NGX_OK: may try, and the attempt is counted as a failure until it passes;
+ * NGX_DECLINED: blocked for *retry more seconds.  username NULL: a
+ * registration, counted per client address.
+ */
+ngx_int_t ngx_http_bulletdrop_limit_take(ngx_http_request_t *r,
     ngx_str_t *username, time_t *retry);
 
-void ngx_http_bulletdrop_limit_failed(ngx_http_request_t *r,
-    ngx_str_t *username);
-
-/* a successful login clears its user name, not its address */
+/* a login passed: its name is cleared, its address's count given back */
 void ngx_http_bulletdrop_limit_passed(ngx_http_request_t *r,
     ngx_str_t *username);
 

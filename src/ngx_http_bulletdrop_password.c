@@ -32,6 +32,9 @@ typedef struct {
     unsigned                               do_check:1;
     unsigned                               do_hash:1;
 
+    /* set by the event loop when the request goes; read by the thread */
+    ngx_atomic_t                           orphaned;
+
     int                                    matched;
     int                                    hashed;
     char                                   hash[BD_PASSWORD_HASH_MAX];
@@ -69,17 +72,24 @@ ngx_http_bulletdrop_password_run(ngx_http_request_t *r,
     job->size = size;
     p = (u_char *) (job + 1);
 
+    /* copies of what is there: a job may have no check or no plain */
     job->check = p;
     job->check_len = pw->check.len;
-    p = ngx_cpymem(p, pw->check.data, pw->check.len);
+    if (pw->check.len) {
+        p = ngx_cpymem(p, pw->check.data, pw->check.len);
+    }
 
     job->stored = pw->stored ? (char *) p : NULL;
-    p = ngx_cpymem(p, pw->stored, stored_len);
+    if (stored_len) {
+        p = ngx_cpymem(p, pw->stored, stored_len);
+    }
     *p++ = '\0';
 
     job->plain = p;
     job->plain_len = pw->plain.len;
-    ngx_memcpy(p, pw->plain.data, pw->plain.len);
+    if (pw->plain.len) {
+        ngx_memcpy(p, pw->plain.data, pw->plain.len);
+    }
 
     job->do_check = pw->do_check;
     job->do_hash = pw->do_hash;
@@ -130,6 +140,11 @@ ngx_http_bulletdrop_password_thread(void *data, ngx_log_t *log)
 {
     ngx_http_bulletdrop_password_job_t  *job = data;
 
+    /* nobody waits for a job whose request has gone: skip the work */
+    if (job->orphaned) {
+        return;
+    }
+
     if (job->do_check) {
         if (job->stored) {
             job->matched = (bd_password_verify((char *) job->check,
@@ -143,7 +158,7 @@ ngx_http_bulletdrop_password_thread(void *data, ngx_log_t *log)
         }
     }
 
-    if (job->do_hash) {
+    if (job->do_hash && !job->orphaned) {
         job->hashed = (bd_password_hash((char *) job->plain, job->plain_len,
                                         NULL, job->hash)
                        == 0);
@@ -192,6 +207,7 @@ ngx_http_bulletdrop_password_orphan(void *data)
     ngx_http_bulletdrop_password_job_t  *job = data;
 
     job->request = NULL;
+    (void) ngx_atomic_cmp_set(&job->orphaned, 0, 1);
 }
 
 #endif

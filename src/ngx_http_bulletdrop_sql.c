@@ -5,10 +5,14 @@
 #include "ngx_http_bulletdrop_sql.h"
 
 
+/* a profile, in ngx_http_bulletdrop_user_read()'s order */
 #define BD_USER_COLUMNS                                                       \
     " u.id, u.username, u.role, u.disabled, u.quota_bytes, u.usage_bytes,"    \
     " u.usage_files, u.default_domain, bd_time(u.created_at),"                \
-    " u.token_version, u.password_hash "
+    " u.token_version "
+
+/* and the password hash, for the statements that check a password */
+#define BD_USER_COLUMNS_HASH  BD_USER_COLUMNS ", u.password_hash "
 
 #define BD_KEY_COLUMNS                                                        \
     " id, name, prefix, bd_time(created_at), bd_time(last_used_at) "
@@ -17,6 +21,12 @@
 const ngx_http_bulletdrop_sql_t
     ngx_http_bulletdrop_sql[NGX_HTTP_BULLETDROP_SQL_N] =
 {
+    /*
+     * The last field says whether a statement may be sent again after a
+     * broken connection: it reads, or writes what a second run leaves
+     * the same (bd_user_by_key's last_used_at).
+     */
+
     /* a real round trip through the pool, touching no table */
     [NGX_HTTP_BULLETDROP_SQL_HEALTH] = {
         "bd_health",
@@ -26,14 +36,15 @@ const ngx_http_bulletdrop_sql_t
 
     [NGX_HTTP_BULLETDROP_SQL_USER_BY_NAME] = {
         "bd_user_by_name",
-        "SELECT" BD_USER_COLUMNS "FROM users u"
+        "SELECT" BD_USER_COLUMNS_HASH "FROM users u"
         " WHERE lower(u.username) = lower($1::text)",
         1, 1
     },
 
     [NGX_HTTP_BULLETDROP_SQL_USER_BY_ID] = {
         "bd_user_by_id",
-        "SELECT" BD_USER_COLUMNS "FROM users u WHERE u.id = $1::bigint",
+        "SELECT" BD_USER_COLUMNS_HASH "FROM users u"
+        " WHERE u.id = $1::bigint",
         1, 1
     },
 
@@ -49,8 +60,27 @@ const ngx_http_bulletdrop_sql_t
         "           WHERE api_keys.id = k.id"
         "             AND (k.last_used_at IS NULL"
         "                  OR k.last_used_at < now() - interval '1 minute'))"
-        " SELECT" BD_USER_COLUMNS "FROM users u JOIN k ON u.id = k.user_id",
+        " SELECT" BD_USER_COLUMNS_HASH
+        "  FROM users u JOIN k ON u.id = k.user_id",
         1, 1
+    },
+
+    /*
+     * Before a registration's password is hashed: is the name taken, and
+     * is the invite ($2, or NULL for none) one that can still be used?
+     * The constraints settle races; this spares the hash.
+     */
+    [NGX_HTTP_BULLETDROP_SQL_REGISTER_CHECK] = {
+        "bd_register_check",
+        "SELECT EXISTS (SELECT 1 FROM users"
+        "               WHERE lower(username) = lower($1::text)),"
+        "       $2::text IS NULL"
+        "       OR EXISTS (SELECT 1 FROM invites i"
+        "                  WHERE i.code_hash = $2::text"
+        "                    AND i.expires_at > now()"
+        "                    AND NOT EXISTS (SELECT 1 FROM users u"
+        "                                    WHERE u.invite_id = i.id))",
+        2, 1
     },
 
     [NGX_HTTP_BULLETDROP_SQL_REGISTER] = {
