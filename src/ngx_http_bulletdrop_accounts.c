@@ -104,10 +104,9 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
     if (bmcf->registration == NGX_HTTP_BULLETDROP_REGISTRATION_CLOSED) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                   "registration_closed",
-                                   "this server takes no new users");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_FORBIDDEN,
+                                          "registration_closed",
+                                          "this server takes no new users");
     }
 
     acct = ngx_http_bulletdrop_account(r, ctx);
@@ -129,11 +128,10 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
     if (!bd_username_valid((char *) acct->username.data,
                            acct->username.len))
     {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_username",
-            "a user name has 3 to 32 of A-Z, a-z, 0-9, \"_\", "
-            "\".\" and \"-\"");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_username",
+                                          "a user name has 3 to 32 of A-Z, "
+                                          "a-z, 0-9, \"_\", \".\" and \"-\"");
     }
 
     if (!ngx_http_bulletdrop_password_fits(&acct->pw.plain)) {
@@ -142,10 +140,10 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
 
     if (bmcf->registration == NGX_HTTP_BULLETDROP_REGISTRATION_INVITE) {
         if (v[2] == NULL) {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                "invite_required",
-                "registering here needs an invite code");
-            return ngx_http_bulletdrop_send_refusal(r, ctx);
+            return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_FORBIDDEN,
+                                              "invite_required",
+                                              "registering here needs an "
+                                              "invite code");
         }
 
         ngx_http_bulletdrop_json_str(v[2], &invite);
@@ -196,17 +194,17 @@ ngx_http_bulletdrop_register_checked(ngx_http_bulletdrop_db_query_t *q,
     }
 
     if (PQgetvalue(res, 0, 0)[0] == 't') {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT, "username_taken",
-                                   "that user name is taken");
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_CONFLICT,
+                                          "username_taken",
+                                          "that user name is taken");
         return;
     }
 
     if (PQgetvalue(res, 0, 1)[0] != 't') {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN, "invalid_invite",
-                                   "that invite does not exist, was used "
-                                   "or has expired");
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
+                                          "invalid_invite",
+                                          "that invite does not exist, was "
+                                          "used or has expired");
         return;
     }
 
@@ -285,20 +283,18 @@ ngx_http_bulletdrop_register_done(ngx_http_bulletdrop_db_query_t *q,
             if (ngx_strcmp(constraint,
                            NGX_HTTP_BULLETDROP_SQL_USERNAME_TAKEN) == 0)
             {
-                ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
-                                           "username_taken",
-                                           "that user name is taken");
-                ngx_http_bulletdrop_finish_refusal(r, ctx);
+                ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_CONFLICT,
+                                                  "username_taken",
+                                                  "that user name is taken");
                 return;
             }
 
             if (ngx_strcmp(constraint,
                            NGX_HTTP_BULLETDROP_SQL_INVITE_USED) == 0)
             {
-                ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                           "invalid_invite",
-                                           "that invite was used");
-                ngx_http_bulletdrop_finish_refusal(r, ctx);
+                ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
+                                                  "invalid_invite",
+                                                  "that invite was used");
                 return;
             }
         }
@@ -311,11 +307,10 @@ ngx_http_bulletdrop_register_done(ngx_http_bulletdrop_db_query_t *q,
 
     if (PQntuples(res) == 0) {
         /* only an invited registration inserts nothing */
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                   "invalid_invite",
-                                   "that invite does not exist or "
-                                   "has expired");
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
+                                          "invalid_invite",
+                                          "that invite does not exist or "
+                                          "has expired");
         return;
     }
 
@@ -468,20 +463,18 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
                           "bulletdrop: failed login for an invalid name");
         }
 
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_UNAUTHORIZED,
-                                   "invalid_credentials",
-                                   "wrong user name or password");
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                          "invalid_credentials",
+                                          "wrong user name or password");
         return;
     }
 
     ngx_http_bulletdrop_limit_passed(r, &acct->username);
 
     if (ctx->user.disabled) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                   "account_disabled",
-                                   "this account is disabled");
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
+                                          "account_disabled",
+                                          "this account is disabled");
         return;
     }
 
@@ -571,20 +564,18 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
     }
 
     if (!given[0] && !given[1] && !given[2]) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-            "nothing_to_change",
-            "give new_password and current_password, "
-            "or default_domain");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                   "nothing_to_change",
+                   "give new_password and current_password, or "
+                   "default_domain");
     }
 
     if (given[0] != given[1]) {
-        ngx_http_bulletdrop_refuse(ctx, 422, "missing_field",
-            given[0] ? "the field \"new_password\" is required "
-                       "with \"current_password\""
-                     : "the field \"current_password\" is required "
-                       "to set a new password");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, 422, "missing_field",
+                   given[0] ? "the field \"new_password\" is required "
+                              "with \"current_password\""
+                            : "the field \"current_password\" is required "
+                              "to set a new password");
     }
 
     if (given[2]) {
@@ -594,11 +585,11 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
             ngx_http_bulletdrop_json_str(v[2], &domain);
 
             if (!bd_hostname_valid((char *) domain.data, domain.len)) {
-                ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                    "invalid_domain",
-                    "a domain is a lower-case host name such as "
-                    "img.example.com");
-                return ngx_http_bulletdrop_send_refusal(r, ctx);
+                return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                                  "invalid_domain",
+                                                  "a domain is a lower-case "
+                                                  "host name such as "
+                                                  "img.example.com");
             }
 
             acct->domain = (const char *) domain.data;
@@ -625,10 +616,9 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
 
     /* no password is that long: no need to hash to know it is wrong */
     if (acct->pw.check.len > BD_PASSWORD_MAX) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                   "wrong_password",
-                                   "the current password is wrong");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_FORBIDDEN,
+                                          "wrong_password",
+                                          "the current password is wrong");
     }
 
     acct->pw.stored = (char *) ctx->user.password_hash.data;
@@ -653,10 +643,9 @@ ngx_http_bulletdrop_me_checked(ngx_http_request_t *r,
     }
 
     if (!pw->matched) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_FORBIDDEN,
-                                   "wrong_password",
-                                   "the current password is wrong");
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
+                                          "wrong_password",
+                                          "the current password is wrong");
         return;
     }
 
@@ -838,10 +827,10 @@ ngx_http_bulletdrop_key_create(ngx_http_request_t *r,
     if (name.len == 0 || name.len > NGX_HTTP_BULLETDROP_KEY_NAME_MAX
         || bd_has_control((char *) name.data, name.len))
     {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_name",
-            "a key's name has 1 to 64 bytes of text");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_name",
+                                          "a key's name has 1 to 64 bytes "
+                                          "of text");
     }
 
     if (ngx_http_bulletdrop_secret_new(r->pool, NGX_HTTP_BULLETDROP_KEY_PREFIX,
@@ -895,11 +884,10 @@ ngx_http_bulletdrop_key_created(ngx_http_bulletdrop_db_query_t *q,
     }
 
     if (PQntuples(res) == 0) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
-                                   "too_many_keys",
-                                   "a user holds at most 100 API "
-                                   "keys: delete one first");
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_CONFLICT,
+                                          "too_many_keys",
+                                          "a user holds at most 100 API "
+                                          "keys: delete one first");
         return;
     }
 
@@ -933,10 +921,9 @@ ngx_http_bulletdrop_key_delete(ngx_http_request_t *r,
     id = ngx_http_bulletdrop_parse_id((u_char *) ctx->match.params[0].data,
                                       ctx->match.params[0].len);
     if (id < 0) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
-                                   "not_found",
-                                   "there is no such API key");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_NOT_FOUND,
+                                          "not_found",
+                                          "there is no such API key");
     }
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_KEY_DELETE,
@@ -970,10 +957,9 @@ ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
 
     /* someone else's key is as absent as one that never was */
     if (PQntuples(res) == 0) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
-                                   "not_found",
-                                   "there is no such API key");
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_NOT_FOUND,
+                                          "not_found",
+                                          "there is no such API key");
         return;
     }
 
@@ -1035,10 +1021,10 @@ ngx_http_bulletdrop_invite_create(ngx_http_request_t *r,
     if (ttl < NGX_HTTP_BULLETDROP_INVITE_TTL_MIN
         || ttl > NGX_HTTP_BULLETDROP_INVITE_TTL_MAX)
     {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_expiry",
-            "expires_in is in seconds, from 60 to 31536000");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_expiry",
+                                          "expires_in is in seconds, from "
+                                          "60 to 31536000");
     }
 
     if (ngx_http_bulletdrop_secret_new(r->pool, "",
@@ -1116,10 +1102,10 @@ ngx_http_bulletdrop_admin_users(ngx_http_request_t *r,
     }
 
     if (limit < 1 || limit > NGX_HTTP_BULLETDROP_PAGE_MAX || after < 0) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-            "invalid_query",
-            "limit is from 1 to 200, after a user id");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_query",
+                                          "limit is from 1 to 200, after a "
+                                          "user id");
     }
 
     /* the page size decides next_after */
@@ -1207,10 +1193,9 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
     id = ngx_http_bulletdrop_parse_id((u_char *) ctx->match.params[0].data,
                                       ctx->match.params[0].len);
     if (id < 0) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
-                                   "not_found",
-                                   "there is no such user");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_NOT_FOUND,
+                                          "not_found",
+                                          "there is no such user");
     }
 
     if (ngx_http_bulletdrop_body_fields(r, ctx,
@@ -1222,10 +1207,10 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
     }
 
     if (!given[0] && !given[1] && !given[2]) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-            "nothing_to_change",
-            "give role, disabled or quota_bytes");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                          "nothing_to_change",
+                                          "give role, disabled or "
+                                          "quota_bytes");
     }
 
     role_text = NULL;
@@ -1238,20 +1223,18 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
             || (ngx_strcmp(role_text, "user") != 0
                 && ngx_strcmp(role_text, "admin") != 0))
         {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_role",
-                                       "a role is \"user\" or "
-                                       "\"admin\"");
-            return ngx_http_bulletdrop_send_refusal(r, ctx);
+            return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                              "invalid_role",
+                                              "a role is \"user\" or "
+                                              "\"admin\"");
         }
     }
 
     if (v[2] && json_integer_value(v[2]) < 0) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_quota",
-                                   "quota_bytes is 0 or more, or "
-                                   "null for no limit");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_quota",
+                                          "quota_bytes is 0 or more, or "
+                                          "null for no limit");
     }
 
     /* the last word on an admin's own access is another admin's */
@@ -1259,10 +1242,10 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
         && ((role_text && ngx_strcmp(role_text, "admin") != 0)
             || (v[1] && json_is_true(v[1]))))
     {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
-            "cannot_change_self",
-            "an administrator cannot demote or disable themselves");
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_CONFLICT,
+                                          "cannot_change_self",
+                                          "an administrator cannot demote "
+                                          "or disable themselves");
     }
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_ADMIN_USER_UPDATE,

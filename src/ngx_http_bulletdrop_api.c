@@ -273,6 +273,16 @@ ngx_http_bulletdrop_finish_refusal(ngx_http_request_t *r,
 }
 
 
+void
+ngx_http_bulletdrop_finish_reject(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *detail)
+{
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_reject(r, ctx, status,
+                                                            code, detail));
+}
+
+
 /*
  * A step that gives up returns a status, which nginx would answer with an
  * HTML page: the API answers in JSON.  Statuses that mean the connection

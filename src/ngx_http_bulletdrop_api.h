@@ -70,5 +70,10 @@ ngx_int_t ngx_http_bulletdrop_reject(ngx_http_request_t *r,
 void ngx_http_bulletdrop_finish_refusal(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 
+/* records and sends a refusal and finishes, from an event handler */
+void ngx_http_bulletdrop_finish_reject(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *detail);
+
 
 #endif /* _NGX_HTTP_BULLETDROP_API_H_INCLUDED_ */
