@@ -162,6 +162,10 @@ ngx_http_bulletdrop_api_body(ngx_http_request_t *r,
 {
     ngx_int_t  rc;
 
+    if (ctx->body_kind == NGX_HTTP_BULLETDROP_BODY_STREAM) {
+        return ctx->handler(r, ctx);
+    }
+
     if (ctx->body_kind != NGX_HTTP_BULLETDROP_BODY_NONE) {
         return ngx_http_bulletdrop_body_read(r, ctx, ctx->handler);
     }

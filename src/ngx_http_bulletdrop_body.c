@@ -1,10 +1,11 @@
 /*
  * BulletDrop: small request bodies (JSON objects and forms) for the API.
  *
- * The body is read with nginx's unbuffered reader so that the limit holds
- * for chunked bodies too: bytes are copied into one buffer of at most
- * NGX_HTTP_BULLETDROP_BODY_MAX as they arrive, and one byte more is a 413
- * in JSON, not nginx's HTML page.  Nothing reaches a temp file.
+ * Bodies are read with nginx's unbuffered reader and handed, as they
+ * arrive, to a chunk handler: an upload streams to its file, a small body
+ * is copied into one buffer of at most NGX_HTTP_BULLETDROP_BODY_MAX, and
+ * one byte more is a 413 in JSON, not nginx's HTML page, chunked bodies
+ * included.  Nothing reaches nginx's own temp files.
  */
 
 #include "ngx_http_bulletdrop_api.h"
@@ -13,7 +14,17 @@
 #include "bd_text.h"
 
 
+#define NGX_HTTP_BULLETDROP_BODY_TOO_LARGE                                    \
+    "the body of this route may have at most "                                \
+    NGX_HTTP_BULLETDROP_BODY_MAX_TEXT " bytes"
+
+
 struct ngx_http_bulletdrop_reader_s {
+    /* the stream */
+    ngx_http_bulletdrop_chunk_pt    chunk;
+    ngx_http_bulletdrop_step_pt     done;
+
+    /* a small body kept whole, and what to do with it */
     u_char                         *start;
     u_char                         *last;
     u_char                         *end;
@@ -24,13 +35,19 @@ struct ngx_http_bulletdrop_reader_s {
 
 static void ngx_http_bulletdrop_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_body_take(ngx_http_request_t *r,
-    ngx_http_bulletdrop_reader_t *b);
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b);
+static ngx_int_t ngx_http_bulletdrop_body_keep(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, u_char *p, size_t n);
+static ngx_int_t ngx_http_bulletdrop_body_kept(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
 static ngx_int_t ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b);
 static ngx_int_t ngx_http_bulletdrop_body_form(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b);
 static ngx_int_t ngx_http_bulletdrop_body_type(ngx_http_request_t *r,
     const char *type);
+static ngx_int_t ngx_http_bulletdrop_body_start(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b);
 static ngx_int_t ngx_http_bulletdrop_body_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_body_oom(ngx_http_bulletdrop_ctx_t *ctx);
 static void ngx_http_bulletdrop_body_cleanup(void *data);
@@ -41,7 +58,6 @@ ngx_http_bulletdrop_body_read(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next)
 {
     size_t                         size;
-    ngx_int_t                      rc;
     ngx_http_bulletdrop_reader_t  *b;
 
     if (r->headers_in.content_length_n <= 0 && !r->headers_in.chunked) {
@@ -101,8 +117,41 @@ ngx_http_bulletdrop_body_read(ngx_http_request_t *r,
 
     b->last = b->start;
     b->end = b->start + size;
+    b->chunk = ngx_http_bulletdrop_body_keep;
+    b->done = ngx_http_bulletdrop_body_kept;
+
+    return ngx_http_bulletdrop_body_start(r, ctx, b);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_body_stream(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_chunk_pt chunk,
+    ngx_http_bulletdrop_step_pt done)
+{
+    ngx_http_bulletdrop_reader_t  *b;
+
+    b = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_reader_t));
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    b->chunk = chunk;
+    b->done = done;
+
+    return ngx_http_bulletdrop_body_start(r, ctx, b);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_body_start(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b)
+{
+    ngx_int_t  rc;
+
     ctx->reader = b;
 
+    /* the body is handed over as it arrives, never buffered to a file */
     r->request_body_no_buffering = 1;
 
     rc = ngx_http_read_client_request_body(r,
@@ -136,9 +185,14 @@ ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
     }
 
     for ( ;; ) {
-        if (ngx_http_bulletdrop_body_take(r, b) != NGX_OK) {
-            ngx_http_finalize_request(r,
-                                      ngx_http_bulletdrop_body_too_large(r));
+        rc = ngx_http_bulletdrop_body_take(r, ctx, b);
+
+        if (rc != NGX_OK) {
+            /* refused mid-body: the rest is not read, the connection ends */
+            ngx_http_finalize_request(r, rc == NGX_DECLINED
+                                   ? ngx_http_bulletdrop_send_refusal(r, ctx)
+                                   : ngx_http_bulletdrop_answer(r,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR));
             return;
         }
 
@@ -160,26 +214,20 @@ ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
     }
 
     r->read_event_handler = ngx_http_block_reading;
-    ctx->reader = NULL;
 
-    if (ngx_http_bulletdrop_body_parse(r, ctx, b) != NGX_OK) {
-        ngx_http_finalize_request(r,
-                                  ngx_http_bulletdrop_send_refusal(r, ctx));
-        return;
-    }
-
-    ngx_http_finalize_request(r,
-                              ngx_http_bulletdrop_answer(r, b->next(r, ctx)));
+    ngx_http_finalize_request(r, ngx_http_bulletdrop_answer(r,
+                                                       b->done(r, ctx)));
 }
 
 
-/* moves what nginx has read into our buffer; NGX_DECLINED past the limit */
+/* hands what nginx has read to the chunk handler, and frees its buffers */
 
 static ngx_int_t
 ngx_http_bulletdrop_body_take(ngx_http_request_t *r,
-    ngx_http_bulletdrop_reader_t *b)
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b)
 {
     size_t        size;
+    ngx_int_t     rc;
     ngx_buf_t    *buf;
     ngx_chain_t  *cl;
 
@@ -187,11 +235,13 @@ ngx_http_bulletdrop_body_take(ngx_http_request_t *r,
         buf = cl->buf;
         size = buf->last - buf->pos;
 
-        if (size > (size_t) (b->end - b->last)) {
-            return NGX_DECLINED;
+        if (size) {
+            rc = b->chunk(r, ctx, buf->pos, size);
+            if (rc != NGX_OK) {
+                return rc;
+            }
         }
 
-        b->last = ngx_cpymem(b->last, buf->pos, size);
         buf->pos = buf->last;
     }
 
@@ -201,13 +251,52 @@ ngx_http_bulletdrop_body_take(ngx_http_request_t *r,
 }
 
 
+/* a small body: kept whole, up to its limit */
+
+static ngx_int_t
+ngx_http_bulletdrop_body_keep(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, u_char *p, size_t n)
+{
+    ngx_http_bulletdrop_reader_t  *b;
+
+    b = ctx->reader;
+
+    if (n > (size_t) (b->end - b->last)) {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                   "body_too_large",
+                                   NGX_HTTP_BULLETDROP_BODY_TOO_LARGE);
+        return NGX_DECLINED;
+    }
+
+    b->last = ngx_cpymem(b->last, p, n);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_body_kept(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_http_bulletdrop_reader_t  *b;
+
+    b = ctx->reader;
+    ctx->reader = NULL;
+
+    if (ngx_http_bulletdrop_body_parse(r, ctx, b) != NGX_OK) {
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    return b->next(r, ctx);
+}
+
+
 static ngx_int_t
 ngx_http_bulletdrop_body_too_large(ngx_http_request_t *r)
 {
     return ngx_http_bulletdrop_json_error(r,
                NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-               "the body of this route may have at most "
-               NGX_HTTP_BULLETDROP_BODY_MAX_TEXT " bytes");
+               NGX_HTTP_BULLETDROP_BODY_TOO_LARGE);
 }
 
 

@@ -17,6 +17,8 @@
 #define NGX_HTTP_BULLETDROP_BODY_FORM      2
 /* a JSON object, or no body at all */
 #define NGX_HTTP_BULLETDROP_BODY_OPTIONAL  3
+/* the route reads the body itself (ngx_http_bulletdrop_body_stream()) */
+#define NGX_HTTP_BULLETDROP_BODY_STREAM    4
 
 /* no account route needs more; a password escaped as \uXXXX fits */
 #define NGX_HTTP_BULLETDROP_BODY_MAX       16384
@@ -30,6 +32,23 @@
  */
 ngx_int_t ngx_http_bulletdrop_body_read(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next);
+
+
+/*
+ * Takes a part of the body: NGX_OK, or NGX_DECLINED with a refusal
+ * recorded in ctx (it is sent at once and the rest of the body is not
+ * read), or NGX_ERROR.
+ */
+typedef ngx_int_t (*ngx_http_bulletdrop_chunk_pt)(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, u_char *p, size_t n);
+
+/*
+ * Reads the body as it arrives, whatever its size, giving each part of it
+ * to chunk, then runs done.  Returns what a content handler returns.
+ */
+ngx_int_t ngx_http_bulletdrop_body_stream(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_chunk_pt chunk,
+    ngx_http_bulletdrop_step_pt done);
 
 
 #define NGX_HTTP_BULLETDROP_FIELD_STRING   0
