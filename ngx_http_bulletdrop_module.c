@@ -13,6 +13,7 @@
 #include "ngx_http_bulletdrop_api.h"
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_limit.h"
+#include "ngx_http_bulletdrop_upload.h"
 
 
 static void *ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf);
@@ -114,6 +115,34 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
       offsetof(ngx_http_bulletdrop_main_conf_t, thread_pool_name),
       NULL },
 
+    { ngx_string("bulletdrop_upload_dir"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, upload_dir),
+      NULL },
+
+    { ngx_string("bulletdrop_max_file_size"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_off_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, max_file_size),
+      NULL },
+
+    { ngx_string("bulletdrop_allowed_extensions"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_bulletdrop_extensions,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bulletdrop_fsync"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, fsync),
+      NULL },
+
     { ngx_string("bulletdrop_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_bulletdrop_api,
@@ -174,6 +203,7 @@ ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf)
      *     bmcf->jwt_secret = { 0, NULL };
      *     bmcf->thread_pool_name = { 0, NULL };
      *     bmcf->login_limit.zone = NULL;
+     *     bmcf->upload_dir = { 0, NULL };
      *     bmcf->api = 0;
      */
 
@@ -186,6 +216,9 @@ ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf)
     bmcf->login_limit.user = NGX_CONF_UNSET_UINT;
     bmcf->login_limit.addr = NGX_CONF_UNSET_UINT;
     bmcf->login_limit.period = NGX_CONF_UNSET;
+    bmcf->max_file_size = NGX_CONF_UNSET;
+    bmcf->extensions = NGX_CONF_UNSET_PTR;
+    bmcf->fsync = NGX_CONF_UNSET;
 
     return bmcf;
 }
@@ -225,11 +258,24 @@ ngx_http_bulletdrop_init_main_conf(ngx_conf_t *cf, void *conf)
         return rv;
     }
 
+    rv = ngx_http_bulletdrop_upload_init_conf(cf, bmcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
     if (bmcf->api) {
         if (bmcf->db.options == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                                "\"bulletdrop_api\" needs \"bulletdrop_db\" "
                                "in the http block");
+            return NGX_CONF_ERROR;
+        }
+
+        if (bmcf->upload_dir.data == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"bulletdrop_api\" needs "
+                               "\"bulletdrop_upload_dir\" in the http "
+                               "block");
             return NGX_CONF_ERROR;
         }
 
@@ -333,6 +379,10 @@ ngx_http_bulletdrop_init_process(ngx_cycle_t *cycle)
                                                ngx_http_bulletdrop_module);
     if (bmcf == NULL) {
         return NGX_OK;
+    }
+
+    if (ngx_http_bulletdrop_upload_init_process(cycle, bmcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return ngx_http_bulletdrop_db_init_process(cycle, &bmcf->db);

@@ -50,6 +50,13 @@ typedef struct {
 
     ngx_http_bulletdrop_limit_conf_t  login_limit;
 
+    /* uploads: <upload_dir>/{.tmp,images,documents,other} */
+    ngx_str_t                       upload_dir;
+    off_t                           max_file_size;
+    /* of ngx_str_t: lower case, without the dot */
+    ngx_array_t                    *extensions;
+    ngx_flag_t                      fsync;
+
     /* some location has "bulletdrop_api" */
     unsigned                        api:1;
 } ngx_http_bulletdrop_main_conf_t;
@@ -79,6 +86,7 @@ typedef struct ngx_http_bulletdrop_ctx_s  ngx_http_bulletdrop_ctx_t;
 typedef struct ngx_http_bulletdrop_auth_s     ngx_http_bulletdrop_auth_t;
 typedef struct ngx_http_bulletdrop_reader_s   ngx_http_bulletdrop_reader_t;
 typedef struct ngx_http_bulletdrop_account_s  ngx_http_bulletdrop_account_t;
+typedef struct ngx_http_bulletdrop_upload_s   ngx_http_bulletdrop_upload_t;
 
 /*
  * One step of a request: returns what a content handler returns (NGX_DONE
@@ -98,6 +106,8 @@ struct ngx_http_bulletdrop_ctx_s {
 
     /* who asked: set once the request is authenticated */
     ngx_http_bulletdrop_user_t      user;
+    /* the API key it used, if it used one */
+    ngx_str_t                       api_key;
 
     /* the parsed request body: a JSON object, or NULL */
     json_t                         *body;
@@ -111,6 +121,7 @@ struct ngx_http_bulletdrop_ctx_s {
     ngx_http_bulletdrop_auth_t     *auth;
     ngx_http_bulletdrop_reader_t   *reader;
     ngx_http_bulletdrop_account_t  *account;
+    ngx_http_bulletdrop_upload_t   *upload;
     ngx_uint_t                      page_limit;
 };
 

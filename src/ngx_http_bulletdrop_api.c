@@ -10,8 +10,10 @@
 #include "ngx_http_bulletdrop_accounts.h"
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_body.h"
+#include "ngx_http_bulletdrop_clients.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_sql.h"
+#include "ngx_http_bulletdrop_upload.h"
 
 
 /* who may call a route */
@@ -72,6 +74,28 @@ static ngx_http_bulletdrop_api_route_t  ngx_http_bulletdrop_api_routes[] = {
 
     { { BD_DELETE, "/api/users/me/api-keys/:id" },
       ngx_http_bulletdrop_key_delete,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_POST, "/api/uploads" }, ngx_http_bulletdrop_upload,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_STREAM },
+
+    { { BD_GET, "/api/uploads" }, ngx_http_bulletdrop_uploads_list,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_POST, "/api/uploads/sharex" }, ngx_http_bulletdrop_upload_sharex,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_STREAM },
+
+    { { BD_GET, "/api/uploads/:id" }, ngx_http_bulletdrop_upload_get,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_DELETE, "/api/uploads/:id" }, ngx_http_bulletdrop_upload_delete,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_GET, "/api/users/me/sharex" }, ngx_http_bulletdrop_sharex_config,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_GET, "/api/users/me/flameshot" },
+      ngx_http_bulletdrop_flameshot_config,
       NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
 
     { { BD_POST, "/api/admin/invites" }, ngx_http_bulletdrop_invite_create,

@@ -95,6 +95,7 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
                        sizeof(NGX_HTTP_BULLETDROP_KEY_PREFIX) - 1) == 0)
     {
         auth->version = -1;
+        ctx->api_key = token;
         ngx_http_bulletdrop_sha256_hex(token.data, token.len, hash);
 
         q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_BY_KEY,

@@ -14,6 +14,12 @@
 /* and the password hash, for the statements that check a password */
 #define BD_USER_COLUMNS_HASH  BD_USER_COLUMNS ", u.password_hash "
 
+/* an upload, in NGX_HTTP_BULLETDROP_UPLOAD_*'s order */
+#define BD_UPLOAD_COLUMNS                                                     \
+    " p.id, p.name, p.ext, p.category, p.content_type, p.size, p.sha256,"     \
+    " p.domain, bd_time(p.created_at), bd_time(p.expires_at), p.max_views,"   \
+    " p.views "
+
 #define BD_KEY_COLUMNS                                                        \
     " id, name, prefix, bd_time(created_at), bd_time(last_used_at) "
 
@@ -172,5 +178,65 @@ const ngx_http_bulletdrop_sql_t
         " WHERE u.id = $1::bigint"
         " RETURNING" BD_USER_COLUMNS,
         5, 0
+    },
+
+    /*
+     * The row and the owner's usage in one statement: the row lock on the
+     * user orders concurrent uploads, and one that would pass the quota
+     * inserts nothing.  $1 id, $2 user, $3 name, $4 ext, $5 category,
+     * $6 content type, $7 size, $8 sha256, $9 delete token hash.
+     */
+    [NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT] = {
+        "bd_upload_insert",
+        "WITH charged AS ("
+        "  UPDATE users SET usage_bytes = usage_bytes + $7::bigint,"
+        "                   usage_files = usage_files + 1"
+        "   WHERE id = $2::bigint"
+        "     AND (quota_bytes IS NULL"
+        "          OR usage_bytes + $7::bigint <= quota_bytes)"
+        "  RETURNING id)"
+        " INSERT INTO uploads AS p (id, user_id, name, ext, category,"
+        "                           content_type, size, sha256,"
+        "                           delete_token_hash)"
+        " SELECT $1::text, charged.id, $3::text, $4::text, $5::text,"
+        "        $6::text, $7::bigint, $8::text, $9::text FROM charged"
+        " RETURNING" BD_UPLOAD_COLUMNS,
+        9, 0
+    },
+
+    /* newest first, before the upload $2 (NULL: from the newest) */
+    [NGX_HTTP_BULLETDROP_SQL_UPLOAD_LIST] = {
+        "bd_upload_list",
+        "SELECT" BD_UPLOAD_COLUMNS "FROM uploads p"
+        " WHERE p.user_id = $1::bigint"
+        "   AND ($2::text IS NULL"
+        "        OR p.seq < (SELECT b.seq FROM uploads b"
+        "                    WHERE b.id = $2::text"
+        "                      AND b.user_id = $1::bigint))"
+        " ORDER BY p.seq DESC LIMIT $3::bigint",
+        3, 1
+    },
+
+    /* $3: the asker is an admin and may see anyone's */
+    [NGX_HTTP_BULLETDROP_SQL_UPLOAD_GET] = {
+        "bd_upload_get",
+        "SELECT" BD_UPLOAD_COLUMNS "FROM uploads p"
+        " WHERE p.id = $1::text AND (p.user_id = $2::bigint OR $3::boolean)",
+        3, 1
+    },
+
+    /* the row goes and its owner's usage with it; the file follows */
+    [NGX_HTTP_BULLETDROP_SQL_UPLOAD_DELETE] = {
+        "bd_upload_delete",
+        "WITH gone AS ("
+        "  DELETE FROM uploads"
+        "   WHERE id = $1::text AND (user_id = $2::bigint OR $3::boolean)"
+        "  RETURNING user_id, size, category, id, ext),"
+        " refunded AS ("
+        "  UPDATE users SET usage_bytes = users.usage_bytes - gone.size,"
+        "                   usage_files = users.usage_files - 1"
+        "    FROM gone WHERE users.id = gone.user_id)"
+        " SELECT category, id, ext FROM gone",
+        3, 0
     },
 };

@@ -1,0 +1,1210 @@
+/*
+ * BulletDrop: uploads.
+ *
+ * An upload is refused as early as its headers allow (who, how big, what
+ * name), then its body streams through nginx's unbuffered reader: a
+ * multipart body through bd_multipart, a raw one as it is, into a temp
+ * file in <upload_dir>/.tmp, hashed (SHA-256) and checked (size, quota,
+ * magic bytes) as it passes.  At the end the file is fsynced on the thread
+ * pool when asked, renamed to <category>/<id>.<ext>, and its row inserted
+ * with the owner's usage in one statement; only then does the client hear
+ * 201.  A pool cleanup removes the temp file, or the placed file whose row
+ * was not written, on every other way out: a refusal, an abort, a
+ * database that went away.
+ */
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_auth.h"
+#include "ngx_http_bulletdrop_body.h"
+#include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_sql.h"
+#include "ngx_http_bulletdrop_upload.h"
+#include "bd_file.h"
+#include "bd_multipart.h"
+#include "bd_text.h"
+
+
+/* room for a multipart body's boundaries and part headers */
+#define NGX_HTTP_BULLETDROP_MULTIPART_SLACK   16384
+
+/* a temp file not written to for this long belongs to no request */
+#define NGX_HTTP_BULLETDROP_STALE_AFTER       600
+#define NGX_HTTP_BULLETDROP_SWEEP_EVERY       (600 * 1000)
+
+#define NGX_HTTP_BULLETDROP_DELETE_BYTES      24
+
+
+struct ngx_http_bulletdrop_upload_s {
+    ngx_http_request_t                 *request;
+
+    ngx_fd_t                            fd;
+    /* NUL-terminated paths */
+    ngx_str_t                           tmp;
+    ngx_str_t                           path;
+
+    EVP_MD_CTX                         *sha;
+    off_t                               size;
+    /* the smaller of the file size limit and what the quota leaves */
+    off_t                               limit;
+
+    bd_multipart_t                     *mp;
+
+    u_char                              head[BD_FILE_MAGIC_LEN];
+    size_t                              head_len;
+
+    char                                ext[BD_FILE_EXT_MAX + 1];
+    const char                         *category;
+    char                                name[BD_FILE_NAME_MAX + 1];
+    size_t                              name_len;
+    char                                id[BD_FILE_ID_LEN + 1];
+    char                                sha256[
+                                            NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
+    ngx_str_t                           delete_token;
+    char                                delete_hash[
+                                            NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
+
+    unsigned                            sharex:1;
+    unsigned                            multipart:1;
+    unsigned                            quota_limits:1;
+    unsigned                            in_file:1;
+    unsigned                            file_seen:1;
+    unsigned                            magic_checked:1;
+    /* the file is at path; the row makes it kept */
+    unsigned                            placed:1;
+    unsigned                            committed:1;
+};
+
+
+/* an fsync on the thread pool: the job owns a descriptor of its own */
+typedef struct {
+    ngx_thread_task_t                   task;
+    ngx_fd_t                            fd;
+    ngx_err_t                           err;
+    ngx_http_request_t                 *request;
+    ngx_pool_cleanup_t                 *cleanup;
+} ngx_http_bulletdrop_sync_t;
+
+
+static ngx_int_t ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t sharex);
+static ngx_int_t ngx_http_bulletdrop_upload_name(ngx_http_request_t *r,
+    ngx_http_bulletdrop_upload_t *up, u_char *name, size_t len);
+static ngx_int_t ngx_http_bulletdrop_upload_refuse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *detail);
+static ngx_int_t ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
+    ngx_http_bulletdrop_upload_t *up);
+static void ngx_http_bulletdrop_upload_cleanup(void *data);
+static ngx_int_t ngx_http_bulletdrop_upload_chunk(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, u_char *p, size_t n);
+static ngx_int_t ngx_http_bulletdrop_upload_write(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, u_char *p, size_t n);
+static int ngx_http_bulletdrop_part_begin(void *data,
+    const bd_multipart_part_t *part);
+static int ngx_http_bulletdrop_part_data(void *data, const char *p,
+    size_t n);
+static int ngx_http_bulletdrop_part_end(void *data);
+static ngx_int_t ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
+static ngx_int_t ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
+    ngx_http_bulletdrop_upload_t *up);
+#if (NGX_THREADS)
+static void ngx_http_bulletdrop_sync_thread(void *data, ngx_log_t *log);
+static void ngx_http_bulletdrop_sync_event(ngx_event_t *ev);
+static void ngx_http_bulletdrop_sync_orphan(void *data);
+#endif
+static ngx_int_t ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
+static void ngx_http_bulletdrop_upload_inserted(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_upload_sweep(ngx_event_t *ev);
+
+
+static bd_multipart_callbacks_t  ngx_http_bulletdrop_multipart_callbacks = {
+    ngx_http_bulletdrop_part_begin,
+    ngx_http_bulletdrop_part_data,
+    ngx_http_bulletdrop_part_end
+};
+
+static ngx_event_t  ngx_http_bulletdrop_sweep_event;
+static ngx_str_t    ngx_http_bulletdrop_sweep_dir;
+
+
+/* POST /api/uploads, POST /api/uploads/sharex */
+
+ngx_int_t
+ngx_http_bulletdrop_upload(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    return ngx_http_bulletdrop_upload_start(r, ctx, 0);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_upload_sharex(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    return ngx_http_bulletdrop_upload_start(r, ctx, 1);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t sharex)
+{
+    off_t                             cl, slack, left;
+    size_t                            blen;
+    u_char                           *dst, *src;
+    ngx_str_t                         name, arg;
+    ngx_uint_t                        i;
+    ngx_list_part_t                  *part;
+    ngx_table_elt_t                  *h;
+    ngx_http_bulletdrop_upload_t     *up;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+    char                              boundary[BD_MULTIPART_BOUNDARY_MAX + 1];
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    up = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_upload_t));
+    if (up == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    up->request = r;
+    up->fd = NGX_INVALID_FILE;
+    up->sharex = sharex;
+    ctx->upload = up;
+
+    /* what the quota leaves; a quota already used up needs no body */
+    up->limit = bmcf->max_file_size;
+
+    if (ctx->user.quota_bytes >= 0) {
+        left = ctx->user.quota_bytes - ctx->user.usage_bytes;
+
+        if (left <= 0) {
+            return ngx_http_bulletdrop_upload_refuse(r, ctx,
+                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "quota_exceeded",
+                       "your storage quota is used up");
+        }
+
+        if (left < up->limit) {
+            up->limit = left;
+            up->quota_limits = 1;
+        }
+    }
+
+    if (r->headers_in.content_type
+        && ngx_strncasecmp(r->headers_in.content_type->value.data,
+                           (u_char *) "multipart/", 10) == 0)
+    {
+        if (bd_multipart_boundary(
+                (char *) r->headers_in.content_type->value.data,
+                r->headers_in.content_type->value.len, boundary, &blen)
+            != 0)
+        {
+            return ngx_http_bulletdrop_upload_refuse(r, ctx,
+                       NGX_HTTP_BAD_REQUEST, "invalid_multipart",
+                       "a multipart/form-data body needs a valid boundary");
+        }
+
+        up->multipart = 1;
+
+        up->mp = ngx_palloc(r->pool, sizeof(bd_multipart_t));
+        if (up->mp == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        bd_multipart_init(up->mp, boundary, blen,
+                          &ngx_http_bulletdrop_multipart_callbacks, r);
+
+    } else {
+        /* a raw body: its name from X-Filename, or ?filename= */
+        ngx_str_null(&name);
+
+        part = &r->headers_in.headers.part;
+        h = part->elts;
+
+        for (i = 0; /* void */ ; i++) {
+            if (i >= part->nelts) {
+                if (part->next == NULL) {
+                    break;
+                }
+
+                part = part->next;
+                h = part->elts;
+                i = 0;
+            }
+
+            if (h[i].key.len == sizeof("X-Filename") - 1
+                && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Filename",
+                                   sizeof("X-Filename") - 1) == 0)
+            {
+                name = h[i].value;
+                break;
+            }
+        }
+
+        if (name.len == 0
+            && ngx_http_arg(r, (u_char *) "filename", 8, &arg) == NGX_OK)
+        {
+            name.data = ngx_pnalloc(r->pool, arg.len);
+            if (name.data == NULL) {
+                return NGX_HTTP_INTERNAL_SERVER_ERROR;
+            }
+
+            dst = name.data;
+            src = arg.data;
+            ngx_unescape_uri(&dst, &src, arg.len, 0);
+            name.len = dst - name.data;
+        }
+
+        if (name.len == 0) {
+            return ngx_http_bulletdrop_upload_refuse(r, ctx,
+                       NGX_HTTP_BAD_REQUEST, "missing_filename",
+                       "name the file with X-Filename or ?filename=, or "
+                       "send multipart/form-data");
+        }
+
+        if (ngx_http_bulletdrop_upload_name(r, up, name.data, name.len)
+            != NGX_OK)
+        {
+            return ngx_http_bulletdrop_upload_refuse(r, ctx,
+                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                       "extension_not_allowed",
+                       "files of this type are not taken here");
+        }
+    }
+
+    /* the declared length says enough to refuse before reading */
+    cl = r->headers_in.content_length_n;
+    slack = up->multipart ? NGX_HTTP_BULLETDROP_MULTIPART_SLACK : 0;
+
+    if (cl == 0 || (cl < 0 && !r->headers_in.chunked)) {
+        return ngx_http_bulletdrop_upload_refuse(r, ctx,
+                   NGX_HTTP_BAD_REQUEST,
+                   up->multipart ? "no_file" : "empty_file",
+                   "the request has no body");
+    }
+
+    if (cl > up->limit + slack) {
+        return ngx_http_bulletdrop_upload_refuse(r, ctx,
+                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                   up->quota_limits ? "quota_exceeded" : "file_too_large",
+                   up->quota_limits ? "the file is larger than what is left "
+                                      "of your storage quota"
+                                    : "the file is larger than this server "
+                                      "takes");
+    }
+
+    if (ngx_http_bulletdrop_upload_open(r, up) != NGX_OK) {
+        return ngx_http_bulletdrop_answer(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    return ngx_http_bulletdrop_body_stream(r, ctx,
+                                           ngx_http_bulletdrop_upload_chunk,
+                                           ngx_http_bulletdrop_upload_end);
+}
+
+
+/* NGX_DECLINED when the name's extension is not taken here */
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_name(ngx_http_request_t *r,
+    ngx_http_bulletdrop_upload_t *up, u_char *name, size_t len)
+{
+    size_t                            elen;
+    ngx_str_t                        *ext;
+    ngx_uint_t                        i;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    elen = bd_file_ext((char *) name, len, up->ext);
+    if (elen == 0) {
+        return NGX_DECLINED;
+    }
+
+    ext = bmcf->extensions->elts;
+
+    for (i = 0; i < bmcf->extensions->nelts; i++) {
+        if (ext[i].len == elen
+            && ngx_strncmp(ext[i].data, up->ext, elen) == 0)
+        {
+            break;
+        }
+    }
+
+    if (i == bmcf->extensions->nelts) {
+        return NGX_DECLINED;
+    }
+
+    up->category = bd_file_category(up->ext);
+    up->name_len = bd_file_display_name((char *) name, len, up->name);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A refusal before the body is read: the body is not read at all, and the
+ * connection, whose rest of a body nobody wants, is closed after it.
+ */
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_refuse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *detail)
+{
+    r->expect_tested = 1;
+
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        r->keepalive = 0;
+        r->lingering_close = 1;
+    }
+
+    return ngx_http_bulletdrop_json_error(r, status, code, detail);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
+    ngx_http_bulletdrop_upload_t *up)
+{
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+    u_char                            rnd[12];
+    char                              hex[2 * sizeof(rnd) + 1];
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_bulletdrop_upload_cleanup;
+    cln->data = up;
+
+    up->sha = EVP_MD_CTX_new();
+    if (up->sha == NULL
+        || EVP_DigestInit_ex(up->sha, EVP_sha256(), NULL) != 1
+        || RAND_bytes(rnd, sizeof(rnd)) != 1)
+    {
+        return NGX_ERROR;
+    }
+
+    bd_hex_encode(rnd, sizeof(rnd), hex);
+
+    up->tmp.len = bmcf->upload_dir.len + sizeof("/.tmp/") - 1
+                  + sizeof(hex) - 1 + sizeof(".part") - 1;
+    up->tmp.data = ngx_pnalloc(r->pool, up->tmp.len + 1);
+    if (up->tmp.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_sprintf(up->tmp.data, "%V/.tmp/%s.part%Z",
+                       &bmcf->upload_dir, hex);
+
+    up->fd = open((char *) up->tmp.data,
+                  O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC, 0644);
+
+    if (up->fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "bulletdrop: cannot create \"%s\"", up->tmp.data);
+        ngx_str_null(&up->tmp);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* every way out but success: nothing half-written stays */
+
+static void
+ngx_http_bulletdrop_upload_cleanup(void *data)
+{
+    ngx_http_bulletdrop_upload_t  *up = data;
+
+    if (up->fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(up->fd);
+        up->fd = NGX_INVALID_FILE;
+    }
+
+    if (!up->placed && up->tmp.len) {
+        (void) ngx_delete_file(up->tmp.data);
+
+    } else if (up->placed && !up->committed) {
+        (void) ngx_delete_file(up->path.data);
+    }
+
+    if (up->sha) {
+        EVP_MD_CTX_free(up->sha);
+        up->sha = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_chunk(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, u_char *p, size_t n)
+{
+    int                            rc;
+    ngx_http_bulletdrop_upload_t  *up;
+
+    up = ctx->upload;
+
+    if (!up->multipart) {
+        return ngx_http_bulletdrop_upload_write(r, ctx, p, n);
+    }
+
+    rc = bd_multipart_feed(up->mp, (char *) p, n);
+
+    if (rc == BD_MULTIPART_STOPPED) {
+        /* a callback recorded why */
+        return NGX_DECLINED;
+    }
+
+    if (rc == BD_MULTIPART_ERROR) {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_multipart", up->mp->error);
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the file's bytes: counted, checked, hashed and written */
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_write(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, u_char *p, size_t n)
+{
+    size_t                         take;
+    ssize_t                        written;
+    ngx_err_t                      err;
+    ngx_http_bulletdrop_upload_t  *up;
+
+    up = ctx->upload;
+
+    if ((off_t) n > up->limit - up->size) {
+        if (up->quota_limits) {
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       "quota_exceeded",
+                                       "the file is larger than what is "
+                                       "left of your storage quota");
+        } else {
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                       "file_too_large",
+                                       "the file is larger than this "
+                                       "server takes");
+        }
+
+        return NGX_DECLINED;
+    }
+
+    /* the first bytes tell what the file is, whatever its name says */
+    if (!up->magic_checked) {
+        take = ngx_min(n, BD_FILE_MAGIC_LEN - up->head_len);
+        ngx_memcpy(up->head + up->head_len, p, take);
+        up->head_len += take;
+
+        if (up->head_len == BD_FILE_MAGIC_LEN) {
+            up->magic_checked = 1;
+
+            if (bd_file_magic(up->ext, up->head, up->head_len, 0) != 1) {
+                ngx_http_bulletdrop_refuse(ctx,
+                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "type_mismatch",
+                    "the file's content does not match its extension");
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    if (EVP_DigestUpdate(up->sha, p, n) != 1) {
+        return NGX_ERROR;
+    }
+
+    up->size += n;
+
+    while (n) {
+        written = write(up->fd, p, n);
+
+        if (written == -1) {
+            err = ngx_errno;
+
+            if (err == NGX_EINTR) {
+                continue;
+            }
+
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                          "bulletdrop: cannot write \"%s\"", up->tmp.data);
+
+            if (err == NGX_ENOSPC) {
+                ngx_http_bulletdrop_refuse(ctx, 507, "insufficient_storage",
+                                           "the server's disk is full");
+                return NGX_DECLINED;
+            }
+
+            return NGX_ERROR;
+        }
+
+        p += written;
+        n -= written;
+    }
+
+    return NGX_OK;
+}
+
+
+/* multipart: the part named "file" is the upload; the rest is ignored */
+
+static int
+ngx_http_bulletdrop_part_begin(void *data, const bd_multipart_part_t *part)
+{
+    ngx_http_request_t            *r = data;
+
+    ngx_http_bulletdrop_ctx_t     *ctx;
+    ngx_http_bulletdrop_upload_t  *up;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    up = ctx->upload;
+
+    if (part->name_len != 4 || ngx_strncmp(part->name, "file", 4) != 0) {
+        return 0;
+    }
+
+    if (up->file_seen) {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "too_many_files",
+                                   "send one part named \"file\"");
+        return 1;
+    }
+
+    up->file_seen = 1;
+
+    if (!part->has_filename || part->filename_len == 0) {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "missing_filename",
+                                   "the \"file\" part needs a filename");
+        return 1;
+    }
+
+    if (ngx_http_bulletdrop_upload_name(r, up, (u_char *) part->filename,
+                                        part->filename_len)
+        != NGX_OK)
+    {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                   "extension_not_allowed",
+                                   "files of this type are not taken here");
+        return 1;
+    }
+
+    up->in_file = 1;
+
+    return 0;
+}
+
+
+static int
+ngx_http_bulletdrop_part_data(void *data, const char *p, size_t n)
+{
+    ngx_http_request_t            *r = data;
+
+    ngx_http_bulletdrop_ctx_t     *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (!ctx->upload->in_file) {
+        return 0;
+    }
+
+    return ngx_http_bulletdrop_upload_write(r, ctx, (u_char *) p, n)
+           != NGX_OK;
+}
+
+
+static int
+ngx_http_bulletdrop_part_end(void *data)
+{
+    ngx_http_request_t            *r = data;
+
+    ngx_http_bulletdrop_ctx_t     *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    ctx->upload->in_file = 0;
+
+    return 0;
+}
+
+
+/* the whole body is in: the last checks, then the file takes its place */
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    unsigned int                   n;
+    ngx_http_bulletdrop_upload_t  *up;
+    u_char                         md[EVP_MAX_MD_SIZE];
+    u_char                         rnd[BD_FILE_ID_BYTES];
+
+    up = ctx->upload;
+
+    if (up->multipart) {
+        if (bd_multipart_finish(up->mp) != BD_MULTIPART_DONE) {
+            return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                              "invalid_multipart",
+                                              up->mp->error
+                                              ? up->mp->error
+                                              : "the body ended too soon");
+        }
+
+        if (!up->file_seen) {
+            return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                              "no_file",
+                                              "send the file in a part "
+                                              "named \"file\"");
+        }
+    }
+
+    if (up->size == 0) {
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                          "empty_file", "the file is empty");
+    }
+
+    if (!up->magic_checked
+        && bd_file_magic(up->ext, up->head, up->head_len, 1) != 1)
+    {
+        return ngx_http_bulletdrop_reject(r, ctx,
+                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "type_mismatch",
+                   "the file's content does not match its extension");
+    }
+
+    if (EVP_DigestFinal_ex(up->sha, md, &n) != 1
+        || RAND_bytes(rnd, sizeof(rnd)) != 1
+        || ngx_http_bulletdrop_secret_new(r->pool, "",
+                                          NGX_HTTP_BULLETDROP_DELETE_BYTES,
+                                          &up->delete_token, up->delete_hash)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    bd_hex_encode(md, n, up->sha256);
+    (void) bd_base64url_encode(rnd, sizeof(rnd), up->id);
+
+    return ngx_http_bulletdrop_upload_sync(r, up);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
+    ngx_http_bulletdrop_upload_t *up)
+{
+#if (NGX_THREADS)
+    ngx_http_bulletdrop_sync_t       *job;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    if (!bmcf->fsync) {
+        return ngx_http_bulletdrop_upload_commit(r,
+                   ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module));
+    }
+
+    /* fsync may take long: the thread pool waits for the disk, not us */
+    job = ngx_calloc(sizeof(ngx_http_bulletdrop_sync_t), r->connection->log);
+    if (job == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job->fd = dup(up->fd);
+    job->request = r;
+    job->cleanup = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (job->fd == -1 || job->cleanup == NULL) {
+        if (job->fd != -1) {
+            (void) close(job->fd);
+        }
+
+        ngx_free(job);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    job->task.ctx = job;
+    job->task.handler = ngx_http_bulletdrop_sync_thread;
+    job->task.event.data = job;
+    job->task.event.handler = ngx_http_bulletdrop_sync_event;
+    job->task.event.log = r->connection->log;
+
+    if (ngx_http_bulletdrop_watch_client(r) != NGX_OK
+        || ngx_thread_task_post(bmcf->thread_pool, &job->task) != NGX_OK)
+    {
+        (void) close(job->fd);
+        ngx_free(job);
+        return NGX_HTTP_SERVICE_UNAVAILABLE;
+    }
+
+    job->cleanup->handler = ngx_http_bulletdrop_sync_orphan;
+    job->cleanup->data = job;
+
+    r->main->count++;
+
+    return NGX_DONE;
+
+#else
+
+    return ngx_http_bulletdrop_upload_commit(r,
+               ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module));
+
+#endif
+}
+
+
+#if (NGX_THREADS)
+
+static void
+ngx_http_bulletdrop_sync_thread(void *data, ngx_log_t *log)
+{
+    ngx_http_bulletdrop_sync_t  *job = data;
+
+    if (fsync(job->fd) == -1) {
+        job->err = ngx_errno;
+    }
+}
+
+
+static void
+ngx_http_bulletdrop_sync_event(ngx_event_t *ev)
+{
+    ngx_err_t                    err;
+    ngx_http_request_t          *r;
+    ngx_http_bulletdrop_sync_t  *job;
+
+    job = ev->data;
+    r = job->request;
+    err = job->err;
+
+    (void) close(job->fd);
+
+    if (r) {
+        job->cleanup->handler = NULL;
+    }
+
+    ngx_free(job);
+
+    if (r == NULL) {
+        return;
+    }
+
+    if (err) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
+                      "bulletdrop: fsync() failed");
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_upload_commit(r,
+                   ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module)));
+}
+
+
+static void
+ngx_http_bulletdrop_sync_orphan(void *data)
+{
+    ngx_http_bulletdrop_sync_t  *job = data;
+
+    job->request = NULL;
+}
+
+#endif
+
+
+/* the file takes its place, then its row is written */
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_http_bulletdrop_upload_t     *up;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+    ngx_http_bulletdrop_db_query_t   *q;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+    up = ctx->upload;
+
+    if (ngx_close_file(up->fd) == NGX_FILE_ERROR) {
+        up->fd = NGX_INVALID_FILE;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "bulletdrop: cannot close \"%s\"", up->tmp.data);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    up->fd = NGX_INVALID_FILE;
+
+    up->path.len = bmcf->upload_dir.len + 1 + ngx_strlen(up->category) + 1
+                   + BD_FILE_ID_LEN + 1 + ngx_strlen(up->ext);
+    up->path.data = ngx_pnalloc(r->pool, up->path.len + 1);
+    if (up->path.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    (void) ngx_sprintf(up->path.data, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
+                       up->category, up->id, up->ext);
+
+    /* 96 random bits: a name that is taken is not worth a check */
+    if (ngx_rename_file(up->tmp.data, up->path.data) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "bulletdrop: cannot rename \"%s\" to \"%s\"",
+                      up->tmp.data, up->path.data);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    up->placed = 1;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT,
+                                  ngx_http_bulletdrop_upload_inserted);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_param(q, 0, up->id) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 1, ctx->user.id) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 2, up->name) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 3, up->ext) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 4, up->category) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 5,
+                                    bd_file_content_type(up->ext)) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 6, up->size) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 7, up->sha256) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 8, up->delete_hash) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * Not abandoned if the client leaves now: the row may be written
+     * whatever happens here, and the file must stay with it
+     */
+    r->read_event_handler = ngx_http_block_reading;
+
+    ngx_http_bulletdrop_db_run(q);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    json_t                        *json;
+    ngx_http_request_t            *r;
+    ngx_http_bulletdrop_ctx_t     *ctx;
+    ngx_http_bulletdrop_upload_t  *up;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    up = ctx->upload;
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        /* the cleanup removes the file: no row, no file */
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        /* uploads that finished meanwhile took what the quota left */
+        ngx_http_bulletdrop_finish_reject(r, ctx,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "quota_exceeded",
+                                          "the file is larger than what is "
+                                          "left of your storage quota");
+        return;
+    }
+
+    up->committed = 1;
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "bulletdrop: user #%L uploaded %s/%s.%s, %O bytes",
+                  ctx->user.id, up->category, up->id, up->ext, up->size);
+
+    json = ngx_http_bulletdrop_upload_json(r, res, 0, &up->delete_token);
+
+    if (json && up->sharex) {
+        /* what ShareX reads, and no more */
+        json_object_del(json, "name");
+        json_object_del(json, "category");
+        json_object_del(json, "content_type");
+        json_object_del(json, "created_at");
+        json_object_del(json, "expires_at");
+        json_object_del(json, "max_views");
+        json_object_del(json, "views");
+        json_object_del(json, "domain");
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_CREATED, json));
+}
+
+
+/* configuration */
+
+char *
+ngx_http_bulletdrop_extensions(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_bulletdrop_main_conf_t *bmcf = conf;
+
+    ngx_str_t   *value, *ext;
+    ngx_uint_t   i, j;
+
+    if (bmcf->extensions != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    bmcf->extensions = ngx_array_create(cf->pool, cf->args->nelts,
+                                        sizeof(ngx_str_t));
+    if (bmcf->extensions == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        ext = ngx_array_push(bmcf->extensions);
+        if (ext == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *ext = value[i];
+
+        if (ext->len && ext->data[0] == '.') {
+            ext->data++;
+            ext->len--;
+        }
+
+        ngx_strlow(ext->data, ext->data, ext->len);
+
+        for (j = 0; j < ext->len; j++) {
+            if (!((ext->data[j] >= 'a' && ext->data[j] <= 'z')
+                  || (ext->data[j] >= '0' && ext->data[j] <= '9')))
+            {
+                break;
+            }
+        }
+
+        if (ext->len == 0 || ext->len > BD_FILE_EXT_MAX || j < ext->len) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid extension \"%V\" in "
+                               "\"bulletdrop_allowed_extensions\": 1 to 16 "
+                               "of a-z and 0-9, after an optional dot",
+                               &value[i]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * Defaults, and the directories, which nginx creates at start and gives to
+ * the worker processes' user, like its own temp paths.
+ */
+
+char *
+ngx_http_bulletdrop_upload_init_conf(ngx_conf_t *cf,
+    ngx_http_bulletdrop_main_conf_t *bmcf)
+{
+    ngx_str_t          *ext;
+    ngx_uint_t          i;
+    ngx_path_t         *path;
+    static const char  *defaults[] = {
+        "jpg", "jpeg", "png", "gif", "webp", "pdf", "txt", "md", "mp4",
+        "webm", NULL
+    };
+    static const char  *subdirs[] = {
+        "", "/.tmp", "/images", "/documents", "/other", NULL
+    };
+
+    if (bmcf->max_file_size == NGX_CONF_UNSET) {
+        bmcf->max_file_size = 50 * 1024 * 1024;
+    }
+
+    ngx_conf_init_value(bmcf->fsync, 1);
+
+    if (bmcf->extensions == NGX_CONF_UNSET_PTR) {
+        bmcf->extensions = ngx_array_create(cf->pool, 10, sizeof(ngx_str_t));
+        if (bmcf->extensions == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        for (i = 0; defaults[i]; i++) {
+            ext = ngx_array_push(bmcf->extensions);
+            if (ext == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ext->data = (u_char *) defaults[i];
+            ext->len = ngx_strlen(defaults[i]);
+        }
+    }
+
+    if (bmcf->upload_dir.data == NULL) {
+        return NGX_CONF_OK;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &bmcf->upload_dir, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    while (bmcf->upload_dir.len > 1
+           && bmcf->upload_dir.data[bmcf->upload_dir.len - 1] == '/')
+    {
+        bmcf->upload_dir.len--;
+    }
+
+    for (i = 0; subdirs[i]; i++) {
+        path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+        if (path == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        path->name.len = bmcf->upload_dir.len + ngx_strlen(subdirs[i]);
+        path->name.data = ngx_pnalloc(cf->pool, path->name.len + 1);
+        if (path->name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        (void) ngx_sprintf(path->name.data, "%V%s%Z", &bmcf->upload_dir,
+                           subdirs[i]);
+
+        path->conf_file = cf->conf_file->file.name.data;
+        path->line = cf->conf_file->line;
+
+        if (ngx_add_path(cf, &path) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* stale temp files: a crash, or a worker killed mid-upload */
+
+ngx_int_t
+ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
+    ngx_http_bulletdrop_main_conf_t *bmcf)
+{
+    ngx_event_t  *ev;
+
+    if (bmcf->upload_dir.data == NULL || ngx_worker != 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_bulletdrop_sweep_dir.len = bmcf->upload_dir.len
+                                        + sizeof("/.tmp") - 1;
+    ngx_http_bulletdrop_sweep_dir.data = ngx_pnalloc(cycle->pool,
+                                     ngx_http_bulletdrop_sweep_dir.len + 1);
+    if (ngx_http_bulletdrop_sweep_dir.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_sprintf(ngx_http_bulletdrop_sweep_dir.data, "%V/.tmp%Z",
+                       &bmcf->upload_dir);
+
+    ev = &ngx_http_bulletdrop_sweep_event;
+    ev->handler = ngx_http_bulletdrop_upload_sweep;
+    ev->log = cycle->log;
+    ev->data = &ngx_http_bulletdrop_sweep_dir;
+    ev->cancelable = 1;
+
+    ngx_http_bulletdrop_upload_sweep(ev);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A live upload writes its file as the bytes come, and a client that
+ * sends nothing for client_body_timeout is dropped: a temp file untouched
+ * for ten minutes has no request behind it.
+ */
+
+static void
+ngx_http_bulletdrop_upload_sweep(ngx_event_t *ev)
+{
+    u_char     *path;
+    size_t      len;
+    ngx_dir_t   dir;
+    ngx_str_t  *tmp;
+    ngx_uint_t  removed;
+
+    tmp = ev->data;
+    removed = 0;
+
+    if (ngx_open_dir(tmp, &dir) == NGX_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, ev->log, ngx_errno,
+                      "bulletdrop: cannot open \"%V\"", tmp);
+        goto next;
+    }
+
+    path = ngx_alloc(tmp->len + 1 + NGX_MAX_PATH, ev->log);
+    if (path == NULL) {
+        (void) ngx_close_dir(&dir);
+        goto next;
+    }
+
+    while (ngx_read_dir(&dir) == NGX_OK) {
+        len = ngx_de_namelen(&dir);
+
+        if (len < sizeof(".part") - 1 || len > NGX_MAX_PATH - 1
+            || ngx_strncmp(ngx_de_name(&dir) + len - (sizeof(".part") - 1),
+                           ".part", sizeof(".part") - 1) != 0)
+        {
+            continue;
+        }
+
+        (void) ngx_sprintf(path, "%V/%*s%Z", tmp, len, ngx_de_name(&dir));
+
+        dir.valid_info = 0;
+
+        if (ngx_de_info(path, &dir) == NGX_FILE_ERROR
+            || !ngx_de_is_file(&dir)
+            || ngx_time() - ngx_de_mtime(&dir)
+               < NGX_HTTP_BULLETDROP_STALE_AFTER)
+        {
+            continue;
+        }
+
+        if (ngx_delete_file(path) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ERR, ev->log, ngx_errno,
+                          "bulletdrop: cannot remove \"%s\"", path);
+            continue;
+        }
+
+        removed++;
+    }
+
+    ngx_free(path);
+    (void) ngx_close_dir(&dir);
+
+    if (removed) {
+        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
+                      "bulletdrop: removed %ui stale temp files from \"%V\"",
+                      removed, tmp);
+    }
+
+next:
+
+    if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
+        ngx_add_timer(ev, NGX_HTTP_BULLETDROP_SWEEP_EVERY);
+    }
+}

@@ -1,0 +1,414 @@
+/*
+ * BulletDrop: a user's uploads: the list, one, and deleting one.  The
+ * owner sees and deletes their own, an administrator anyone's; someone
+ * else's upload is as absent as one that never was.
+ */
+
+#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_sql.h"
+#include "ngx_http_bulletdrop_upload.h"
+#include "bd_file.h"
+
+
+#define NGX_HTTP_BULLETDROP_PAGE_DEFAULT      50
+#define NGX_HTTP_BULLETDROP_PAGE_MAX          200
+
+
+static void ngx_http_bulletdrop_uploads_listed(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t stmt,
+    ngx_http_bulletdrop_db_handler_pt handler);
+static void ngx_http_bulletdrop_upload_found(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_upload_deleted(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_bulletdrop_upload_id(bd_slice_t *param);
+
+
+/* an uploads row as the API shows it; the delete link only when made */
+
+json_t *
+ngx_http_bulletdrop_upload_json(ngx_http_request_t *r, PGresult *res,
+    int row, ngx_str_t *delete_token)
+{
+    json_t     *json, *v;
+    ngx_str_t   base;
+    u_char     *url;
+    char       *id, *ext, *category;
+    size_t      len;
+
+    if (ngx_http_bulletdrop_base_url(r, &base) != NGX_OK) {
+        return NULL;
+    }
+
+    id = PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_ID);
+    ext = PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_EXT);
+    category = PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_CATEGORY);
+
+    len = base.len + sizeof("/static///.") + ngx_strlen(category)
+          + ngx_strlen(id) + ngx_strlen(ext);
+
+    url = ngx_pnalloc(r->pool, len);
+    if (url == NULL) {
+        return NULL;
+    }
+
+    (void) ngx_sprintf(url, "%V/static/%s/%s.%s%Z", &base, category, id,
+                       ext);
+
+    json = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:o,"
+                     " s:o, s:I}",
+        "id", id,
+        "url", (char *) url,
+        "name", PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_NAME),
+        "category", category,
+        "content_type",
+            PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_CONTENT_TYPE),
+        "size", (json_int_t) ngx_atoof(
+            (u_char *) PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_SIZE),
+            PQgetlength(res, row, NGX_HTTP_BULLETDROP_UPLOAD_SIZE)),
+        "sha256", PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_SHA256),
+        "created_at",
+            PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_CREATED_AT),
+        "expires_at",
+            PQgetisnull(res, row, NGX_HTTP_BULLETDROP_UPLOAD_EXPIRES_AT)
+            ? json_null()
+            : json_string(PQgetvalue(res, row,
+                                 NGX_HTTP_BULLETDROP_UPLOAD_EXPIRES_AT)),
+        "max_views",
+            PQgetisnull(res, row, NGX_HTTP_BULLETDROP_UPLOAD_MAX_VIEWS)
+            ? json_null()
+            : json_integer(ngx_atoi((u_char *) PQgetvalue(res, row,
+                                       NGX_HTTP_BULLETDROP_UPLOAD_MAX_VIEWS),
+                                    PQgetlength(res, row,
+                                       NGX_HTTP_BULLETDROP_UPLOAD_MAX_VIEWS))),
+        "domain",
+            PQgetisnull(res, row, NGX_HTTP_BULLETDROP_UPLOAD_DOMAIN)
+            ? json_null()
+            : json_string(PQgetvalue(res, row,
+                                     NGX_HTTP_BULLETDROP_UPLOAD_DOMAIN)),
+        "views", (json_int_t) ngx_atoof(
+            (u_char *) PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_VIEWS),
+            PQgetlength(res, row, NGX_HTTP_BULLETDROP_UPLOAD_VIEWS)));
+
+    if (json == NULL || delete_token == NULL) {
+        return json;
+    }
+
+    len = base.len + sizeof("/d/") + delete_token->len;
+
+    url = ngx_pnalloc(r->pool, len);
+    if (url == NULL) {
+        json_decref(json);
+        return NULL;
+    }
+
+    (void) ngx_sprintf(url, "%V/d/%V%Z", &base, delete_token);
+
+    v = json_string((char *) url);
+
+    if (v == NULL || json_object_set_new(json, "delete_url", v) != 0) {
+        json_decref(json);
+        return NULL;
+    }
+
+    return json;
+}
+
+
+/*
+ * "http://host[:port]" as the client named this server: links work as
+ * printed.  The file domains (a later issue) will decide them instead.
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
+{
+    ngx_str_t   host;
+    const char *scheme;
+
+#if (NGX_HTTP_SSL)
+    scheme = r->connection->ssl ? "https" : "http";
+#else
+    scheme = "http";
+#endif
+
+    if (r->headers_in.host) {
+        host = r->headers_in.host->value;
+
+    } else {
+        host = r->headers_in.server;
+    }
+
+    url->data = ngx_pnalloc(r->pool, sizeof("https://") + host.len);
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    url->len = ngx_sprintf(url->data, "%s://%V", scheme, &host) - url->data;
+
+    return NGX_OK;
+}
+
+
+/* GET /api/uploads?limit=N&before=ID */
+
+ngx_int_t
+ngx_http_bulletdrop_uploads_list(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_int_t                        limit;
+    ngx_str_t                        value;
+    bd_slice_t                       before;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    limit = NGX_HTTP_BULLETDROP_PAGE_DEFAULT;
+    before.data = NULL;
+    before.len = 0;
+
+    if (ngx_http_arg(r, (u_char *) "limit", 5, &value) == NGX_OK) {
+        limit = ngx_atoi(value.data, value.len);
+    }
+
+    if (ngx_http_arg(r, (u_char *) "before", 6, &value) == NGX_OK) {
+        before.data = (char *) value.data;
+        before.len = value.len;
+    }
+
+    if (limit < 1 || limit > NGX_HTTP_BULLETDROP_PAGE_MAX
+        || (before.data && ngx_http_bulletdrop_upload_id(&before) != NGX_OK))
+    {
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_query",
+                                          "limit is from 1 to 200, before "
+                                          "an upload id");
+    }
+
+    ctx->page_limit = limit;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_UPLOAD_LIST,
+                                  ngx_http_bulletdrop_uploads_listed);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_int(q, 0, ctx->user.id) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 2, limit) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    value.data = (u_char *) before.data;
+    value.len = before.len;
+
+    if (ngx_http_bulletdrop_db_param(q, 1, before.data ? &value : NULL)
+        != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_uploads_listed(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    int                         i, n;
+    json_t                     *list, *item;
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        return;
+    }
+
+    n = PQntuples(res);
+    list = json_array();
+
+    for (i = 0; list && i < n; i++) {
+        item = ngx_http_bulletdrop_upload_json(r, res, i, NULL);
+
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            json_decref(list);
+            list = NULL;
+        }
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
+            list == NULL ? NULL
+            : json_pack("{s:o, s:o}", "uploads", list, "next_before",
+                        (ngx_uint_t) n == ctx->page_limit
+                        ? json_string(PQgetvalue(res, n - 1,
+                                            NGX_HTTP_BULLETDROP_UPLOAD_ID))
+                        : json_null())));
+}
+
+
+/* GET /api/uploads/ID: the owner's, or anyone's for an admin */
+
+ngx_int_t
+ngx_http_bulletdrop_upload_get(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    return ngx_http_bulletdrop_upload_lookup(r, ctx,
+               NGX_HTTP_BULLETDROP_SQL_UPLOAD_GET,
+               ngx_http_bulletdrop_upload_found);
+}
+
+
+/* DELETE /api/uploads/ID: the row, then the file */
+
+ngx_int_t
+ngx_http_bulletdrop_upload_delete(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    return ngx_http_bulletdrop_upload_lookup(r, ctx,
+               NGX_HTTP_BULLETDROP_SQL_UPLOAD_DELETE,
+               ngx_http_bulletdrop_upload_deleted);
+}
+
+
+/* a statement on one upload: $1 its id, $2 the asker, $3 an admin asks */
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t stmt,
+    ngx_http_bulletdrop_db_handler_pt handler)
+{
+    ngx_str_t                        id;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    if (ngx_http_bulletdrop_upload_id(&ctx->match.params[0]) != NGX_OK) {
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_NOT_FOUND,
+                                          "not_found",
+                                          "there is no such upload");
+    }
+
+    id.data = (u_char *) ctx->match.params[0].data;
+    id.len = ctx->match.params[0].len;
+
+    q = ngx_http_bulletdrop_query(r, stmt, handler);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_db_param(q, 0, &id) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 1, ctx->user.id) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 2,
+                                 ctx->user.admin ? "true" : "false") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_upload_found(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        return;
+    }
+
+    /* someone else's upload is as absent as one that never was */
+    if (PQntuples(res) != 1) {
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_NOT_FOUND,
+                                          "not_found",
+                                          "there is no such upload");
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
+            ngx_http_bulletdrop_upload_json(r, res, 0, NULL)));
+}
+
+
+static void
+ngx_http_bulletdrop_upload_deleted(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    u_char                           *path;
+    ngx_http_request_t               *r;
+    ngx_http_bulletdrop_ctx_t        *ctx;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_NOT_FOUND,
+                                          "not_found",
+                                          "there is no such upload");
+        return;
+    }
+
+    /* category, id, ext: all checked when the row was written */
+    path = ngx_pnalloc(r->pool, bmcf->upload_dir.len + 64);
+    if (path == NULL) {
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    (void) ngx_sprintf(path, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
+                       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
+                       PQgetvalue(res, 0, 2));
+
+    if (ngx_delete_file(path) == NGX_FILE_ERROR) {
+        /* the row is gone: a file left behind is for make fsck to find */
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      "bulletdrop: cannot delete \"%s\"", path);
+    }
+
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    ngx_http_bulletdrop_finish(r, ngx_http_send_header(r));
+}
+
+
+/* an upload id as this server makes them: 16 of base64url */
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_id(bd_slice_t *param)
+{
+    size_t  i;
+    u_char  c;
+
+    if (param->len != BD_FILE_ID_LEN) {
+        return NGX_DECLINED;
+    }
+
+    for (i = 0; i < param->len; i++) {
+        c = param->data[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z')
+              || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return NGX_OK;
+}
