@@ -6,6 +6,7 @@
 #   make stop     stop a stack started in the background
 #   make migrate  apply sql/*.sql to the run dir's database
 #                 (or to $BULLETDROP_DB when set)
+#   make fsck     list upload rows without files and files without rows
 #   make test     deps, build, prove -r t/
 #   make clean    remove the build tree
 
@@ -34,7 +35,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STACK      := perl -I$(TOP)/t/lib -MBulletDrop::Stack \
               -e 'BulletDrop::Stack::main(@ARGV)' --
 
-.PHONY: all deps run stop migrate test clean FORCE
+.PHONY: all deps run stop migrate fsck test clean FORCE
 
 all: $(MODULE)
 
@@ -83,6 +84,9 @@ stop:
 
 migrate:
 	@$(STACK) migrate
+
+fsck:
+	@$(STACK) fsck
 
 test: deps all
 	prove -r t/
