@@ -16,6 +16,10 @@
 #include "ngx_http_bulletdrop_upload.h"
 
 
+/* a refused body up to this size is drained to keep the connection */
+#define NGX_HTTP_BULLETDROP_DRAIN_MAX  65536
+
+
 /* who may call a route */
 #define NGX_HTTP_BULLETDROP_ANYONE  0
 #define NGX_HTTP_BULLETDROP_USER    1
@@ -267,14 +271,25 @@ ngx_http_bulletdrop_send_refusal(ngx_http_request_t *r,
     ngx_int_t  rc;
 
     /*
-     * An answer before the body was read: the body is dropped unread,
-     * and a client waiting for "100 Continue" is not invited to send it
+     * An answer before the body was read: a client waiting for "100
+     * Continue" is not invited to send it.  A small body is read and
+     * dropped, so that the connection can serve the next request; a large
+     * one (an upload) is not read at all: the connection is closed.
      */
     r->expect_tested = 1;
 
-    rc = ngx_http_discard_request_body(r);
-    if (rc != NGX_OK) {
-        return rc;
+    if (r->request_body == NULL
+        && (r->headers_in.chunked
+            || r->headers_in.content_length_n > NGX_HTTP_BULLETDROP_DRAIN_MAX))
+    {
+        r->keepalive = 0;
+        r->lingering_close = 1;
+
+    } else {
+        rc = ngx_http_discard_request_body(r);
+        if (rc != NGX_OK) {
+            return rc;
+        }
     }
 
     return ngx_http_bulletdrop_json_error(r, ctx->err_status, ctx->err_code,

@@ -204,16 +204,23 @@ const ngx_http_bulletdrop_sql_t
         9, 0
     },
 
-    /* newest first, before the upload $2 (NULL: from the newest) */
+    /*
+     * Newest first, before the upload $2 (NULL: from the newest).  A $2
+     * that is not the user's gives one row of NULLs instead, so that one
+     * round trip tells a bad cursor from an empty page.
+     */
     [NGX_HTTP_BULLETDROP_SQL_UPLOAD_LIST] = {
         "bd_upload_list",
-        "SELECT" BD_UPLOAD_COLUMNS "FROM uploads p"
-        " WHERE p.user_id = $1::bigint"
-        "   AND ($2::text IS NULL"
-        "        OR p.seq < (SELECT b.seq FROM uploads b"
-        "                    WHERE b.id = $2::text"
-        "                      AND b.user_id = $1::bigint))"
-        " ORDER BY p.seq DESC LIMIT $3::bigint",
+        "WITH b AS (SELECT seq FROM uploads"
+        "           WHERE id = $2::text AND user_id = $1::bigint)"
+        " (SELECT" BD_UPLOAD_COLUMNS "FROM uploads p"
+        "   WHERE p.user_id = $1::bigint"
+        "     AND ($2::text IS NULL OR p.seq < (SELECT seq FROM b))"
+        "   ORDER BY p.seq DESC LIMIT $3::bigint)"
+        " UNION ALL"
+        " SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
+        "        NULL, NULL"
+        "  WHERE $2::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b)",
         3, 1
     },
 

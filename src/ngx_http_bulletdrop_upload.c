@@ -98,6 +98,12 @@ static ngx_int_t ngx_http_bulletdrop_upload_refuse(ngx_http_request_t *r,
 static ngx_int_t ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up);
 static void ngx_http_bulletdrop_upload_cleanup(void *data);
+static void ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up);
+static ngx_int_t ngx_http_bulletdrop_upload_reject(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *detail);
+static ngx_int_t ngx_http_bulletdrop_upload_fail(ngx_http_request_t *r,
+    ngx_http_bulletdrop_upload_t *up, ngx_int_t status);
 static ngx_int_t ngx_http_bulletdrop_upload_chunk(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, u_char *p, size_t n);
 static ngx_int_t ngx_http_bulletdrop_upload_write(ngx_http_request_t *r,
@@ -429,17 +435,7 @@ ngx_http_bulletdrop_upload_cleanup(void *data)
 {
     ngx_http_bulletdrop_upload_t  *up = data;
 
-    if (up->fd != NGX_INVALID_FILE) {
-        (void) ngx_close_file(up->fd);
-        up->fd = NGX_INVALID_FILE;
-    }
-
-    if (!up->placed && up->tmp.len) {
-        (void) ngx_delete_file(up->tmp.data);
-
-    } else if (up->placed && !up->committed) {
-        (void) ngx_delete_file(up->path.data);
-    }
+    ngx_http_bulletdrop_upload_drop(up);
 
     if (up->sha) {
         EVP_MD_CTX_free(up->sha);
@@ -448,33 +444,91 @@ ngx_http_bulletdrop_upload_cleanup(void *data)
 }
 
 
+/*
+ * Removes what the upload wrote, at once: a refused request may linger
+ * (its connection closes slowly, or stays open), and its file must not.
+ */
+
+static void
+ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up)
+{
+    if (up->fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(up->fd);
+        up->fd = NGX_INVALID_FILE;
+    }
+
+    if (up->committed) {
+        return;
+    }
+
+    if (up->placed) {
+        (void) ngx_delete_file(up->path.data);
+        up->placed = 0;
+
+    } else if (up->tmp.len) {
+        (void) ngx_delete_file(up->tmp.data);
+    }
+
+    ngx_str_null(&up->tmp);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_reject(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+    const char *detail)
+{
+    ngx_http_bulletdrop_upload_drop(ctx->upload);
+
+    return ngx_http_bulletdrop_reject(r, ctx, status, code, detail);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_fail(ngx_http_request_t *r,
+    ngx_http_bulletdrop_upload_t *up, ngx_int_t status)
+{
+    ngx_http_bulletdrop_upload_drop(up);
+
+    return ngx_http_bulletdrop_answer(r, status);
+}
+
+
 static ngx_int_t
 ngx_http_bulletdrop_upload_chunk(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, u_char *p, size_t n)
 {
-    int                            rc;
+    int                            mrc;
+    ngx_int_t                      rc;
     ngx_http_bulletdrop_upload_t  *up;
 
     up = ctx->upload;
 
     if (!up->multipart) {
-        return ngx_http_bulletdrop_upload_write(r, ctx, p, n);
+        rc = ngx_http_bulletdrop_upload_write(r, ctx, p, n);
+
+    } else {
+        mrc = bd_multipart_feed(up->mp, (char *) p, n);
+
+        if (mrc == BD_MULTIPART_STOPPED) {
+            /* a callback recorded why */
+            rc = NGX_DECLINED;
+
+        } else if (mrc == BD_MULTIPART_ERROR) {
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_multipart", up->mp->error);
+            rc = NGX_DECLINED;
+
+        } else {
+            rc = NGX_OK;
+        }
     }
 
-    rc = bd_multipart_feed(up->mp, (char *) p, n);
-
-    if (rc == BD_MULTIPART_STOPPED) {
-        /* a callback recorded why */
-        return NGX_DECLINED;
+    if (rc != NGX_OK) {
+        ngx_http_bulletdrop_upload_drop(up);
     }
 
-    if (rc == BD_MULTIPART_ERROR) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_multipart", up->mp->error);
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
+    return rc;
 }
 
 
@@ -657,7 +711,8 @@ ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
 
     if (up->multipart) {
         if (bd_multipart_finish(up->mp) != BD_MULTIPART_DONE) {
-            return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+            return ngx_http_bulletdrop_upload_reject(r, ctx,
+                                              NGX_HTTP_BAD_REQUEST,
                                               "invalid_multipart",
                                               up->mp->error
                                               ? up->mp->error
@@ -665,22 +720,24 @@ ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
         }
 
         if (!up->file_seen) {
-            return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                              "no_file",
+            return ngx_http_bulletdrop_upload_reject(r, ctx,
+                                              NGX_HTTP_BAD_REQUEST, "no_file",
                                               "send the file in a part "
                                               "named \"file\"");
         }
     }
 
     if (up->size == 0) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "empty_file", "the file is empty");
+        return ngx_http_bulletdrop_upload_reject(r, ctx,
+                                                 NGX_HTTP_BAD_REQUEST,
+                                                 "empty_file",
+                                                 "the file is empty");
     }
 
     if (!up->magic_checked
         && bd_file_magic(up->ext, up->head, up->head_len, 1) != 1)
     {
-        return ngx_http_bulletdrop_reject(r, ctx,
+        return ngx_http_bulletdrop_upload_reject(r, ctx,
                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "type_mismatch",
                    "the file's content does not match its extension");
     }
@@ -692,7 +749,8 @@ ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
                                           &up->delete_token, up->delete_hash)
            != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     bd_hex_encode(md, n, up->sha256);
@@ -733,7 +791,8 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
         }
 
         ngx_free(job);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     job->task.ctx = job;
@@ -747,7 +806,8 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
     {
         (void) close(job->fd);
         ngx_free(job);
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE);
     }
 
     job->cleanup->handler = ngx_http_bulletdrop_sync_orphan;
@@ -784,6 +844,7 @@ ngx_http_bulletdrop_sync_event(ngx_event_t *ev)
 {
     ngx_err_t                    err;
     ngx_http_request_t          *r;
+    ngx_http_bulletdrop_ctx_t   *ctx;
     ngx_http_bulletdrop_sync_t  *job;
 
     job = ev->data;
@@ -802,15 +863,18 @@ ngx_http_bulletdrop_sync_event(ngx_event_t *ev)
         return;
     }
 
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
     if (err) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
                       "bulletdrop: fsync() failed");
-        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_upload_fail(r,
+                                          ctx->upload,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR));
         return;
     }
 
-    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_upload_commit(r,
-                   ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module)));
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_upload_commit(r, ctx));
 }
 
 
@@ -842,7 +906,8 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
         up->fd = NGX_INVALID_FILE;
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                       "bulletdrop: cannot close \"%s\"", up->tmp.data);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     up->fd = NGX_INVALID_FILE;
@@ -851,7 +916,8 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
                    + BD_FILE_ID_LEN + 1 + ngx_strlen(up->ext);
     up->path.data = ngx_pnalloc(r->pool, up->path.len + 1);
     if (up->path.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     (void) ngx_sprintf(up->path.data, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
@@ -862,7 +928,8 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
                       "bulletdrop: cannot rename \"%s\" to \"%s\"",
                       up->tmp.data, up->path.data);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     up->placed = 1;
@@ -882,7 +949,8 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
         || ngx_http_bulletdrop_query_param(q, 7, up->sha256) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 8, up->delete_hash) != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     /*
@@ -913,13 +981,15 @@ ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
     up = ctx->upload;
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        /* the cleanup removes the file: no row, no file */
+        /* no row, no file */
+        ngx_http_bulletdrop_upload_drop(up);
         ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
     if (PQntuples(res) != 1) {
         /* uploads that finished meanwhile took what the quota left */
+        ngx_http_bulletdrop_upload_drop(up);
         ngx_http_bulletdrop_finish_reject(r, ctx,
                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                           "quota_exceeded",

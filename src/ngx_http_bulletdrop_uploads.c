@@ -229,6 +229,15 @@ ngx_http_bulletdrop_uploads_listed(ngx_http_bulletdrop_db_query_t *q,
     }
 
     n = PQntuples(res);
+
+    if (n == 1 && PQgetisnull(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_ID)) {
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                          "invalid_query",
+                                          "before is not one of your "
+                                          "uploads");
+        return;
+    }
+
     list = json_array();
 
     for (i = 0; list && i < n; i++) {
