@@ -74,7 +74,9 @@ $(NGX_BUILD)/objs/Makefile: config $(wildcard $(NGINX_SRC)/conf_flags) \
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(SOURCES)
 	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile -j$(JOBS) modules
-	cp $(NGX_BUILD)/objs/ngx_http_bulletdrop_module.so $@
+	@# a new file, not the one a running nginx has mapped
+	cp $(NGX_BUILD)/objs/ngx_http_bulletdrop_module.so $@.new
+	mv -f $@.new $@
 
 run: deps all
 	@$(STACK) run

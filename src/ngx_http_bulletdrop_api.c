@@ -279,8 +279,10 @@ ngx_http_bulletdrop_send_refusal(ngx_http_request_t *r,
     r->expect_tested = 1;
 
     if (r->request_body == NULL
-        && (r->headers_in.chunked
-            || r->headers_in.content_length_n > NGX_HTTP_BULLETDROP_DRAIN_MAX))
+        && (ctx->body_kind == NGX_HTTP_BULLETDROP_BODY_STREAM
+            || r->headers_in.chunked
+            || r->headers_in.content_length_n > NGX_HTTP_BULLETDROP_DRAIN_MAX)
+        && (r->headers_in.chunked || r->headers_in.content_length_n > 0))
     {
         r->keepalive = 0;
         r->lingering_close = 1;
@@ -521,6 +523,63 @@ ngx_http_bulletdrop_query_ok(ngx_http_bulletdrop_db_query_t *q,
     }
 
     return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
+{
+    u_char      c, *p;
+    size_t      i;
+    ngx_str_t   host;
+    const char *scheme;
+
+#if (NGX_HTTP_SSL)
+    scheme = r->connection->ssl ? "https" : "http";
+#else
+    scheme = "http";
+#endif
+
+    if (r->headers_in.host == NULL || r->headers_in.host->value.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    host = r->headers_in.host->value;
+
+    url->data = ngx_pnalloc(r->pool, sizeof("https://") + host.len);
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(url->data, "%s://", scheme);
+
+    /* nginx lets far more through (quotes, '@', any byte over 0x7f) */
+    for (i = 0; i < host.len; i++) {
+        c = ngx_tolower(host.data[i]);
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.'
+              || c == '-' || c == ':' || c == '[' || c == ']'))
+        {
+            return NGX_DECLINED;
+        }
+
+        *p++ = c;
+    }
+
+    url->len = p - url->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_bad_host(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
+                                      "invalid_host",
+                                      "the Host header must be a plain host "
+                                      "name, with a port if need be");
 }
 
 

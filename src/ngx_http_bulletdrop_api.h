@@ -33,6 +33,18 @@ ngx_int_t ngx_http_bulletdrop_query_int(ngx_http_bulletdrop_db_query_t *q,
 ngx_int_t ngx_http_bulletdrop_query_run(ngx_http_request_t *r,
     ngx_http_bulletdrop_db_query_t *q);
 
+/*
+ * "http://host[:port]" as the client named this server, for links that
+ * work as printed; NGX_DECLINED when the Host header is not a plain host
+ * name or address (it would be reflected into links and scripts).
+ */
+ngx_int_t ngx_http_bulletdrop_base_url(ngx_http_request_t *r,
+    ngx_str_t *url);
+
+/* the refusal of a request whose Host cannot make links */
+ngx_int_t ngx_http_bulletdrop_bad_host(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
+
 /* notices a client that leaves while the request waits (NGX_ERROR: failed) */
 ngx_int_t ngx_http_bulletdrop_watch_client(ngx_http_request_t *r);
 

@@ -30,7 +30,6 @@ static ngx_int_t ngx_http_bulletdrop_flameshot_render(ngx_http_request_t *r,
     ngx_str_t *key);
 static ngx_int_t ngx_http_bulletdrop_attachment(ngx_http_request_t *r,
     const char *filename);
-static ngx_int_t ngx_http_bulletdrop_safe_host(ngx_str_t *url);
 
 
 /* the script; %1$s is the upload URL, %2$s the key: both shell-safe */
@@ -58,7 +57,7 @@ static const char  ngx_http_bulletdrop_flameshot_script[] =
     "[ -s \"$shot\" ] || exit 0    # the capture was cancelled\n"
     "\n"
     "name=\"screenshot-$(date +%%Y%%m%%d-%%H%%M%%S).png\"\n"
-    "answer=$(curl -sS -H \"Authorization: Bearer $key\" \\\n"
+    "answer=$(curl -sS --http1.1 -H \"Authorization: Bearer $key\" \\\n"
     "              -F \"file=@$shot;type=image/png;filename=$name\" \\\n"
     "              -w '\\n%%{http_code}' \"$url\") "
     "|| fail \"cannot reach $url\"\n"
@@ -116,6 +115,10 @@ ngx_http_bulletdrop_client(ngx_http_request_t *r,
     char                             hash[NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
     u_char                           prefix[NGX_HTTP_BULLETDROP_KEY_SHOWN
                                             + 1];
+
+    if (ngx_http_bulletdrop_base_url(r, &arg) != NGX_OK) {
+        return ngx_http_bulletdrop_bad_host(r, ctx);
+    }
 
     if (ngx_http_arg(r, (u_char *) "new_key", 7, &arg) != NGX_OK
         || arg.len != 1 || arg.data[0] != '1')
@@ -215,7 +218,8 @@ ngx_http_bulletdrop_sharex_render(ngx_http_request_t *r, ngx_str_t *key)
     ngx_str_t   base;
 
     if (ngx_http_bulletdrop_base_url(r, &base) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_bulletdrop_bad_host(r,
+                   ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module));
     }
 
     request_url = ngx_pnalloc(r->pool, base.len
@@ -262,22 +266,23 @@ ngx_http_bulletdrop_sharex_render(ngx_http_request_t *r, ngx_str_t *key)
 static ngx_int_t
 ngx_http_bulletdrop_flameshot_render(ngx_http_request_t *r, ngx_str_t *key)
 {
-    int           n;
-    char         *text, *url;
-    ngx_buf_t    *b;
-    ngx_str_t     base;
-    ngx_int_t     rc;
-    ngx_chain_t   out;
+    int               n;
+    char             *text, *url;
+    ngx_buf_t        *b;
+    ngx_str_t         base;
+    ngx_int_t         rc;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
 
     if (ngx_http_bulletdrop_base_url(r, &base) != NGX_OK) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return ngx_http_bulletdrop_bad_host(r,
+                   ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module));
     }
 
-    /* both go between single quotes: neither may hold one */
-    if (ngx_http_bulletdrop_safe_host(&base) != NGX_OK) {
-        ngx_str_set(&base, "http://localhost");
-    }
-
+    /*
+     * both go between single quotes: base_url() and the keys' alphabet
+     * leave no quote in either
+     */
     url = ngx_pnalloc(r->pool, base.len + sizeof("/api/uploads/sharex"));
     if (url == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -315,6 +320,16 @@ ngx_http_bulletdrop_flameshot_render(ngx_http_request_t *r, ngx_str_t *key)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    /* it holds a key */
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = n;
@@ -358,29 +373,6 @@ ngx_http_bulletdrop_attachment(ngx_http_request_t *r, const char *filename)
     h->value.len = ngx_sprintf(h->value.data, "attachment; filename=\"%s\"",
                                filename)
                    - h->value.data;
-
-    return NGX_OK;
-}
-
-
-/* a base URL fit for a shell script between single quotes */
-
-static ngx_int_t
-ngx_http_bulletdrop_safe_host(ngx_str_t *url)
-{
-    u_char  c;
-    size_t  i;
-
-    for (i = 0; i < url->len; i++) {
-        c = url->data[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-              || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == ':'
-              || c == '/' || c == '[' || c == ']'))
-        {
-            return NGX_DECLINED;
-        }
-    }
 
     return NGX_OK;
 }

@@ -39,6 +39,8 @@
 
 struct ngx_http_bulletdrop_upload_s {
     ngx_http_request_t                 *request;
+    /* "http://host", checked before the body is read */
+    ngx_str_t                           base;
 
     ngx_fd_t                            fd;
     /* NUL-terminated paths */
@@ -177,6 +179,11 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
     up = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_upload_t));
     if (up == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* the links are made of it: a Host that cannot be one is refused now */
+    if (ngx_http_bulletdrop_base_url(r, &up->base) != NGX_OK) {
+        return ngx_http_bulletdrop_bad_host(r, ctx);
     }
 
     up->request = r;

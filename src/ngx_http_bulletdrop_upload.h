@@ -40,9 +40,5 @@ ngx_int_t ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
 json_t *ngx_http_bulletdrop_upload_json(ngx_http_request_t *r,
     PGresult *res, int row, ngx_str_t *delete_token);
 
-/* "http://host" as the client named this server */
-ngx_int_t ngx_http_bulletdrop_base_url(ngx_http_request_t *r,
-    ngx_str_t *url);
-
 
 #endif /* _NGX_HTTP_BULLETDROP_UPLOAD_H_INCLUDED_ */

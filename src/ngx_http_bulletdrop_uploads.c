@@ -118,41 +118,6 @@ ngx_http_bulletdrop_upload_json(ngx_http_request_t *r, PGresult *res,
 }
 
 
-/*
- * "http://host[:port]" as the client named this server: links work as
- * printed.  The file domains (a later issue) will decide them instead.
- */
-
-ngx_int_t
-ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
-{
-    ngx_str_t   host;
-    const char *scheme;
-
-#if (NGX_HTTP_SSL)
-    scheme = r->connection->ssl ? "https" : "http";
-#else
-    scheme = "http";
-#endif
-
-    if (r->headers_in.host) {
-        host = r->headers_in.host->value;
-
-    } else {
-        host = r->headers_in.server;
-    }
-
-    url->data = ngx_pnalloc(r->pool, sizeof("https://") + host.len);
-    if (url->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    url->len = ngx_sprintf(url->data, "%s://%V", scheme, &host) - url->data;
-
-    return NGX_OK;
-}
-
-
 /* GET /api/uploads?limit=N&before=ID */
 
 ngx_int_t
@@ -163,6 +128,10 @@ ngx_http_bulletdrop_uploads_list(ngx_http_request_t *r,
     ngx_str_t                        value;
     bd_slice_t                       before;
     ngx_http_bulletdrop_db_query_t  *q;
+
+    if (ngx_http_bulletdrop_base_url(r, &value) != NGX_OK) {
+        return ngx_http_bulletdrop_bad_host(r, ctx);
+    }
 
     limit = NGX_HTTP_BULLETDROP_PAGE_DEFAULT;
     before.data = NULL;
@@ -293,6 +262,12 @@ ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
 {
     ngx_str_t                        id;
     ngx_http_bulletdrop_db_query_t  *q;
+
+    if (stmt == NGX_HTTP_BULLETDROP_SQL_UPLOAD_GET
+        && ngx_http_bulletdrop_base_url(r, &id) != NGX_OK)
+    {
+        return ngx_http_bulletdrop_bad_host(r, ctx);
+    }
 
     if (ngx_http_bulletdrop_upload_id(&ctx->match.params[0]) != NGX_OK) {
         return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_NOT_FOUND,
