@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # The module loads into Debian's nginx, and `nginx -t` refuses every bad
-# database, secret and accounts setting with a message that names the
-# problem.
+# database, secret, accounts and uploads setting with a message that names
+# the problem.
 
 use strict;
 use warnings;
@@ -117,7 +117,12 @@ refused('bulletdrop_db in a server block',
 
 refused('the API without a database',
         qr/"bulletdrop_api" needs "bulletdrop_db" in the http block/,
-        db => undef, jwt_secret_file => $t->jwt_secret_file);
+        db => undef, jwt_secret_file => $t->jwt_secret_file,
+        upload_dir => $t->nginx->prefix . '/html/static');
+
+refused('the API without an upload dir',
+        qr/"bulletdrop_api" needs "bulletdrop_upload_dir"/,
+        db => 'host=/tmp', upload_dir => undef);
 
 refused('bulletdrop_api with an argument',
         qr/invalid number of arguments in "bulletdrop_api"/,
@@ -221,6 +226,25 @@ subtest 'bad values of the accounts directives are refused' => sub {
                       . "location /api/ { bulletdrop_api; }\n");
 };
 
+subtest 'the uploads directives take their documented values' => sub {
+    my ($ok, $out) = $t->check_conf(db => 'host=/tmp',
+                                    max_file_size => '10m',
+                                    allowed_extensions => '.png jpg .TXT',
+                                    fsync => 'off');
+    ok($ok, 'a size, extensions with and without a dot in any case, '
+       . 'fsync off') or diag $out;
+
+    ($ok, $out) = $t->check_conf(db => 'host=/tmp', max_file_size => '512k',
+                                 allowed_extensions => '.pdf', fsync => 'on');
+    ok($ok, 'one extension, fsync on') or diag $out;
+
+    refused_at('a max file size that is not a size',
+               'bulletdrop_max_file_size',
+               db => 'host=/tmp', max_file_size => 'huge');
+    refused_at('fsync "maybe"', 'bulletdrop_fsync',
+               db => 'host=/tmp', fsync => 'maybe');
+};
+
 subtest 'the production example passes nginx -t' => sub {
     my $dir = $t->dir;
     my ($status) = run_cmd(['openssl', 'req', '-x509', '-newkey', 'rsa:2048',
@@ -241,6 +265,8 @@ subtest 'the production example passes nginx -t' => sub {
     $conf =~ s{/run/nginx\.pid}{$prefix/logs/nginx.pid};
     my $secret = $t->jwt_secret_file;
     $conf =~ s{(bulletdrop_jwt_secret_file\s+)[^;\s]+}{$1$secret};
+    my $uploads = "$prefix/html/static";
+    $conf =~ s{(bulletdrop_upload_dir\s+)[^;\s]+}{$1$uploads};
 
     $t->nginx->write_conf($conf);
     my ($ok, $out) = $t->nginx->check;

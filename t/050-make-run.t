@@ -1,8 +1,10 @@
 #!/usr/bin/perl
 # `make run` as a newcomer uses it: the stack comes up in the run dir and
-# answers health, with an admin account and an API key made for it and
-# printed; Ctrl-C stops nginx and PostgreSQL; a second run reuses the data
-# and the account; `make stop` ends a stack running in the background.
+# answers health, with an admin account, an API key and a ShareX config
+# made for it and printed; uploads land in the run dir and are served at
+# /static/; Ctrl-C stops nginx and PostgreSQL; a second run reuses the
+# data and the account; `make stop` ends a stack running in the
+# background; `make fsck` checks the uploads, running or not.
 
 use strict;
 use warnings;
@@ -16,7 +18,7 @@ use Time::HiRes qw(time sleep);
 
 use BulletDrop::HTTP;
 use BulletDrop::Pg;
-use BulletDrop::Test qw(free_port wait_until);
+use BulletDrop::Test qw(free_port wait_until sample);
 use BulletDrop::Util qw(top_dir slurp);
 use JSON::PP ();
 
@@ -159,6 +161,36 @@ subtest 'make run brings the stack up and Ctrl-C takes it down' => sub {
     is($me->{json}{username}, 'admin', 'as admin');
     is($me->{json}{role}, 'admin', 'whose role is admin');
 
+    my ($sxcu) = $text =~ /^\s+ShareX\s+(\S+)\s*$/m;
+    is($sxcu, "$run_dir/bulletdrop.sxcu", 'the banner names a ShareX config '
+       . 'in the run dir');
+    is(sprintf('%04o', file_mode("$run_dir/bulletdrop.sxcu")), '0600',
+       'readable by its owner only');
+    my $config = eval {
+        JSON::PP->new->decode(slurp("$run_dir/bulletdrop.sxcu"))
+    } // {};
+    is_deeply([ $config->{RequestURL}, $config->{Headers} ],
+              [ "http://127.0.0.1:$port/api/uploads/sharex",
+                { Authorization => "Bearer $printed->{api_key}" } ],
+              'that uploads to this stack with the printed API key');
+
+    my $png = sample('png', 4000);
+    my $up = $http->request('POST', '/api/uploads',
+                            token => $printed->{api_key},
+                            headers => [ 'X-Filename' => 'dev.png' ],
+                            body => $png);
+    is($up->{status}, 201, 'an upload with the API key: 201');
+    my $id = $up->{json}{id} // '';
+    is(eval { slurp("$run_dir/uploads/images/$id.png") }, $png,
+       'lands in <run dir>/uploads/images/<id>.png');
+    is($http->get("/static/images/$id.png")->{body}, $png,
+       'and is served at /static/images/<id>.png');
+    is($http->get('/static/.tmp/')->{status}, 404, '/static/.tmp/ is not');
+
+    my ($fsck, $fsck_out) = make_bg('fsck');
+    is(wait_exit($fsck, 60), 0, 'make fsck on the running stack: all is well')
+        or diag read_until($fsck_out, qr/\z\A/, 1);
+
     %first_run = (%first_run, %$printed, secret => slurp($secret),
                   file => slurp($file));
 
@@ -228,6 +260,21 @@ subtest 'a lost admin.json is reported, and the stack still runs' => sub {
     is(wait_exit($stop, 60), 0, 'make stop succeeds')
         or diag read_until($stop_out, qr/\z\A/, 1);
     is(wait_exit($pid, 30), 0, 'make run ends cleanly');
+};
+
+subtest 'make fsck on a stopped stack finds a stray file, and leaves the '
+        . 'stack stopped' => sub {
+    my $stray = "$run_dir/uploads/documents/" . ('Z' x 16) . '.txt';
+    open my $fh, '>', $stray or die "$stray: $!";
+    close $fh;
+
+    my ($pid, $out) = make_bg('fsck');
+    my $said = read_until($out, qr/(?!)/, 60);    # all it says, to the end
+    isnt(wait_exit($pid, 60), 0, 'make fsck fails');
+    like($said, qr/no upload for file: \Q$stray\E/, 'naming the stray file')
+        or diag $said;
+    ok(!$pg->running, 'PostgreSQL is stopped again afterwards');
+    unlink $stray;
 };
 
 subtest 'make migrate on a stopped stack leaves it stopped' => sub {

@@ -1,13 +1,16 @@
 package BulletDrop::Stack;
 
-# The local stack behind `make run`, `make stop` and `make migrate`: a
-# PostgreSQL cluster and nginx with the module, both living in the run dir
-# (BULLETDROP_RUN_DIR, default .run/), nginx on 127.0.0.1:BULLETDROP_PORT
-# (default 8080).  The test suite drives the same code.
+# The local stack behind `make run`, `make stop`, `make migrate` and
+# `make fsck`: a PostgreSQL cluster and nginx with the module, both living
+# in the run dir (BULLETDROP_RUN_DIR, default .run/), nginx on
+# 127.0.0.1:BULLETDROP_PORT (default 8080).  The test suite drives the
+# same code.
 #
-# The run dir also keeps what the stack made for itself once: jwt.secret
-# (the key nginx signs tokens with) and admin.json (the admin account and
-# an API key, made through the API on the first start).
+# The run dir also keeps the uploaded files (uploads/, which
+# nginx-conf/dev.conf names as bulletdrop_upload_dir) and what the stack
+# made for itself once: jwt.secret (the key nginx signs tokens with),
+# admin.json (the admin account and an API key, made through the API on
+# the first start) and bulletdrop.sxcu (a ShareX config with that key).
 
 use strict;
 use warnings;
@@ -58,6 +61,8 @@ sub url   { "http://127.0.0.1:$_[0]{port}" }
 
 sub jwt_secret_file { "$_[0]{dir}/jwt.secret" }
 sub admin_file      { "$_[0]{dir}/admin.json" }
+sub upload_dir      { "$_[0]{dir}/uploads" }
+sub sharex_file     { "$_[0]{dir}/bulletdrop.sxcu" }
 
 # the nginx master of a stack started earlier, if it is still there
 sub running_nginx {
@@ -127,6 +132,7 @@ sub up {
     eval {
         $self->migrate;
         $self->ensure_jwt_secret;
+        make_path($self->upload_dir);
         $self->{nginx}->write_conf($self->render_conf);
         $self->{nginx}->start;
         1;
@@ -245,6 +251,7 @@ sub banner {
         "  Health      curl $url/api/health",
         "              $health",
         "  Run dir     $self->{dir}",
+        "  Uploads     " . $self->upload_dir,
         "  Error log   " . $self->{nginx}->error_log,
         "  Database    psql \"" . $self->{pg}->conninfo . '"',
         $self->_banner_admin($admin // $self->admin),
@@ -276,13 +283,104 @@ sub _banner_admin {
                "              (the next start tries again; see $file)";
     }
 
+    my $sharex = $self->sharex_config($admin);
+
     return "  Admin       $admin->{username}",
            "  Password    $admin->{password}",
            '  API key     ' . ($admin->{api_key} // '(none yet)'),
            "              saved in $file",
+           defined $sharex ? "  ShareX      $sharex" : (),
            "  Try         curl -H 'Authorization: Bearer "
            . ($admin->{api_key} // '<key>') . "' " . $self->url
            . '/api/users/me';
+}
+
+# The ShareX config of the admin's API key, fetched from the API once
+# and kept in the run dir (it holds the key: owner only); its path, or
+# undef when there is no key or the API would not give one.
+sub sharex_config {
+    my ($self, $admin) = @_;
+
+    my $file = $self->sharex_file;
+    return $file if -e $file;
+    return undef unless defined $admin->{api_key};
+
+    my $res = eval {
+        BulletDrop::HTTP->new(port => $self->{port},
+                              host => "127.0.0.1:$self->{port}")
+            ->get('/api/users/me/sharex', token => $admin->{api_key},
+                  timeout => 10);
+    };
+    return undef unless $res && $res->{status} == 200 && $res->{json};
+
+    spew_private($file, $res->{body});
+    return $file;
+}
+
+# Rows of the uploads table whose file is missing, and files in the
+# category dirs of $o{upload_dir} that no row names, in the database of
+# $o{pg} (a BulletDrop::Pg; conninfo => ...: another database through its
+# psql): one line each, none when the two agree.
+sub fsck_report {
+    my (%o) = @_;
+
+    my $dir = $o{upload_dir};
+    my $pg = $o{pg} or croak 'pg is required';
+    my $rows = $pg->psql('SELECT u.id, u.category, u.ext, u.user_id, '
+                         . 'coalesce(s.username, \'?\') FROM uploads u '
+                         . 'LEFT JOIN users s ON s.id = u.user_id '
+                         . 'ORDER BY u.seq',
+                         $o{conninfo} ? (conninfo => $o{conninfo}) : ());
+
+    my (@problems, %named);
+
+    for my $r (@$rows) {
+        my ($id, $category, $ext, $user_id, $username) = @$r;
+        my $rel = "$category/$id.$ext";
+        $named{$rel} = 1;
+        push @problems, "no file for upload $id (user $user_id, "
+                        . "$username): $dir/$rel"
+            unless -f "$dir/$rel";
+    }
+
+    for my $category (qw(images documents other)) {
+        opendir my $dh, "$dir/$category" or next;
+        for my $name (sort grep { !/\A\.\.?\z/ } readdir $dh) {
+            push @problems, "no upload for file: $dir/$category/$name"
+                unless $named{"$category/$name"};
+        }
+    }
+
+    return @problems;
+}
+
+# `make fsck`: the report for the run dir's database and uploads/, printed
+# a line a problem; true when there is none.  A stopped cluster is
+# started for the occasion and stopped again.
+sub fsck {
+    my ($self) = @_;
+
+    my $pg = $self->{pg};
+    die "no PostgreSQL cluster in " . $pg->dir . ": nothing to check "
+        . "(make run creates it)\n" unless $pg->initialized;
+
+    my $was_running = $pg->running;
+    $pg->start unless $was_running;
+
+    my @problems = eval {
+        fsck_report(pg => $pg, upload_dir => $self->upload_dir) };
+    my $err = $@;
+    $pg->stop unless $was_running;
+    die $err if $err;
+
+    print "$_\n" for @problems;
+    $self->{log}->(@problems
+        ? scalar(@problems) . ' problem' . (@problems == 1 ? '' : 's')
+          . ' in ' . $self->upload_dir
+        : 'fsck: every upload has its file and every file its upload in '
+          . $self->upload_dir);
+
+    return !@problems;
 }
 
 # `make run`: up, then in the foreground until Ctrl-C, or until nginx
@@ -364,6 +462,11 @@ sub main {
     } elsif ($command eq 'stop') {
         $stack->stop;
 
+    } elsif ($command eq 'fsck') {
+        # the log line goes to stderr: stdout is the list of problems
+        $stack->{log} = sub { print STDERR "$_[0]\n" };
+        exit($stack->fsck ? 0 : 1);
+
     } elsif ($command eq 'migrate') {
         my $pg = $stack->pg;
         my $was_running = $pg->running;
@@ -377,7 +480,7 @@ sub main {
         $pg->stop unless $was_running;
 
     } else {
-        die "usage: BulletDrop::Stack::main(run|stop|migrate)\n";
+        die "usage: BulletDrop::Stack::main(run|stop|migrate|fsck)\n";
     }
 
     return;

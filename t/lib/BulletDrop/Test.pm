@@ -17,13 +17,22 @@ package BulletDrop::Test;
 #   $t->make_admin('alice');
 #   my $jwt = $t->jwt(claims => { sub => '1', exp => undef });  # forged
 #
+# Uploads (the upload dir is <prefix>/html/static, served at /static/):
+#
+#   my $res = $t->upload($token, 'shot.png', sample('png', 5000));
+#   my $res = $t->upload($key, 'notes.txt', $text, as => 'raw',
+#                        chunked => 1000);
+#   my $x = $t->begin_upload($key, 'big.png', $png, send => 4096);
+#   my $answer = $x->answer(5);                  # while the rest is unsent
+#   my $before = $t->uploads_state;  ...;  leaves_nothing($t, $before, ...);
+#
 # BULLETDROP_KEEP=1 keeps the directory (and says where) for a post-mortem.
 
 use strict;
 use warnings;
 
 use Carp qw(croak);
-use Digest::SHA qw(hmac_sha256 hmac_sha384 hmac_sha512);
+use Digest::SHA qw(sha256 hmac_sha256 hmac_sha384 hmac_sha512);
 use Exporter qw(import);
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
@@ -36,10 +45,11 @@ use BulletDrop::HTTP;
 use BulletDrop::Migrate;
 use BulletDrop::Nginx;
 use BulletDrop::Pg;
-use BulletDrop::Util qw(top_dir spew random_text);
+use BulletDrop::Util qw(top_dir slurp spew random_text);
 
 our @EXPORT_OK = qw(free_port wait_until random_text jwt_forge jwt_decode
-                    json_type iso_time is_error is_profile);
+                    json_type iso_time is_error is_profile is_upload
+                    leaves_nothing sample png filler);
 
 my @live;
 
@@ -235,6 +245,14 @@ sub pg    { $_[0]{pg} }
 sub nginx { $_[0]{nginx} }
 sub http  { $_[0]{http} }
 
+# bulletdrop_upload_dir of the last configuration (before any: the
+# default, <prefix>/html/static, which /static/ serves)
+sub upload_dir {
+    my ($self) = @_;
+    return exists $self->{upload_dir} ? $self->{upload_dir}
+         : $self->{nginx}->prefix . '/html/static';
+}
+
 # the JWT key, and the file nginx reads it from
 sub jwt_secret      { $_[0]{jwt_secret} }
 sub jwt_secret_file { "$_[0]{dir}/jwt.secret" }
@@ -245,8 +263,11 @@ sub jwt_secret_file { "$_[0]{dir}/jwt.secret" }
 #   db_pool, db_timeout, db_queue: the directives, when given
 #   jwt_secret_file  the fixture's secret whenever there is a database;
 #               undef: none; a path: that one (even without a database)
-#   registration, jwt_ttl, login_limit, default_quota, thread_pool:
+#   registration, jwt_ttl, login_limit, default_quota, thread_pool,
+#   max_file_size, allowed_extensions, fsync:
 #               the bulletdrop_ directives, when given
+#   upload_dir  bulletdrop_upload_dir whenever there is a database:
+#               <prefix>/html/static unless given; undef: none
 #   main        more directives for the main (top) level
 #   http        more directives for the http block
 #   server      the server block's body (default: the API and a static dir)
@@ -259,11 +280,18 @@ sub conf {
     my $secret = exists $o{jwt_secret_file} ? $o{jwt_secret_file}
                : defined $db ? $self->jwt_secret_file : undef;
 
+    my $uploads = exists $o{upload_dir} ? $o{upload_dir}
+                : defined $db ? $self->{nginx}->prefix . '/html/static'
+                : undef;
+    $self->{upload_dir} = $uploads;
+
     my $http = '';
     $http .= qq{    bulletdrop_db "$db";\n} if defined $db;
     $http .= "    bulletdrop_jwt_secret_file $secret;\n" if defined $secret;
+    $http .= "    bulletdrop_upload_dir $uploads;\n" if defined $uploads;
     for my $d (qw(db_pool db_timeout db_queue registration jwt_ttl
-                  login_limit default_quota thread_pool))
+                  login_limit default_quota thread_pool max_file_size
+                  allowed_extensions fsync))
     {
         $http .= "    bulletdrop_$d $o{$d};\n" if defined $o{$d};
     }
@@ -276,6 +304,11 @@ sub conf {
 
         location /static/ {
             root @PREFIX@/html;
+        }
+
+        # uploads under way live there: never served
+        location /static/.tmp/ {
+            return 404;
         }
 EOF
 
@@ -391,8 +424,9 @@ sub login {
 }
 
 # Registers (or dies: this is set-up, not the story) and logs in:
-# { name, password, id, token, profile }.
-#   password => (a random one); invite => code; admin => 1: promoted
+# { name, password, id, token, profile, key }.
+#   password => (a random one); invite => code; admin => 1: promoted;
+#   key => 1: with an API key too (no password hash: cheaper to use)
 sub new_user {
     my ($self, $username, %o) = @_;
 
@@ -408,9 +442,18 @@ sub new_user {
     croak "cannot log in as $username: $login->{status} $login->{body}"
         unless defined $token;
 
+    my $key;
+    if ($o{key}) {
+        my $made = $self->post('/api/users/me/api-keys', token => $token,
+                               json => { name => 'tests' });
+        croak "cannot make a key for $username: $made->{status} "
+            . $made->{body} unless $made->{status} == 201;
+        $key = $made->{json}{key};
+    }
+
     return { name => $username, password => $password,
              id => $res->{json}{id}, token => $token,
-             profile => $res->{json} };
+             profile => $res->{json}, key => $key };
 }
 
 # role 'admin' for a user, straight in the database
@@ -484,6 +527,381 @@ sub jwt_decode {
     my $json = JSON::PP->new->utf8;
     return map { my $p = $_; eval { $json->decode(decode_base64url($p)) } }
            $h // '', $c // '';
+}
+
+# ---- uploads ----------------------------------------------------------
+
+# The request that uploads $data named $name with $auth (a token or an
+# API key; undef: none): (method, path, options) for BulletDrop::HTTP's
+# request() or begin().
+#   as       'multipart' (the default): the part "file" of a form;
+#            'raw': the body itself, named by X-Filename;
+#            'query': the body itself, named by ?filename= (encoded)
+#            (a name of undef: no filename at all)
+#   sharex   1: POST /api/uploads/sharex
+#   chunked  N: Transfer-Encoding: chunked, in chunks of N bytes
+#   expect   1: with Expect: 100-continue
+#   length   the Content-Length to declare, whatever the body's length
+#   fields   [name => value, ...]: form fields sent before the file
+#   after    [name => value, ...]: form fields sent after it
+#   form     more options of BulletDrop::HTTP::multipart (boundary,
+#            quote, preamble, epilogue, close)
+#   part     more keys of the file part (filename_star, type, ...)
+#   headers  more headers; host: the Host header
+sub upload_request {
+    my ($self, $auth, $name, $data, %o) = @_;
+
+    my $as = $o{as} // 'multipart';
+    my $path = $o{sharex} ? '/api/uploads/sharex' : '/api/uploads';
+    my (@headers, $body);
+
+    if ($as eq 'multipart') {
+        my @fields = map { { name => $_->[0], data => $_->[1] } }
+                     _pairs($o{fields});
+        my @after = map { { name => $_->[0], data => $_->[1] } }
+                    _pairs($o{after});
+        my ($type, $b) = BulletDrop::HTTP::multipart(
+            %{ $o{form} // {} },
+            parts => [ @fields,
+                       { name => 'file', filename => $name, data => $data,
+                         %{ $o{part} // {} } },
+                       @after ]);
+        push @headers, 'Content-Type' => $type;
+        $body = $b;
+    } elsif ($as eq 'raw' || $as eq 'query') {
+        push @headers, 'Content-Type' => 'application/octet-stream';
+        if (defined $name && $as eq 'raw') {
+            push @headers, 'X-Filename' => $name;
+        } elsif (defined $name) {
+            $path .= '?filename=' . _percent($name);
+        }
+        $body = $data;
+    } else {
+        croak "upload as '$as'?";
+    }
+
+    if ($o{chunked}) {
+        push @headers, 'Transfer-Encoding' => 'chunked';
+        $body = BulletDrop::HTTP::chunked($body, sizes => [ $o{chunked} ]);
+    } elsif (defined $o{length}) {
+        push @headers, 'Content-Length' => $o{length};
+    }
+    push @headers, Expect => '100-continue' if $o{expect};
+    push @headers, $self->auth($auth) if defined $auth;
+
+    return ('POST', $path, headers => [ @headers, @{ $o{headers} // [] } ],
+            body => $body, defined $o{host} ? (host => $o{host}) : ());
+}
+
+sub _pairs {
+    my @l = @{ $_[0] // [] };
+    my @p;
+    push @p, [ splice @l, 0, 2 ] while @l;
+    return @p;
+}
+
+sub _percent {
+    my ($s) = @_;
+    $s =~ s/([^A-Za-z0-9_.~-])/sprintf '%%%02X', ord $1/ge;
+    return $s;
+}
+
+# POST /api/uploads (see upload_request); the response
+sub upload {
+    my ($self, $auth, $name, $data, %o) = @_;
+    my $timeout = delete $o{timeout};
+    return $self->{http}->request(
+        $self->upload_request($auth, $name, $data, %o),
+        timeout => $timeout // 30);
+}
+
+# An upload whose body the test sends at its own pace: a
+# BulletDrop::HTTP::Exchange with the head sent, and the first `send`
+# bytes of the body.  Options as upload_request.
+sub begin_upload {
+    my ($self, $auth, $name, $data, %o) = @_;
+    my $send = delete $o{send};
+    return $self->{http}->begin(
+        $self->upload_request($auth, $name, $data, %o), send => $send);
+}
+
+# files in the upload dir's category dirs: "images/<id>.png", sorted
+# (in scalar context: how many)
+sub stored_files {
+    my ($self) = @_;
+    my $dir = $self->upload_dir;
+    my @files;
+    for my $category (qw(images documents other)) {
+        opendir my $dh, "$dir/$category" or next;
+        push @files, map { "$category/$_" } grep { !/\A\.\.?\z/ } readdir $dh;
+    }
+    @files = sort @files;
+    return @files;
+}
+
+# what is in <upload dir>/.tmp, sorted (in scalar context: how many)
+sub temp_files {
+    my ($self) = @_;
+    opendir my $dh, $self->upload_dir . '/.tmp' or return ();
+    my @files = sort grep { !/\A\.\.?\z/ } readdir $dh;
+    return @files;
+}
+
+# every file under the upload dir, as paths relative to it, sorted
+sub all_upload_files {
+    my ($self) = @_;
+    my $top = $self->upload_dir;
+    my @out;
+    my @dirs = ('');
+    while (defined(my $rel = shift @dirs)) {
+        opendir my $dh, $rel eq '' ? $top : "$top/$rel" or next;
+        for my $e (grep { !/\A\.\.?\z/ } readdir $dh) {
+            my $path = $rel eq '' ? $e : "$rel/$e";
+            if (-d "$top/$path" && !-l "$top/$path") {
+                push @dirs, $path;
+            } else {
+                push @out, $path;
+            }
+        }
+    }
+    @out = sort @out;
+    return @out;
+}
+
+# where an upload record's file lives on disk
+sub stored_path {
+    my ($self, $rec) = @_;
+    my ($ext) = ($rec->{url} // '') =~ /\.([^.\/]+)\z/;
+    return $self->upload_dir . "/$rec->{category}/$rec->{id}."
+        . ($ext // '');
+}
+
+# {rows => uploads in the table, files => stored_files, tmp => temp_files}
+sub uploads_state {
+    my ($self) = @_;
+    return { rows => $self->{pg}->query('SELECT count(*) FROM uploads')
+                         ->[0][0],
+             files => [ $self->stored_files ],
+             tmp => [ $self->temp_files ] };
+}
+
+# {bytes, files} of a user, as the table says
+sub usage_of {
+    my ($self, $user_id) = @_;
+    my ($row) = @{ $self->{pg}->query('SELECT usage_bytes, usage_files '
+                                      . 'FROM users WHERE id = '
+                                      . (0 + $user_id)) };
+    return $row && { bytes => $row->[0], files => $row->[1] };
+}
+
+# lines nginx wrote to the access log so far (one per finished request)
+sub access_lines {
+    my ($self) = @_;
+    my $log = $self->{nginx}->prefix . '/logs/access.log';
+    return 0 unless -f $log;
+    return scalar(() = slurp($log) =~ /\n/g);
+}
+
+# One check that a failed or aborted upload left nothing behind: once
+# .tmp is empty (waiting up to 5 s for it), the rows and stored files are
+# those of $before (an uploads_state) and .tmp holds nothing.
+sub leaves_nothing {
+    my ($t, $before, $name) = @_;
+
+    require Test::More;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+    wait_until(sub { !$t->temp_files }, 5);
+    my $now = $t->uploads_state;
+    my $ok = Test::More::is_deeply($now, { %$before, tmp => [] }, $name);
+    Test::More::diag(JSON::PP->new->canonical->encode(
+        { before => $before, now => $now })) unless $ok;
+    return $ok;
+}
+
+# One check that a decoded value is an upload record of the types the
+# contract says, with the values in $want (undef: null).
+#   host         the Host its links name (localhost)
+#   scheme       http
+#   delete_url   0: the record must not have one (lists, GET by id)
+#   ext          the extension the stored file must have
+sub is_upload {
+    my ($r, $want, $name, %o) = @_;
+
+    require Test::More;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+
+    my $host = $o{host} // 'localhost';
+    my $scheme = $o{scheme} // 'http';
+    my $has_delete = $o{delete_url} // 1;
+    my @keys = sort qw(id name category content_type size sha256 url
+                       created_at expires_at max_views views domain),
+                    $has_delete ? 'delete_url' : ();
+    my @problems;
+
+    if (ref $r ne 'HASH') {
+        push @problems, 'not an object';
+    } else {
+        my %types = (id => 'string', name => 'string', category => 'string',
+                     content_type => 'string', size => 'int',
+                     sha256 => 'string', url => 'string',
+                     delete_url => 'string', created_at => 'string',
+                     expires_at => 'null', max_views => 'null',
+                     views => 'int', domain => 'null');
+        for my $k (@keys) {
+            my $type = json_type($r->{$k});
+            push @problems, "$k is $type, not $types{$k}"
+                if $type ne $types{$k};
+        }
+        my @have = sort keys %$r;
+        push @problems, "keys are @have" if "@have" ne "@keys";
+
+        my ($id, $cat) = ($r->{id} // '', $r->{category} // '');
+        push @problems, "id '$id' is not 16 base64url characters"
+            unless $id =~ /\A[A-Za-z0-9_-]{16}\z/;
+        push @problems, "category '$cat'"
+            unless $cat =~ /\A(?:images|documents|other)\z/;
+        push @problems, "sha256 '" . ($r->{sha256} // '') . "'"
+            unless ($r->{sha256} // '') =~ /\A[0-9a-f]{64}\z/;
+        my ($ext) = ($r->{url} // '') =~ m{\A\Q$scheme\E://\Q$host\E/static/
+                                            \Q$cat\E/\Q$id\E\.([a-z0-9]+)\z}x;
+        push @problems, "url '" . ($r->{url} // '') . "' is not "
+            . "$scheme://$host/static/$cat/$id.<ext>" unless defined $ext;
+        push @problems, "url has .$ext, not .$o{ext}"
+            if defined $ext && defined $o{ext} && $ext ne $o{ext};
+        if ($has_delete) {
+            push @problems, "delete_url '" . ($r->{delete_url} // '')
+                . "' is not $scheme://$host/d/<token>"
+                unless ($r->{delete_url} // '')
+                       =~ m{\A\Q$scheme\E://\Q$host\E/d/[A-Za-z0-9_-]{16,}\z};
+        }
+        push @problems, "created_at '" . ($r->{created_at} // '')
+            . "' is not a UTC time" unless iso_time($r->{created_at});
+
+        for my $k (sort keys %{ $want // {} }) {
+            my ($w, $g) = ($want->{$k}, $r->{$k});
+            next if !defined $w && !defined $g;
+            next if defined $w && defined $g && $w eq $g;
+            push @problems, "$k is " . (defined $g ? "'$g'" : 'null')
+                . ', not ' . (defined $w ? "'$w'" : 'null');
+        }
+    }
+
+    my $ok = Test::More::ok(!@problems, $name);
+    Test::More::diag(join "\n", @problems) unless $ok;
+    return $ok;
+}
+
+# ---- files of each kind -----------------------------------------------
+
+# $n bytes that look random (the same for the same seed), with CR, LF,
+# CRLF, "--" and blank lines strewn in: what a multipart parser must not
+# mistake for structure
+sub filler {
+    my ($n, $seed) = @_;
+    $seed //= 'bulletdrop';
+    my $out = '';
+    my $i = 0;
+    while (length $out < $n) {
+        $out .= sha256("$seed:" . $i++) . sha256("$seed;$i")
+              . ($i % 2 ? "\r\n--\r\n\r\n-" : "\n\r--\r");
+    }
+    return substr $out, 0, $n;
+}
+
+sub _crc32 {
+    my ($data) = @_;
+    my $crc = 0xffffffff;
+    for my $byte (unpack 'C*', $data) {
+        $crc ^= $byte;
+        $crc = ($crc >> 1) ^ (($crc & 1) ? 0xedb88320 : 0) for 1 .. 8;
+    }
+    return $crc ^ 0xffffffff;
+}
+
+sub _chunk {
+    my ($type, $data) = @_;
+    return pack('N', length $data) . $type . $data
+         . pack('N', _crc32($type . $data));
+}
+
+# A real PNG, $w x $h pixels of RGB, its image data in a zlib stream of
+# stored (uncompressed) deflate blocks.  extra => $bytes: a private
+# ancillary chunk of those bytes, which viewers skip.
+sub png {
+    my ($w, $h, %o) = @_;
+    ($w, $h) = (1, 1) unless $w && $h;
+
+    my $raw = join '', map {
+        my $y = $_;
+        "\0" . join '', map { pack 'C3', ($_ * 7) & 255, ($y * 13) & 255,
+                                         ($_ ^ $y) & 255 } 0 .. $w - 1
+    } 0 .. $h - 1;
+
+    my ($z, $off) = ("\x78\x01", 0);
+    do {
+        my $piece = substr $raw, $off, 65535;
+        $off += length $piece;
+        my $last = $off >= length $raw ? 1 : 0;
+        $z .= pack('C v v', $last, length $piece, ~length($piece) & 0xffff)
+            . $piece;
+    } while ($off < length $raw);
+    my ($s1, $s2) = (1, 0);
+    for my $byte (unpack 'C*', $raw) {
+        $s1 = ($s1 + $byte) % 65521;
+        $s2 = ($s2 + $s1) % 65521;
+    }
+    $z .= pack 'N', ($s2 << 16) | $s1;
+
+    return "\x89PNG\r\n\x1a\n"
+         . _chunk('IHDR', pack 'N N C C C C C', $w, $h, 8, 2, 0, 0, 0)
+         . (defined $o{extra} ? _chunk('bdAt', $o{extra}) : '')
+         . _chunk('IDAT', $z)
+         . _chunk('IEND', '');
+}
+
+# A file of the kind its extension says, exactly $size bytes (default
+# 2000; at least what its kind needs): a real PNG (brought to size by a
+# private chunk of filler), and for the other kinds the signature a
+# sniffer looks for, then filler; kinds without a signature get lines of
+# text.  The same arguments give the same bytes; $seed varies them.
+sub sample {
+    my ($ext, $size, $seed) = @_;
+    $size //= 2000;
+    $seed //= "$ext$size";
+    $ext = lc $ext;
+
+    if ($ext eq 'png') {
+        my $base = length png(2, 2, extra => '');
+        croak "a PNG needs $base bytes" if $size < $base;
+        return png(2, 2, extra => filler($size - $base, $seed));
+    }
+
+    my %kind = (
+        jpg  => [ "\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01"
+                  . "\x00\x01\x00\x00", "\xff\xd9" ],
+        gif  => [ "GIF89a\x01\x00\x01\x00\x80\x00\x00", ';' ],
+        webp => [ 'RIFF' . pack('V', $size - 8) . 'WEBPVP8L', '' ],
+        pdf  => [ "%PDF-1.4\n", "\n%%EOF\n" ],
+        mp4  => [ "\x00\x00\x00\x18ftypisom\x00\x00\x02\x00isomiso2", '' ],
+        webm => [ "\x1a\x45\xdf\xa3\x9f\x42\x86\x81\x01", '' ],
+    );
+    $kind{jpeg} = $kind{jpg};
+
+    if (!$kind{$ext}) {
+        my $text = '';
+        my $i = 0;
+        $text .= 'line ' . $i++ . " of $seed: the quick brown fox\r\n"
+            while length $text < $size;
+        return substr $text, 0, $size;
+    }
+
+    my ($head, $tail) = @{ $kind{$ext} };
+    my $room = $size - length($head) - length($tail);
+    croak "a .$ext needs " . (length($head) + length $tail) . ' bytes'
+        if $room < 0;
+
+    return $head . filler($room, $seed) . $tail;
 }
 
 # connections of our module as PostgreSQL sees them: backend pids

@@ -1,0 +1,279 @@
+#!/usr/bin/perl
+# An upload is all or nothing.  Under way it lives in <upload dir>/.tmp,
+# which nobody can fetch; a client that goes away at any byte, or a
+# database that stops or freezes before the upload is recorded, leaves no
+# file (in .tmp or anywhere) and no row, and the user's usage as it was.
+# Six uploads racing for room for three: exactly three are kept, and the
+# usage is exactly theirs.  Temp files a crash left behind are swept away
+# when nginx starts; younger ones are not.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Digest::SHA qw(sha256_hex);
+
+use BulletDrop::HTTP qw(multipart);
+use BulletDrop::Test qw(wait_until is_error leaves_nothing sample);
+use BulletDrop::Util qw(slurp spew);
+
+my %conf = (registration => 'open', workers => 2, db_timeout => '1s');
+my $t = BulletDrop::Test->new;
+$t->start_nginx(%conf);
+
+my $alice = $t->new_user('alice', key => 1);
+my $key = $alice->{key};
+my $dir = $t->upload_dir;
+
+sub answer_of { $_[0] // { status => 'no answer', headers => {} } }
+
+sub under_way {
+    my ($n) = @_;
+    return wait_until(sub { $t->temp_files >= ($n // 1) }, 10);
+}
+
+sub health_ok {
+    return wait_until(sub { $t->get('/api/health')->{status} == 200 }, 15);
+}
+
+subtest 'nginx makes the upload dirs at start, for its workers' => sub {
+    my ($worker) = $t->nginx->worker_pids;
+    my $uid = (stat "/proc/$worker")[4];
+    for my $sub (qw(.tmp images documents other)) {
+        ok(-d "$dir/$sub", "$sub/ is there");
+        is((stat "$dir/$sub")[4], $uid, "$sub/ belongs to the worker's user");
+    }
+};
+
+subtest 'an upload under way lives in .tmp, which is never served' => sub {
+    my $before = $t->uploads_state;
+    my $png = sample('png', 300_000);
+    my $x = $t->begin_upload($key, 'slow.png', $png, as => 'raw',
+                             send => 100_000);
+
+    ok(under_way(), 'a temp file appears while the body arrives');
+    my @tmp = $t->temp_files;
+    is(scalar @tmp, 1, 'one');
+    like($tmp[0] // '', qr/\.part\z/, 'named *.part');
+    ok(wait_until(sub { -s "$dir/.tmp/$tmp[0]" }, 5),
+       'holding the bytes that came') if @tmp;
+
+    is($t->get("/static/.tmp/$tmp[0]")->{status}, 404,
+       'GET /static/.tmp/<it>: 404') if @tmp;
+    is($t->get('/static/.tmp/')->{status}, 404, 'GET /static/.tmp/: 404');
+    is_deeply([ $t->stored_files ], $before->{files},
+              'nothing in the category dirs yet');
+    is($t->uploads_state->{rows}, $before->{rows}, 'and no row');
+
+    ok($x->send_rest, 'the rest of the body goes');
+    my $res = answer_of($x->answer(10));
+    is($res->{status}, 201, 'then 201');
+    ok(wait_until(sub { !$t->temp_files }, 5), '.tmp is empty again');
+    my $file = $res->{json} ? $t->stored_path($res->{json}) : '';
+    ok(-f $file && slurp($file) eq $png,
+       'and the file is in place, whole');
+};
+
+subtest 'a client that goes away at any byte leaves nothing' => sub {
+    my $usage = $t->usage_of($alice->{id});
+    my $png = sample('png', 200_000);
+    my $b = 'AbortBoundary';
+    my (undef, $form) = multipart(boundary => $b,
+                                  parts => [ { name => 'file',
+                                               filename => 'abort.png',
+                                               data => $png } ]);
+    my $data_at = index($form, "\r\n\r\n") + 4;
+    my $closing = length "\r\n--$b--";
+    my $raw_chunked = BulletDrop::HTTP::chunked($png, sizes => [ 16384 ]);
+
+    # what is sent, how much of it, and whether the file had begun
+    my @points = (
+        [ 'a form: after the head, before any body',  {}, 0, 0 ],
+        [ 'a form: inside the part headers',          {}, 40, 0 ],
+        [ 'a form: right after the part headers',     {}, $data_at, 0 ],
+        [ 'a form: in the middle of the file',        {},
+          $data_at + 100_000, 1 ],
+        [ 'a form: just before the closing boundary', {},
+          length($form) - $closing, 1 ],
+        [ 'a form: one byte before the end',          {},
+          length($form) - 1, 1 ],
+        [ 'raw: after the head',                      { as => 'raw' }, 0, 0 ],
+        [ 'raw: in the middle',                       { as => 'raw' },
+          100_000, 1 ],
+        [ 'raw: one byte before the end',             { as => 'raw' },
+          length($png) - 1, 1 ],
+        [ 'raw chunked: in the middle',
+          { as => 'raw', chunked => 16384 }, 100_000, 1 ],
+        [ 'raw chunked: all but the last chunk',
+          { as => 'raw', chunked => 16384 }, length($raw_chunked) - 5, 1 ],
+    );
+
+    for (@points) {
+        my ($what, $how, $send, $begun) = @$_;
+        my $before = $t->uploads_state;
+        my $logged = $t->access_lines;
+
+        my $x = $t->begin_upload($key, 'abort.png', $png, %$how,
+                                 form => { boundary => $b });
+        $x->send_more($send) if $send;
+        if ($begun) {
+            ok(under_way(), "$what: the upload was under way in .tmp");
+        }
+        $x->close;
+
+        ok(wait_until(sub { $t->access_lines > $logged }, 10),
+           "$what: the server saw the client go");
+        leaves_nothing($t, $before, "$what: nothing left, no row");
+    }
+
+    is_deeply($t->usage_of($alice->{id}), $usage, 'the usage is unchanged');
+};
+
+subtest 'the database stops mid-upload: 503, and nothing left when it '
+        . 'is back' => sub {
+    my $before = $t->uploads_state;
+    my $usage = $t->usage_of($alice->{id});
+    my $png = sample('png', 200_000);
+
+    my $x = $t->begin_upload($key, 'stopped.png', $png, send => 100_000);
+    ok(under_way(), 'the upload is under way');
+
+    $t->pg->stop;
+    ok($x->send_rest, 'the rest of the body goes while PostgreSQL is down');
+    my $res = $x->answer(10);
+    ok($res, 'an answer comes');
+    is_error(answer_of($res), 503, 'database_unavailable',
+             '503 database_unavailable');
+
+    # the client has its answer but has not hung up (yet): the answer is
+    # what counts
+    is_deeply([ $t->stored_files ], $before->{files},
+              'once the 503 is sent, no file is in place, though the '
+              . 'client keeps the connection');
+    is_deeply([ $t->temp_files ], [], 'nor in .tmp');
+
+    $t->pg->start;
+    ok(health_ok(), 'PostgreSQL is back');
+    $x->close;
+    leaves_nothing($t, $before, 'no file, no row');
+    is_deeply($t->usage_of($alice->{id}), $usage, 'the usage is unchanged');
+
+    my $again = $t->upload($key, 'after.png', sample('png', 3000));
+    is($again->{status}, 201, 'and the next upload is stored');
+};
+
+subtest 'the database freezes mid-upload: 503 after the timeout, and '
+        . 'nothing left once it thaws' => sub {
+    my $before = $t->uploads_state;
+    my $usage = $t->usage_of($alice->{id});
+    my $png = sample('png', 200_000);
+
+    my $x = $t->begin_upload($key, 'frozen.png', $png, as => 'raw',
+                             send => 100_000);
+    ok(under_way(), 'the upload is under way');
+
+    $t->pg->freeze;
+    ok($x->send_rest, 'the rest of the body goes while PostgreSQL hangs');
+    my $res = $x->answer(10);
+    my @files = $t->stored_files;
+    $t->pg->thaw;
+
+    ok($res, 'an answer comes');
+    is_error(answer_of($res), 503, 'database_unavailable',
+             '503 database_unavailable');
+    cmp_ok($res && $res->{elapsed}, '<', 5, 'soon after the 1 s timeout');
+    is_deeply(\@files, $before->{files},
+              'once the 503 is sent, no file is in place, though the '
+              . 'client keeps the connection');
+
+    ok(health_ok(), 'PostgreSQL answers again');
+    ok(wait_until(sub {
+        !$t->pg->psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                      . "application_name = 'bulletdrop' AND "
+                      . "state <> 'idle'", dbname => 'postgres',
+                      user => 'postgres')->[0][0] }, 10),
+       'and whatever nginx had sent it is done');
+    $x->close;
+    leaves_nothing($t, $before, 'no file, no row: what the client was '
+                                . 'told is what happened');
+    is_deeply($t->usage_of($alice->{id}), $usage, 'the usage is unchanged');
+};
+
+subtest 'six uploads at once with room for three: three are kept' => sub {
+    my $size = 20_000;
+
+    for my $round ('begun together, finished together', 'sent at once') {
+        my $usage = $t->usage_of($alice->{id});
+        $t->pg->psql('UPDATE users SET quota_bytes = '
+                     . ($usage->{bytes} + 3 * $size)
+                     . " WHERE id = $alice->{id}");
+        my $before = $t->uploads_state;
+        my %sent = map { ("race$_.png" => sample('png', $size, "$round$_")) }
+                   1 .. 6;
+        my (@res, @x);
+
+        # the clients keep their connections until the end: the answers
+        # are what counts
+        if ($round =~ /together/) {
+            @x = map { $t->begin_upload($key, $_, $sent{$_}, as => 'raw') }
+                 sort keys %sent;
+            $_->send_all_but(1) for @x;
+            ok(under_way(6), "$round: all six are under way in .tmp");
+            $_->send_rest for @x;
+            @res = map { answer_of($_->answer(15)) } @x;
+        } else {
+            @res = $t->http->parallel(map {
+                [ $t->upload_request($key, $_, $sent{$_}) ]
+            } sort keys %sent);
+        }
+
+        my @kept = grep { $_->{status} == 201 } @res;
+        my @refused = grep { $_->{status} != 201 } @res;
+        is(scalar @kept, 3, "$round: three are stored");
+        is(scalar(grep { ($_->{json}{error} // '') eq 'quota_exceeded'
+                         && $_->{status} == 413 } @refused),
+           3, "$round: three get 413 quota_exceeded");
+
+        is_deeply($t->usage_of($alice->{id}),
+                  { bytes => $usage->{bytes} + 3 * $size,
+                    files => $usage->{files} + 3 },
+                  "$round: the usage grew by exactly three files");
+        leaves_nothing($t, { %$before,
+                             rows => $before->{rows} + 3,
+                             files => [ sort @{ $before->{files} },
+                                        map { "images/$_->{json}{id}.png" }
+                                        @kept ] },
+                       "$round: three rows and three files, no more");
+        is(scalar(grep { $t->get("/static/images/$_->{json}{id}.png")
+                             ->{body} eq $sent{ $_->{json}{name} } } @kept),
+           3, "$round: each kept file is the one its answer names");
+        $_->close for @x;
+    }
+
+    $t->pg->psql("UPDATE users SET quota_bytes = NULL "
+                 . "WHERE id = $alice->{id}");
+};
+
+subtest 'temp files left 10 minutes or more are swept at start' => sub {
+    my $tmp = "$dir/.tmp";
+    my $now = time;
+    my %age = ('crashed.part' => 3600, 'stale.part' => 11 * 60,
+               'young.part' => 9 * 60, 'fresh.part' => 0);
+    for my $name (keys %age) {
+        spew("$tmp/$name", "left by someone\n");
+        utime $now - $age{$name}, $now - $age{$name}, "$tmp/$name";
+    }
+
+    $t->restart_nginx(%conf);
+
+    ok(wait_until(sub { !-e "$tmp/crashed.part" && !-e "$tmp/stale.part" },
+                  10),
+       'the .part files of 11 and 60 minutes ago are removed');
+    ok(-e "$tmp/young.part", 'one of 9 minutes ago is kept');
+    ok(-e "$tmp/fresh.part", 'one of just now is kept');
+
+    unlink map { "$tmp/$_" } keys %age;
+};
+
+done_testing;
