@@ -207,6 +207,12 @@ ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
             return;
         }
 
+        if (rc == NGX_ERROR) {
+            ngx_http_finalize_request(r, ngx_http_bulletdrop_answer(r,
+                                            NGX_HTTP_INTERNAL_SERVER_ERROR));
+            return;
+        }
+
         if (rc == NGX_AGAIN && r->request_body->bufs == NULL) {
             r->read_event_handler = ngx_http_bulletdrop_body_handler;
             return;

@@ -16,6 +16,8 @@
 
 typedef struct {
     ngx_thread_task_t                      task;
+    /* keeps a worker that shuts down gracefully until the job is back */
+    ngx_event_t                            hold;
 
     /* NULL once the request has gone */
     ngx_http_request_t                    *request;
@@ -44,6 +46,7 @@ typedef struct {
 
 static void ngx_http_bulletdrop_password_thread(void *data, ngx_log_t *log);
 static void ngx_http_bulletdrop_password_event(ngx_event_t *ev);
+static void ngx_http_bulletdrop_password_hold(ngx_event_t *ev);
 static void ngx_http_bulletdrop_password_orphan(void *data);
 
 
@@ -121,6 +124,11 @@ ngx_http_bulletdrop_password_run(ngx_http_request_t *r,
     job->cleanup->handler = ngx_http_bulletdrop_password_orphan;
     job->cleanup->data = job;
 
+    job->hold.handler = ngx_http_bulletdrop_password_hold;
+    job->hold.data = job;
+    job->hold.log = r->connection->log;
+    ngx_add_timer(&job->hold, 60000);
+
     r->main->count++;
 
     return NGX_DONE;
@@ -179,6 +187,10 @@ ngx_http_bulletdrop_password_event(ngx_event_t *ev)
     pw = job->pw;
     done = job->done;
 
+    if (job->hold.timer_set) {
+        ngx_del_timer(&job->hold);
+    }
+
     if (r) {
         job->cleanup->handler = NULL;
 
@@ -198,6 +210,14 @@ ngx_http_bulletdrop_password_event(ngx_event_t *ev)
     if (r) {
         done(r, pw);
     }
+}
+
+
+static void
+ngx_http_bulletdrop_password_hold(ngx_event_t *ev)
+{
+    ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                  "bulletdrop: a password job has not returned in a minute");
 }
 
 

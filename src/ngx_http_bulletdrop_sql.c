@@ -184,7 +184,10 @@ const ngx_http_bulletdrop_sql_t
      * The row and the owner's usage in one statement: the row lock on the
      * user orders concurrent uploads, and one that would pass the quota
      * inserts nothing.  $1 id, $2 user, $3 name, $4 ext, $5 category,
-     * $6 content type, $7 size, $8 sha256, $9 delete token hash.
+     * $6 content type, $7 size, $8 sha256, $9 delete token hash, $10 the
+     * time (epoch seconds) after which nginx may have given up on it: a
+     * statement that a frozen or swamped server runs later inserts
+     * nothing, so that a 503 never leaves a row behind.
      */
     [NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT] = {
         "bd_upload_insert",
@@ -192,6 +195,7 @@ const ngx_http_bulletdrop_sql_t
         "  UPDATE users SET usage_bytes = usage_bytes + $7::bigint,"
         "                   usage_files = usage_files + 1"
         "   WHERE id = $2::bigint"
+        "     AND clock_timestamp() < to_timestamp($10::double precision)"
         "     AND (quota_bytes IS NULL"
         "          OR usage_bytes + $7::bigint <= quota_bytes)"
         "  RETURNING id)"
@@ -201,7 +205,7 @@ const ngx_http_bulletdrop_sql_t
         " SELECT $1::text, charged.id, $3::text, $4::text, $5::text,"
         "        $6::text, $7::bigint, $8::text, $9::text FROM charged"
         " RETURNING" BD_UPLOAD_COLUMNS,
-        9, 0
+        10, 0
     },
 
     /*
@@ -232,7 +236,7 @@ const ngx_http_bulletdrop_sql_t
         3, 1
     },
 
-    /* the row goes and its owner's usage with it; the file follows */
+    /* the row goes and its owner's usage with it (its file went first) */
     [NGX_HTTP_BULLETDROP_SQL_UPLOAD_DELETE] = {
         "bd_upload_delete",
         "WITH gone AS ("

@@ -13,6 +13,7 @@
  * database that went away.
  */
 
+#include <sys/file.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -30,11 +31,17 @@
 /* room for a multipart body's boundaries and part headers */
 #define NGX_HTTP_BULLETDROP_MULTIPART_SLACK   16384
 
-/* a temp file not written to for this long belongs to no request */
-#define NGX_HTTP_BULLETDROP_STALE_AFTER       600
+/*
+ * Temp files that no upload holds (a lock) and older than this go; the
+ * age spares a file between its creation and its lock
+ */
+#define NGX_HTTP_BULLETDROP_STALE_AFTER       60
 #define NGX_HTTP_BULLETDROP_SWEEP_EVERY       (600 * 1000)
 
 #define NGX_HTTP_BULLETDROP_DELETE_BYTES      24
+
+/* how long a thread job may keep a worker that is shutting down */
+#define NGX_HTTP_BULLETDROP_JOB_HOLD          (3600 * 1000)
 
 
 struct ngx_http_bulletdrop_upload_s {
@@ -48,7 +55,9 @@ struct ngx_http_bulletdrop_upload_s {
     ngx_str_t                           path;
 
     EVP_MD_CTX                         *sha;
+    /* the file's bytes, and the body's (a multipart body has more) */
     off_t                               size;
+    off_t                               received;
     /* the smaller of the file size limit and what the quota leaves */
     off_t                               limit;
 
@@ -77,12 +86,15 @@ struct ngx_http_bulletdrop_upload_s {
     /* the file is at path; the row makes it kept */
     unsigned                            placed:1;
     unsigned                            committed:1;
+    /* the row's INSERT is out: until it answers, the file stays */
+    unsigned                            inserting:1;
 };
 
 
 /* an fsync on the thread pool: the job owns a descriptor of its own */
 typedef struct {
     ngx_thread_task_t                   task;
+    ngx_event_t                         hold;
     ngx_fd_t                            fd;
     ngx_err_t                           err;
     ngx_http_request_t                 *request;
@@ -101,6 +113,8 @@ static ngx_int_t ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up);
 static void ngx_http_bulletdrop_upload_cleanup(void *data);
 static void ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up);
+static void ngx_http_bulletdrop_too_large(ngx_http_bulletdrop_ctx_t *ctx,
+    ngx_http_bulletdrop_upload_t *up);
 static ngx_int_t ngx_http_bulletdrop_upload_reject(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
     const char *detail);
@@ -122,6 +136,7 @@ static ngx_int_t ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
 #if (NGX_THREADS)
 static void ngx_http_bulletdrop_sync_thread(void *data, ngx_log_t *log);
 static void ngx_http_bulletdrop_sync_event(ngx_event_t *ev);
+static void ngx_http_bulletdrop_sync_hold(ngx_event_t *ev);
 static void ngx_http_bulletdrop_sync_orphan(void *data);
 #endif
 static ngx_int_t ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
@@ -303,13 +318,10 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
     }
 
     if (cl > up->limit + slack) {
-        return ngx_http_bulletdrop_upload_refuse(r, ctx,
-                   NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                   up->quota_limits ? "quota_exceeded" : "file_too_large",
-                   up->quota_limits ? "the file is larger than what is left "
-                                      "of your storage quota"
-                                    : "the file is larger than this server "
-                                      "takes");
+        ngx_http_bulletdrop_too_large(ctx, up);
+        return ngx_http_bulletdrop_upload_refuse(r, ctx, ctx->err_status,
+                                                 ctx->err_code,
+                                                 ctx->err_detail);
     }
 
     if (ngx_http_bulletdrop_upload_open(r, up) != NGX_OK) {
@@ -431,6 +443,16 @@ ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    /*
+     * Held while the file is written: the sweep takes only temp files
+     * nobody holds, and a worker that dies lets go of its own
+     */
+    if (flock(up->fd, LOCK_EX|LOCK_NB) == -1) {
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "bulletdrop: cannot lock \"%s\"", up->tmp.data);
+        return NGX_ERROR;
+    }
+
     return NGX_OK;
 }
 
@@ -468,6 +490,18 @@ ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up)
         return;
     }
 
+    if (up->inserting) {
+        /*
+         * the row may have been written: a file without a row is the
+         * lesser harm, and make fsck lists it
+         */
+        ngx_log_error(NGX_LOG_CRIT, up->request->connection->log, 0,
+                      "bulletdrop: \"%s\" kept: its row may or may not "
+                      "have been written", up->path.data);
+        up->committed = 1;
+        return;
+    }
+
     if (up->placed) {
         (void) ngx_delete_file(up->path.data);
         up->placed = 0;
@@ -477,6 +511,24 @@ ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up)
     }
 
     ngx_str_null(&up->tmp);
+}
+
+
+static void
+ngx_http_bulletdrop_too_large(ngx_http_bulletdrop_ctx_t *ctx,
+    ngx_http_bulletdrop_upload_t *up)
+{
+    if (up->quota_limits) {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                   "quota_exceeded",
+                                   "the file is larger than what is left of "
+                                   "your storage quota");
+    } else {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                   "file_too_large",
+                                   "the file is larger than this server "
+                                   "takes");
+    }
 }
 
 
@@ -514,7 +566,16 @@ ngx_http_bulletdrop_upload_chunk(ngx_http_request_t *r,
     if (!up->multipart) {
         rc = ngx_http_bulletdrop_upload_write(r, ctx, p, n);
 
+    } else if ((off_t) n > up->limit + NGX_HTTP_BULLETDROP_MULTIPART_SLACK
+                           - up->received)
+    {
+        /* other parts and the epilogue count too, with the same slack */
+        ngx_http_bulletdrop_too_large(ctx, up);
+        rc = NGX_DECLINED;
+
     } else {
+        up->received += n;
+
         mrc = bd_multipart_feed(up->mp, (char *) p, n);
 
         if (mrc == BD_MULTIPART_STOPPED) {
@@ -553,18 +614,7 @@ ngx_http_bulletdrop_upload_write(ngx_http_request_t *r,
     up = ctx->upload;
 
     if ((off_t) n > up->limit - up->size) {
-        if (up->quota_limits) {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "quota_exceeded",
-                                       "the file is larger than what is "
-                                       "left of your storage quota");
-        } else {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                       "file_too_large",
-                                       "the file is larger than this "
-                                       "server takes");
-        }
-
+        ngx_http_bulletdrop_too_large(ctx, up);
         return NGX_DECLINED;
     }
 
@@ -808,9 +858,7 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
     job->task.event.handler = ngx_http_bulletdrop_sync_event;
     job->task.event.log = r->connection->log;
 
-    if (ngx_http_bulletdrop_watch_client(r) != NGX_OK
-        || ngx_thread_task_post(bmcf->thread_pool, &job->task) != NGX_OK)
-    {
+    if (ngx_thread_task_post(bmcf->thread_pool, &job->task) != NGX_OK) {
         (void) close(job->fd);
         ngx_free(job);
         return ngx_http_bulletdrop_upload_fail(r, up,
@@ -819,6 +867,21 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
 
     job->cleanup->handler = ngx_http_bulletdrop_sync_orphan;
     job->cleanup->data = job;
+
+    /*
+     * The body is in: a client leaving now saves nothing, and abandoning
+     * would be one more way out to get right
+     */
+    r->read_event_handler = ngx_http_block_reading;
+
+    /*
+     * A worker shutting down gracefully waits for timers that cannot be
+     * cancelled: this one keeps it until the job is back
+     */
+    job->hold.handler = ngx_http_bulletdrop_sync_hold;
+    job->hold.data = job;
+    job->hold.log = r->connection->log;
+    ngx_add_timer(&job->hold, NGX_HTTP_BULLETDROP_JOB_HOLD);
 
     r->main->count++;
 
@@ -858,6 +921,10 @@ ngx_http_bulletdrop_sync_event(ngx_event_t *ev)
     r = job->request;
     err = job->err;
 
+    if (job->hold.timer_set) {
+        ngx_del_timer(&job->hold);
+    }
+
     (void) close(job->fd);
 
     if (r) {
@@ -886,6 +953,14 @@ ngx_http_bulletdrop_sync_event(ngx_event_t *ev)
 
 
 static void
+ngx_http_bulletdrop_sync_hold(ngx_event_t *ev)
+{
+    ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                  "bulletdrop: fsync() has not returned for an hour");
+}
+
+
+static void
 ngx_http_bulletdrop_sync_orphan(void *data)
 {
     ngx_http_bulletdrop_sync_t  *job = data;
@@ -902,9 +977,13 @@ static ngx_int_t
 ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
+    int64_t                           ms;
+    ngx_str_t                         deadline;
+    ngx_time_t                       *tp;
     ngx_http_bulletdrop_upload_t     *up;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
     ngx_http_bulletdrop_db_query_t   *q;
+    u_char                            text[NGX_INT64_LEN + 5];
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
     up = ctx->upload;
@@ -941,6 +1020,15 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
 
     up->placed = 1;
 
+    /* a fifth of the timeout early, for the reply's way back */
+    tp = ngx_timeofday();
+    ms = (int64_t) tp->sec * 1000 + tp->msec
+         + bmcf->db.timeout - bmcf->db.timeout / 5;
+
+    deadline.data = text;
+    deadline.len = ngx_sprintf(text, "%L.%03L", ms / 1000, ms % 1000)
+                   - text;
+
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT,
                                   ngx_http_bulletdrop_upload_inserted);
 
@@ -954,7 +1042,8 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
                                     bd_file_content_type(up->ext)) != NGX_OK
         || ngx_http_bulletdrop_query_int(q, 6, up->size) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 7, up->sha256) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 8, up->delete_hash) != NGX_OK)
+        || ngx_http_bulletdrop_query_param(q, 8, up->delete_hash) != NGX_OK
+        || ngx_http_bulletdrop_db_param(q, 9, &deadline) != NGX_OK)
     {
         return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -966,6 +1055,7 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
      */
     r->read_event_handler = ngx_http_block_reading;
 
+    up->inserting = 1;
     ngx_http_bulletdrop_db_run(q);
 
     r->main->count++;
@@ -987,6 +1077,16 @@ ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
     up = ctx->upload;
 
+    /*
+     * A statement whose connection broke once it was sent may have
+     * committed: its file stays (a file without a row is the lesser harm,
+     * and make fsck lists it).  One that timed out cannot commit later:
+     * it carries its own deadline.
+     */
+    if (q->status != NGX_HTTP_BULLETDROP_DB_LOST) {
+        up->inserting = 0;
+    }
+
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
         /* no row, no file */
         ngx_http_bulletdrop_upload_drop(up);
@@ -995,13 +1095,24 @@ ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
     }
 
     if (PQntuples(res) != 1) {
-        /* uploads that finished meanwhile took what the quota left */
         ngx_http_bulletdrop_upload_drop(up);
-        ngx_http_bulletdrop_finish_reject(r, ctx,
+
+        if (ctx->user.quota_bytes >= 0) {
+            /* uploads that finished meanwhile took what the quota left */
+            ngx_http_bulletdrop_finish_reject(r, ctx,
                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
                                           "quota_exceeded",
                                           "the file is larger than what is "
                                           "left of your storage quota");
+            return;
+        }
+
+        /* the statement ran past its deadline (or the user is gone) */
+        ngx_http_bulletdrop_finish_reject(r, ctx,
+                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "database_unavailable",
+                                          "the upload could not be "
+                                          "recorded in time");
         return;
     }
 
@@ -1210,19 +1321,20 @@ ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
 
 
 /*
- * A live upload writes its file as the bytes come, and a client that
- * sends nothing for client_body_timeout is dropped: a temp file untouched
- * for ten minutes has no request behind it.
+ * A live upload holds a lock on its temp file (the lock goes with the
+ * process that holds it), so what no one holds was left by a worker that
+ * died, and goes.
  */
 
 static void
 ngx_http_bulletdrop_upload_sweep(ngx_event_t *ev)
 {
+    int         fd;
     u_char     *path;
     size_t      len;
     ngx_dir_t   dir;
     ngx_str_t  *tmp;
-    ngx_uint_t  removed;
+    ngx_uint_t  removed, held;
 
     tmp = ev->data;
     removed = 0;
@@ -1258,6 +1370,19 @@ ngx_http_bulletdrop_upload_sweep(ngx_event_t *ev)
             || ngx_time() - ngx_de_mtime(&dir)
                < NGX_HTTP_BULLETDROP_STALE_AFTER)
         {
+            continue;
+        }
+
+        /* an upload in progress, in any worker, old or new, holds it */
+        fd = open((char *) path, O_RDONLY|O_CLOEXEC);
+        if (fd == -1) {
+            continue;
+        }
+
+        held = (flock(fd, LOCK_EX|LOCK_NB) == -1);
+        (void) close(fd);
+
+        if (held) {
             continue;
         }
 

@@ -22,6 +22,8 @@ static ngx_int_t ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
     ngx_http_bulletdrop_db_handler_pt handler);
 static void ngx_http_bulletdrop_upload_found(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_upload_unlink(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static void ngx_http_bulletdrop_upload_deleted(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_bulletdrop_upload_id(bd_slice_t *param);
@@ -241,15 +243,19 @@ ngx_http_bulletdrop_upload_get(ngx_http_request_t *r,
 }
 
 
-/* DELETE /api/uploads/ID: the row, then the file */
+/*
+ * DELETE /api/uploads/ID: the file, then the row.  A delete whose answer
+ * is lost may or may not have removed the row; the file is gone either
+ * way, and a second delete finishes the job.
+ */
 
 ngx_int_t
 ngx_http_bulletdrop_upload_delete(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
     return ngx_http_bulletdrop_upload_lookup(r, ctx,
-               NGX_HTTP_BULLETDROP_SQL_UPLOAD_DELETE,
-               ngx_http_bulletdrop_upload_deleted);
+               NGX_HTTP_BULLETDROP_SQL_UPLOAD_GET,
+               ngx_http_bulletdrop_upload_unlink);
 }
 
 
@@ -323,10 +329,11 @@ ngx_http_bulletdrop_upload_found(ngx_http_bulletdrop_db_query_t *q,
 
 
 static void
-ngx_http_bulletdrop_upload_deleted(ngx_http_bulletdrop_db_query_t *q,
+ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
     u_char                           *path;
+    ngx_str_t                         id;
     ngx_http_request_t               *r;
     ngx_http_bulletdrop_ctx_t        *ctx;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
@@ -348,21 +355,61 @@ ngx_http_bulletdrop_upload_deleted(ngx_http_bulletdrop_db_query_t *q,
     }
 
     /* category, id, ext: all checked when the row was written */
-    path = ngx_pnalloc(r->pool, bmcf->upload_dir.len + 64);
+    path = ngx_pnalloc(r->pool, bmcf->upload_dir.len + sizeof("/documents/")
+                                + BD_FILE_ID_LEN + 1 + BD_FILE_EXT_MAX + 1);
     if (path == NULL) {
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
     (void) ngx_sprintf(path, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
-                       PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1),
-                       PQgetvalue(res, 0, 2));
+               PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_CATEGORY),
+               PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_ID),
+               PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_EXT));
 
-    if (ngx_delete_file(path) == NGX_FILE_ERROR) {
-        /* the row is gone: a file left behind is for make fsck to find */
+    if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
                       "bulletdrop: cannot delete \"%s\"", path);
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
     }
+
+    id.data = (u_char *) ctx->match.params[0].data;
+    id.len = ctx->match.params[0].len;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_UPLOAD_DELETE,
+                                  ngx_http_bulletdrop_upload_deleted);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_db_param(q, 0, &id) != NGX_OK
+        || ngx_http_bulletdrop_query_int(q, 1, ctx->user.id) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 2,
+                                 ctx->user.admin ? "true" : "false") != NGX_OK)
+    {
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_query_run(r, q));
+}
+
+
+static void
+ngx_http_bulletdrop_upload_deleted(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        return;
+    }
+
+    /* no row: another delete won the race, and it is gone all the same */
 
     r->headers_out.status = NGX_HTTP_NO_CONTENT;
     r->headers_out.content_length_n = 0;

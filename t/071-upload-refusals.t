@@ -152,6 +152,30 @@ subtest 'over bulletdrop_max_file_size: 413 file_too_large' => sub {
     refused_midway('a chunked form passing the limit', 413,
                    'file_too_large', $key, 'over.png', $over,
                    chunked => 8192, hold => 1005);
+
+    # the form's other parts count too: a small file after a huge field
+    my $small = sample('png', 3000);
+    refused_midway('a chunked form whose field before the file passes '
+                   . 'the limit', 413, 'file_too_large', $key, 'small.png',
+                   $small, chunked => 8192, hold => 1005,
+                   fields => [ note => 'x' x (MAX + SLACK + 8192) ]);
+    refused_midway('a chunked form whose epilogue passes the limit', 413,
+                   'file_too_large', $key, 'small.png', $small,
+                   chunked => 8192, hold => 1005,
+                   form => { epilogue => 'y' x (MAX + SLACK + 8192) });
+};
+
+subtest 'a Host that cannot make a link: 400 invalid_host, before the body'
+=> sub {
+    my $png = sample('png', 5000);
+
+    for my $host ("img\xff.example", 'evil.example@localhost',
+                  "a'b.example")
+    {
+        (my $shown = $host) =~ s/([^ -~])/sprintf '\\x%02x', ord $1/ge;
+        refused_early("Host $shown", 400, 'invalid_host', $key, 'h.png',
+                      $png, host => $host, length => BIG);
+    }
 };
 
 subtest 'over the quota: 413 quota_exceeded, and exactly the quota fits'

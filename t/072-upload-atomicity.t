@@ -12,6 +12,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use Fcntl qw(:flock);
 use Digest::SHA qw(sha256_hex);
 
 use BulletDrop::HTTP qw(multipart);
@@ -255,24 +256,31 @@ subtest 'six uploads at once with room for three: three are kept' => sub {
                  . "WHERE id = $alice->{id}");
 };
 
-subtest 'temp files left 10 minutes or more are swept at start' => sub {
+subtest 'temp files no upload holds are swept at start; held ones stay'
+=> sub {
     my $tmp = "$dir/.tmp";
     my $now = time;
-    my %age = ('crashed.part' => 3600, 'stale.part' => 11 * 60,
-               'young.part' => 9 * 60, 'fresh.part' => 0);
+    my %age = ('crashed.part' => 3600, 'stale.part' => 5 * 60,
+               'held.part' => 3600, 'fresh.part' => 0);
     for my $name (keys %age) {
         spew("$tmp/$name", "left by someone\n");
         utime $now - $age{$name}, $now - $age{$name}, "$tmp/$name";
     }
 
+    # what a live upload does with its temp file: it holds a lock on it
+    open my $held, '<', "$tmp/held.part" or die $!;
+    flock($held, LOCK_EX) or die $!;
+
     $t->restart_nginx(%conf);
 
     ok(wait_until(sub { !-e "$tmp/crashed.part" && !-e "$tmp/stale.part" },
                   10),
-       'the .part files of 11 and 60 minutes ago are removed');
-    ok(-e "$tmp/young.part", 'one of 9 minutes ago is kept');
-    ok(-e "$tmp/fresh.part", 'one of just now is kept');
+       'the .part files of 5 and 60 minutes ago that nobody holds go');
+    ok(-e "$tmp/held.part", 'one an upload holds stays, however old');
+    ok(-e "$tmp/fresh.part", 'one of just now stays (it may not be held '
+       . 'yet)');
 
+    close $held;
     unlink map { "$tmp/$_" } keys %age;
 };
 
