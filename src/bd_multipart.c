@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bd_multipart.h"
+#include "bd_text.h"
 
 
 enum {
@@ -88,23 +89,6 @@ bd_multipart_eq(const char *s, size_t len, const char *lit)
     }
 
     return 1;
-}
-
-
-static int
-bd_multipart_hex(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-
-    c |= 0x20;
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return -1;
 }
 
 
@@ -303,8 +287,8 @@ bd_multipart_ext_value(const char *p, size_t len, char *dst, size_t size)
                 return -1;
             }
 
-            hi = bd_multipart_hex((unsigned char) p[1]);
-            lo = bd_multipart_hex((unsigned char) p[2]);
+            hi = bd_hex_value((unsigned char) p[1]);
+            lo = bd_hex_value((unsigned char) p[2]);
 
             if (hi < 0 || lo < 0) {
                 return -1;

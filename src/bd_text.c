@@ -197,7 +197,7 @@ bd_hostname_valid(const char *s, size_t len)
 }
 
 
-static int
+int
 bd_hex_value(unsigned char c)
 {
     if (c >= '0' && c <= '9') {

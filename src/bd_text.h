@@ -69,6 +69,9 @@ size_t bd_base64url_encode(const unsigned char *src, size_t n, char *dst);
  */
 long bd_base64url_decode(const char *src, size_t len, unsigned char *dst);
 
+/* the value of a hex digit (either case), or -1 */
+int bd_hex_value(unsigned char c);
+
 /* lower-case hex of n bytes, NUL-terminated (2n + 1 bytes of room) */
 void bd_hex_encode(const unsigned char *src, size_t n, char *dst);
 

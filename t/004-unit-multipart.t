@@ -9,4 +9,4 @@ use lib "$FindBin::Bin/lib";
 
 use BulletDrop::Unit qw(run_unit);
 
-run_unit('multipart', 'src/bd_multipart.c');
+run_unit('multipart', 'src/bd_multipart.c', 'src/bd_text.c');
