@@ -327,6 +327,14 @@ ngx_http_bulletdrop_api(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         clcf->client_max_body_size = 0;
     }
 
+    /*
+     * Uploads stream through this buffer: nginx's 8k (16k) makes a 300 KB
+     * screenshot 38 reads and writes
+     */
+    if (clcf->client_body_buffer_size == NGX_CONF_UNSET_SIZE) {
+        clcf->client_body_buffer_size = 64 * 1024;
+    }
+
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bulletdrop_module);
     bmcf->api = 1;
 

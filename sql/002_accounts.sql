@@ -20,8 +20,11 @@ CREATE TABLE invites (
 
 CREATE TABLE users (
     id              bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    -- of [A-Za-z0-9_.-], as the module checks; a regular expression here
+    -- would run again on every upload, which updates the usage columns
     username        text        NOT NULL
-                                CHECK (username ~ '^[A-Za-z0-9_.-]{3,32}$'),
+                                CHECK (octet_length(username)
+                                       BETWEEN 3 AND 32),
     password_hash   text        NOT NULL,
     role            text        NOT NULL DEFAULT 'user'
                                 CHECK (role IN ('user', 'admin')),

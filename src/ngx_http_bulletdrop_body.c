@@ -235,23 +235,30 @@ ngx_http_bulletdrop_body_take(ngx_http_request_t *r,
     size_t        size;
     ngx_int_t     rc;
     ngx_buf_t    *buf;
-    ngx_chain_t  *cl;
+    ngx_chain_t  *cl, *next;
 
-    for (cl = r->request_body->bufs; cl; cl = cl->next) {
+    /*
+     * nginx's save filter allocates a link per read from the request's
+     * pool: they go back to its free list, or an upload would grow by one
+     * for every read of its body
+     */
+    for (cl = r->request_body->bufs; cl; cl = next) {
+        next = cl->next;
         buf = cl->buf;
         size = buf->last - buf->pos;
 
         if (size) {
             rc = b->chunk(r, ctx, buf->pos, size);
             if (rc != NGX_OK) {
+                r->request_body->bufs = cl;
                 return rc;
             }
         }
 
         buf->pos = buf->last;
+        r->request_body->bufs = next;
+        ngx_free_chain(r->pool, cl);
     }
-
-    r->request_body->bufs = NULL;
 
     return NGX_OK;
 }
