@@ -1,0 +1,36 @@
+#!/bin/bash
+# BulletDrop upload benchmark: wrk against a throwaway BulletDrop stack and,
+# in the same run, against nginx's own DAV PUT of the same bytes; then
+# worker RSS during 32 parallel 50 MB uploads.  See bench/README.md.
+#
+#   bench/upload.sh                       # the whole run, about 2 minutes
+#   BENCH_DURATION=30 bench/upload.sh     # settings: see bench/upload.pl
+#
+# Needs root or sudo for apt-get when wrk is missing.  Talks to 127.0.0.1
+# only, and leaves nothing running or on disk.
+
+set -euo pipefail
+
+top=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+sudo=$([ "$(id -u)" = 0 ] || echo sudo)
+
+if ! command -v wrk >/dev/null; then
+    echo "bench: installing wrk"
+    $sudo env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -q --no-install-recommends wrk \
+    || { $sudo apt-get update -q &&
+         $sudo env DEBIAN_FRONTEND=noninteractive \
+             apt-get install -y -q --no-install-recommends wrk; }
+fi
+
+for tool in curl perl; do
+    command -v $tool >/dev/null || { echo "bench: $tool is missing" \
+        "(make deps installs it)" >&2; exit 1; }
+done
+
+if [ -z "${BENCH_NO_BUILD:-}" ]; then
+    make -s -C "$top" >/dev/null
+fi
+
+cd "$top"
+exec perl "$top/bench/upload.pl" "$@"
