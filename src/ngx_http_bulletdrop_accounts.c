@@ -183,13 +183,16 @@ ngx_http_bulletdrop_register_checked(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_account_t  *acct;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
+        return;
+    }
+
     acct = ctx->account;
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK
-        || PQntuples(res) != 1)
-    {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    if (PQntuples(res) != 1) {
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
@@ -409,13 +412,13 @@ ngx_http_bulletdrop_login_found(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_account_t  *acct;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    acct = ctx->account;
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
+
+    acct = ctx->account;
 
     acct->pw.stored = NULL;
 
@@ -702,10 +705,9 @@ ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
 
@@ -767,10 +769,9 @@ ngx_http_bulletdrop_keys_listed(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
 
@@ -875,13 +876,13 @@ ngx_http_bulletdrop_key_created(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_account_t  *acct;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    acct = ctx->account;
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
+
+    acct = ctx->account;
 
     if (PQntuples(res) == 0) {
         ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_CONFLICT,
@@ -948,10 +949,9 @@ ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
 
@@ -1059,13 +1059,13 @@ ngx_http_bulletdrop_invite_created(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_account_t  *acct;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    acct = ctx->account;
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
+
+    acct = ctx->account;
 
     if (PQntuples(res) != 1) {
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -1136,10 +1136,9 @@ ngx_http_bulletdrop_users_listed(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_user_t   u;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
 

@@ -45,6 +45,14 @@ ngx_int_t ngx_http_bulletdrop_base_url(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_bad_host(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 
+/*
+ * In a query handler: the request's ctx when the query ran and returned
+ * rows; otherwise the failure is answered, the request finished, and NULL
+ * returned.
+ */
+ngx_http_bulletdrop_ctx_t *ngx_http_bulletdrop_query_done(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+
 /* notices a client that leaves while the request waits (NGX_ERROR: failed) */
 ngx_int_t ngx_http_bulletdrop_watch_client(ngx_http_request_t *r);
 

@@ -140,14 +140,14 @@ ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_auth_t  *auth;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    auth = ctx->auth;
-    ctx->auth = NULL;
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
+
+    auth = ctx->auth;
+    ctx->auth = NULL;
 
     if (PQntuples(res) != 1
         || ngx_http_bulletdrop_user_read(r->pool, res, 0, &ctx->user)

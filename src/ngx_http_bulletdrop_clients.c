@@ -171,10 +171,9 @@ ngx_http_bulletdrop_client_key_made(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
 

@@ -192,10 +192,9 @@ ngx_http_bulletdrop_uploads_listed(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
 
@@ -307,10 +306,9 @@ ngx_http_bulletdrop_upload_found(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
 
@@ -339,13 +337,13 @@ ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_main_conf_t  *bmcf;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
     if (PQntuples(res) != 1) {
         ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_NOT_FOUND,
@@ -402,10 +400,9 @@ ngx_http_bulletdrop_upload_deleted(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
 
