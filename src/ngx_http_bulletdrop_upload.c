@@ -152,6 +152,12 @@ static bd_multipart_callbacks_t  ngx_http_bulletdrop_multipart_callbacks = {
     ngx_http_bulletdrop_part_end
 };
 
+/* what a browser runs or renders as a page */
+static const char  *ngx_http_bulletdrop_active[] = {
+    "html", "htm", "xhtml", "shtml", "svg", "svgz", "xml", "xsl", "js",
+    "mjs", "mht", "mhtml", NULL
+};
+
 static ngx_event_t  ngx_http_bulletdrop_sweep_event;
 static ngx_str_t    ngx_http_bulletdrop_sweep_dir;
 
@@ -1194,6 +1200,21 @@ ngx_http_bulletdrop_extensions(ngx_conf_t *cf, ngx_command_t *cmd,
                                "of a-z and 0-9, after an optional dot",
                                &value[i]);
             return NGX_CONF_ERROR;
+        }
+
+        /*
+         * Until the file domains serve them as text, nginx would serve
+         * these with their own types from the API's origin: a browser
+         * would run them there
+         */
+        for (j = 0; ngx_http_bulletdrop_active[j]; j++) {
+            if (ngx_strcmp(ext->data, ngx_http_bulletdrop_active[j]) == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "\"bulletdrop_allowed_extensions\": "
+                                   "\"%V\" is content a browser would run",
+                                   &value[i]);
+                return NGX_CONF_ERROR;
+            }
         }
     }
 

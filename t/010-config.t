@@ -243,6 +243,15 @@ subtest 'the uploads directives take their documented values' => sub {
                db => 'host=/tmp', max_file_size => 'huge');
     refused_at('fsync "maybe"', 'bulletdrop_fsync',
                db => 'host=/tmp', fsync => 'maybe');
+
+    for my $active (qw(.html svg .JS .xml)) {
+        my ($ok, $out) = $t->check_conf(db => 'host=/tmp',
+            allowed_extensions => ".png $active");
+        ok(!$ok, "an extension a browser would run ($active): refused");
+        like($out, qr/"bulletdrop_allowed_extensions": "\Q$active\E" is
+                      \ content\ a\ browser\ would\ run/xi,
+             "$active: and says why") or diag $out;
+    }
 };
 
 subtest 'the production example passes nginx -t' => sub {
