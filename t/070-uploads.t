@@ -415,13 +415,13 @@ EOF
 subtest 'bulletdrop_allowed_extensions decides, dots optional, any case'
 => sub {
     $t->restart_nginx(registration => 'open',
-                      allowed_extensions => 'png .HTML Zip');
+                      allowed_extensions => 'png .TXT Zip');
 
-    my $rec = uploaded($t->upload($key, 'page.html', '<script>1</script>'),
-                       'page.html');
-    is_upload($rec, { category => 'other',
+    my $rec = uploaded($t->upload($key, 'Notes.Txt', "a note\n"),
+                       'Notes.Txt');
+    is_upload($rec, { category => 'documents',
                       content_type => 'text/plain; charset=utf-8' },
-              'HTML is other, and plain text', ext => 'html');
+              'a .TXT allowed as .txt: a document, plain text', ext => 'txt');
 
     $rec = uploaded($t->upload($key, 'bundle.zip', "PK\x03\x04" . ('z' x 99)),
                     'bundle.zip');
