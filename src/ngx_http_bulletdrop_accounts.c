@@ -804,16 +804,8 @@ ngx_int_t
 ngx_http_bulletdrop_key_create(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
-    u_char                          *prefix;
-    json_t                          *v[1];
-    ngx_str_t                        name;
-    ngx_http_bulletdrop_account_t   *acct;
-    ngx_http_bulletdrop_db_query_t  *q;
-
-    acct = ngx_http_bulletdrop_account(r, ctx);
-    if (acct == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    json_t     *v[1];
+    ngx_str_t   name;
 
     if (ngx_http_bulletdrop_body_fields(r, ctx,
                                         ngx_http_bulletdrop_key_fields,
@@ -834,29 +826,44 @@ ngx_http_bulletdrop_key_create(ngx_http_request_t *r,
                                           "of text");
     }
 
+    return ngx_http_bulletdrop_key_mint(r, ctx, &name,
+                                        ngx_http_bulletdrop_key_created);
+}
+
+
+/*
+ * A new API key for the user, into ctx->api_key; its row is inserted
+ * with the handler, which finds no row when the user holds 100 already
+ * (ngx_http_bulletdrop_too_many_keys()).
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_key_mint(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_str_t *name,
+    ngx_http_bulletdrop_db_handler_pt handler)
+{
+    ngx_http_bulletdrop_db_query_t  *q;
+    char                             hash[NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
+    u_char                           prefix[NGX_HTTP_BULLETDROP_KEY_SHOWN
+                                            + 1];
+
     if (ngx_http_bulletdrop_secret_new(r->pool, NGX_HTTP_BULLETDROP_KEY_PREFIX,
                                        NGX_HTTP_BULLETDROP_KEY_BYTES,
-                                       &acct->secret, acct->secret_hash)
+                                       &ctx->api_key, hash)
         != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    prefix = ngx_pnalloc(r->pool, NGX_HTTP_BULLETDROP_KEY_SHOWN + 1);
-    if (prefix == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    (void) ngx_cpystrn(prefix, acct->secret.data,
-                       NGX_HTTP_BULLETDROP_KEY_SHOWN + 1);
+    (void) ngx_cpystrn(prefix, ctx->api_key.data, sizeof(prefix));
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_KEY_CREATE,
-                                  ngx_http_bulletdrop_key_created);
+                                  handler);
 
     if (q == NULL
         || ngx_http_bulletdrop_query_int(q, 0, ctx->user.id) != NGX_OK
-        || ngx_http_bulletdrop_db_param(q, 1, &name) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 2, acct->secret_hash) != NGX_OK
+        || ngx_http_bulletdrop_db_param(q, 1, name) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 2, hash) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 3, (char *) prefix) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -866,14 +873,24 @@ ngx_http_bulletdrop_key_create(ngx_http_request_t *r,
 }
 
 
+void
+ngx_http_bulletdrop_too_many_keys(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_CONFLICT,
+                                      "too_many_keys",
+                                      "a user holds at most 100 API keys: "
+                                      "delete one first");
+}
+
+
 static void
 ngx_http_bulletdrop_key_created(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    json_t                         *key;
-    ngx_http_request_t             *r;
-    ngx_http_bulletdrop_ctx_t      *ctx;
-    ngx_http_bulletdrop_account_t  *acct;
+    json_t                     *key;
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
 
@@ -882,13 +899,8 @@ ngx_http_bulletdrop_key_created(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    acct = ctx->account;
-
     if (PQntuples(res) == 0) {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_CONFLICT,
-                                          "too_many_keys",
-                                          "a user holds at most 100 API "
-                                          "keys: delete one first");
+        ngx_http_bulletdrop_too_many_keys(r, ctx);
         return;
     }
 
@@ -897,8 +909,8 @@ ngx_http_bulletdrop_key_created(ngx_http_bulletdrop_db_query_t *q,
 
     if (key == NULL
         || json_object_set_new(key, "key",
-                               json_stringn((char *) acct->secret.data,
-                                            acct->secret.len))
+                               json_stringn((char *) ctx->api_key.data,
+                                            ctx->api_key.len))
            != 0)
     {
         json_decref(key);

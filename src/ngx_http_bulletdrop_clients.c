@@ -7,11 +7,10 @@
  * keys are stored hashed, so an existing one cannot be shown again.
  */
 
+#include "ngx_http_bulletdrop_accounts.h"
 #include "ngx_http_bulletdrop_api.h"
-#include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_clients.h"
 #include "ngx_http_bulletdrop_json.h"
-#include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_upload.h"
 
 
@@ -109,12 +108,7 @@ static ngx_int_t
 ngx_http_bulletdrop_client(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, const char *key_name)
 {
-    ngx_str_t                        arg, key;
-    ngx_str_t                       *made;
-    ngx_http_bulletdrop_db_query_t  *q;
-    char                             hash[NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
-    u_char                           prefix[NGX_HTTP_BULLETDROP_KEY_SHOWN
-                                            + 1];
+    ngx_str_t  arg, key, name;
 
     if (ngx_http_bulletdrop_base_url(r, &arg) != NGX_OK) {
         return ngx_http_bulletdrop_bad_host(r, ctx);
@@ -131,35 +125,11 @@ ngx_http_bulletdrop_client(ngx_http_request_t *r,
         return ngx_http_bulletdrop_client_render(r, &key);
     }
 
-    made = ngx_palloc(r->pool, sizeof(ngx_str_t));
-    if (made == NULL
-        || ngx_http_bulletdrop_secret_new(r->pool,
-                                          NGX_HTTP_BULLETDROP_KEY_PREFIX,
-                                          NGX_HTTP_BULLETDROP_KEY_BYTES,
-                                          made, hash)
-           != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
+    name.data = (u_char *) key_name;
+    name.len = ngx_strlen(key_name);
 
-    (void) ngx_cpystrn(prefix, made->data, sizeof(prefix));
-
-    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_KEY_CREATE,
-                                  ngx_http_bulletdrop_client_key_made);
-
-    if (q == NULL
-        || ngx_http_bulletdrop_query_int(q, 0, ctx->user.id) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 1, key_name) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 2, hash) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 3, (char *) prefix) != NGX_OK)
-    {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    /* the new key waits for its row where the handler finds it */
-    ctx->api_key = *made;
-
-    return ngx_http_bulletdrop_query_run(r, q);
+    return ngx_http_bulletdrop_key_mint(r, ctx, &name,
+                                        ngx_http_bulletdrop_client_key_made);
 }
 
 
@@ -178,10 +148,7 @@ ngx_http_bulletdrop_client_key_made(ngx_http_bulletdrop_db_query_t *q,
     }
 
     if (PQntuples(res) != 1) {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_CONFLICT,
-                                          "too_many_keys",
-                                          "a user holds at most 100 API "
-                                          "keys: delete one first");
+        ngx_http_bulletdrop_too_many_keys(r, ctx);
         return;
     }
 
