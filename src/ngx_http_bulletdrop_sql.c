@@ -7,9 +7,12 @@
 
 /* a profile, in ngx_http_bulletdrop_user_read()'s order */
 #define BD_USER_COLUMNS                                                       \
-    " u.id, u.username, u.role, u.disabled, u.quota_bytes, u.usage_bytes,"    \
-    " u.usage_files, u.default_domain, bd_time(u.created_at),"                \
-    " u.token_version "
+    " u.id, u.username, u.role, u.disabled, u.quota_bytes,"                   \
+    " (SELECT coalesce(sum(s.bytes), 0)::bigint FROM usage s"                 \
+    "   WHERE s.user_id = u.id),"                                             \
+    " (SELECT coalesce(sum(s.files), 0)::bigint FROM usage s"                 \
+    "   WHERE s.user_id = u.id),"                                             \
+    " u.default_domain, bd_time(u.created_at), u.token_version "
 
 /* and the password hash, for the statements that check a password */
 #define BD_USER_COLUMNS_HASH  BD_USER_COLUMNS ", u.password_hash "
@@ -181,31 +184,20 @@ const ngx_http_bulletdrop_sql_t
     },
 
     /*
-     * The row and the owner's usage in one statement: the row lock on the
-     * user orders concurrent uploads, and one that would pass the quota
-     * inserts nothing.  $1 id, $2 user, $3 name, $4 ext, $5 category,
-     * $6 content type, $7 size, $8 sha256, $9 delete token hash, $10 the
-     * time (epoch seconds) after which nginx may have given up on it: a
-     * statement that a frozen or swamped server runs later inserts
-     * nothing, so that a 503 never leaves a row behind.
+     * The row and the owner's usage in one statement, the credential
+     * checked again (sql/004_usage.sql).  $1 id, $2 user, $3 name, $4 ext,
+     * $5 category, $6 content type, $7 size, $8 sha256, $9 delete token
+     * hash, $10 the time (epoch seconds) after which nginx may have given
+     * up on it: a statement that a frozen or swamped server runs later
+     * inserts nothing, so that a 503 never leaves a row behind; $11 the
+     * API key's hash or $12 the JWT's token version.
      */
     [NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT] = {
         "bd_upload_insert",
-        "WITH charged AS ("
-        "  UPDATE users SET usage_bytes = usage_bytes + $7::bigint,"
-        "                   usage_files = usage_files + 1"
-        "   WHERE id = $2::bigint"
-        "     AND clock_timestamp() < to_timestamp($10::double precision)"
-        "     AND (quota_bytes IS NULL"
-        "          OR usage_bytes + $7::bigint <= quota_bytes)"
-        "  RETURNING id)"
-        " INSERT INTO uploads AS p (id, user_id, name, ext, category,"
-        "                           content_type, size, sha256,"
-        "                           delete_token_hash)"
-        " SELECT $1::text, charged.id, $3::text, $4::text, $5::text,"
-        "        $6::text, $7::bigint, $8::text, $9::text FROM charged"
-        " RETURNING" BD_UPLOAD_COLUMNS,
-        10, 0
+        "SELECT * FROM bd_upload_commit($1::text, $2::bigint, $3::text,"
+        "    $4::text, $5::text, $6::text, $7::bigint, $8::text, $9::text,"
+        "    $10::double precision, $11::text, $12::bigint)",
+        12, 0
     },
 
     /*
@@ -244,9 +236,11 @@ const ngx_http_bulletdrop_sql_t
         "   WHERE id = $1::text AND (user_id = $2::bigint OR $3::boolean)"
         "  RETURNING user_id, size, category, id, ext),"
         " refunded AS ("
-        "  UPDATE users SET usage_bytes = users.usage_bytes - gone.size,"
-        "                   usage_files = users.usage_files - 1"
-        "    FROM gone WHERE users.id = gone.user_id)"
+        "  INSERT INTO usage AS s (user_id, shard, bytes, files)"
+        "  SELECT user_id, bd_usage_shard(id), -size, -1 FROM gone"
+        "  ON CONFLICT (user_id, shard)"
+        "  DO UPDATE SET bytes = s.bytes + excluded.bytes,"
+        "                files = s.files + excluded.files)"
         " SELECT category, id, ext FROM gone",
         3, 0
     },

@@ -456,6 +456,19 @@ sub new_user {
              profile => $res->{json}, key => $key };
 }
 
+# PATCH /api/admin/users/ID as an administrator the fixture makes once
+# (changes through the module reach every worker's remembered
+# credentials at once; changes made with psql only after a few seconds)
+sub set_user {
+    my ($self, $id, %fields) = @_;
+    $self->{admin} //= $self->new_user('fixture-admin', admin => 1);
+    my $res = $self->patch("/api/admin/users/$id", json => \%fields,
+                           token => $self->{admin}{token});
+    croak "cannot change user #$id: $res->{status} $res->{body}"
+        unless $res->{status} == 200;
+    return $res->{json};
+}
+
 # role 'admin' for a user, straight in the database
 sub make_admin {
     my ($self, $username) = @_;
@@ -688,9 +701,9 @@ sub uploads_state {
 # {bytes, files} of a user, as the table says
 sub usage_of {
     my ($self, $user_id) = @_;
-    my ($row) = @{ $self->{pg}->query('SELECT usage_bytes, usage_files '
-                                      . 'FROM users WHERE id = '
-                                      . (0 + $user_id)) };
+    my ($row) = @{ $self->{pg}->query(
+        'SELECT coalesce(sum(bytes), 0), coalesce(sum(files), 0) '
+        . 'FROM usage WHERE user_id = ' . (0 + $user_id)) };
     return $row && { bytes => $row->[0], files => $row->[1] };
 }
 
