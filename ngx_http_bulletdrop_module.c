@@ -12,6 +12,7 @@
 #include "ngx_http_bulletdrop.h"
 #include "ngx_http_bulletdrop_api.h"
 #include "ngx_http_bulletdrop_auth.h"
+#include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_limit.h"
 #include "ngx_http_bulletdrop_upload.h"
 
@@ -203,6 +204,7 @@ ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf)
      *     bmcf->jwt_secret = { 0, NULL };
      *     bmcf->thread_pool_name = { 0, NULL };
      *     bmcf->login_limit.zone = NULL;
+     *     bmcf->authcache_zone = NULL;
      *     bmcf->upload_dir = { 0, NULL };
      *     bmcf->api = 0;
      */
@@ -254,6 +256,11 @@ ngx_http_bulletdrop_init_main_conf(ngx_conf_t *cf, void *conf)
 
     rv = ngx_http_bulletdrop_limit_init_conf(cf, &bmcf->login_limit,
                                              bmcf->api);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_bulletdrop_authcache_init_conf(cf, bmcf);
     if (rv != NGX_CONF_OK) {
         return rv;
     }
@@ -389,7 +396,9 @@ ngx_http_bulletdrop_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_bulletdrop_upload_init_process(cycle, bmcf) != NGX_OK) {
+    if (ngx_http_bulletdrop_upload_init_process(cycle, bmcf) != NGX_OK
+        || ngx_http_bulletdrop_authcache_init_process(cycle, bmcf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -408,5 +417,6 @@ ngx_http_bulletdrop_exit_process(ngx_cycle_t *cycle)
         return;
     }
 
+    ngx_http_bulletdrop_authcache_exit_process();
     ngx_http_bulletdrop_db_exit_process(&bmcf->db);
 }

@@ -50,6 +50,9 @@ typedef struct {
 
     ngx_http_bulletdrop_limit_conf_t  login_limit;
 
+    /* the generation of remembered credentials (authcache.c) */
+    ngx_shm_zone_t                 *authcache_zone;
+
     /* uploads: <upload_dir>/{.tmp,images,documents,other} */
     ngx_str_t                       upload_dir;
     off_t                           max_file_size;
@@ -108,6 +111,10 @@ struct ngx_http_bulletdrop_ctx_s {
     ngx_http_bulletdrop_user_t      user;
     /* the API key it used, if it used one */
     ngx_str_t                       api_key;
+    /* its credential as the auth cache names it */
+    ngx_str_t                       cred;
+    /* let in on a remembered credential, not the database's word */
+    unsigned                        remembered:1;
 
     /* the parsed request body: a JSON object, or NULL */
     json_t                         *body;

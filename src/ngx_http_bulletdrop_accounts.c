@@ -10,6 +10,7 @@
 #include "ngx_http_bulletdrop_api.h"
 #include "ngx_http_bulletdrop_accounts.h"
 #include "ngx_http_bulletdrop_auth.h"
+#include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_limit.h"
@@ -727,6 +728,12 @@ ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
+    if (q->stmt == NGX_HTTP_BULLETDROP_SQL_USER_UPDATE
+        || q->stmt == NGX_HTTP_BULLETDROP_SQL_ADMIN_USER_UPDATE)
+    {
+        ngx_http_bulletdrop_authcache_changed(r);
+    }
+
     if (ngx_http_bulletdrop_user_read(r->pool, res, 0, &ctx->user)
         != NGX_OK)
     {
@@ -974,6 +981,8 @@ ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
                                           "there is no such API key");
         return;
     }
+
+    ngx_http_bulletdrop_authcache_changed(r);
 
     ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_no_content(r));
 }

@@ -14,6 +14,8 @@
 
 #include "ngx_http_bulletdrop_api.h"
 #include "ngx_http_bulletdrop_auth.h"
+#include "ngx_http_bulletdrop_authcache.h"
+#include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "bd_text.h"
@@ -35,6 +37,9 @@ static ngx_int_t ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
     const char *detail);
 static ngx_int_t ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r,
     ngx_str_t *token, int64_t *id, int64_t *version, const char **err);
+static ngx_int_t ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, const char *hash, int64_t id,
+    int64_t version);
 static void ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res);
 static int64_t ngx_http_bulletdrop_pg_int(PGresult *res, int row, int col);
@@ -98,6 +103,10 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
         ctx->api_key = token;
         ngx_http_bulletdrop_sha256_hex(token.data, token.len, hash);
 
+        if (ngx_http_bulletdrop_auth_cred(r, ctx, hash, 0, 0) == NGX_OK) {
+            return next(r, ctx);
+        }
+
         q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_BY_KEY,
                                       ngx_http_bulletdrop_auth_done);
         if (q == NULL
@@ -117,6 +126,12 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
         }
 
         auth->version = version;
+
+        if (ngx_http_bulletdrop_auth_cred(r, ctx, NULL, id, version)
+            == NGX_OK)
+        {
+            return next(r, ctx);
+        }
 
         q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_BY_ID,
                                       ngx_http_bulletdrop_auth_done);
@@ -178,7 +193,55 @@ ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
+    if (ctx->body_kind == NGX_HTTP_BULLETDROP_BODY_STREAM) {
+        ngx_http_bulletdrop_authcache_put(&ctx->cred, &ctx->user);
+    }
+
     ngx_http_bulletdrop_finish(r, auth->next(r, ctx));
+}
+
+
+/*
+ * Names the credential for the cache (an API key's hash, or a JWT's user
+ * and token version), and answers NGX_OK when the request may go on with
+ * what was remembered of it: only a streamed upload may, whose commit
+ * checks the credential again.  NGX_DECLINED: ask the database.
+ */
+
+static ngx_int_t
+ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, const char *hash, int64_t id,
+    int64_t version)
+{
+    u_char  *p;
+
+    ctx->cred.data = ngx_pnalloc(r->pool, NGX_HTTP_BULLETDROP_CRED_MAX);
+    if (ctx->cred.data == NULL) {
+        return NGX_DECLINED;
+    }
+
+    if (hash) {
+        p = ngx_cpymem(ctx->cred.data, hash,
+                       NGX_HTTP_BULLETDROP_HASH_HEX_LEN - 1);
+
+    } else {
+        p = ngx_snprintf(ctx->cred.data, NGX_HTTP_BULLETDROP_CRED_MAX,
+                         "j%L.%L", id, version);
+    }
+
+    ctx->cred.len = p - ctx->cred.data;
+
+    if (ctx->body_kind != NGX_HTTP_BULLETDROP_BODY_STREAM
+        || ngx_http_bulletdrop_authcache_get(r->pool, &ctx->cred, &ctx->user)
+           != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    ctx->auth = NULL;
+    ctx->remembered = 1;
+
+    return NGX_OK;
 }
 
 

@@ -19,6 +19,7 @@
 
 #include "ngx_http_bulletdrop_api.h"
 #include "ngx_http_bulletdrop_auth.h"
+#include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_sql.h"
@@ -143,6 +144,8 @@ static ngx_int_t ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 static void ngx_http_bulletdrop_upload_inserted(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_upload_refused(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, const char *why);
 static void ngx_http_bulletdrop_upload_sweep(ngx_event_t *ev);
 
 
@@ -1049,7 +1052,15 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
         || ngx_http_bulletdrop_query_int(q, 6, up->size) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 7, up->sha256) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 8, up->delete_hash) != NGX_OK
-        || ngx_http_bulletdrop_db_param(q, 9, &deadline) != NGX_OK)
+        || ngx_http_bulletdrop_db_param(q, 9, &deadline) != NGX_OK
+        || (ctx->api_key.len
+            ? ngx_http_bulletdrop_db_param(q, 10, &ctx->cred)
+              != NGX_OK
+              || ngx_http_bulletdrop_db_param(q, 11, NULL) != NGX_OK
+            : ngx_http_bulletdrop_db_param(q, 10, NULL) != NGX_OK
+              || ngx_http_bulletdrop_query_int(q, 11,
+                                               ctx->user.token_version)
+                 != NGX_OK))
     {
         return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -1100,25 +1111,23 @@ ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    if (PQntuples(res) != 1) {
+    if (PQntuples(res) != 1
+        || PQnfields(res) != NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS + 1)
+    {
         ngx_http_bulletdrop_upload_drop(up);
-
-        if (ctx->user.quota_bytes >= 0) {
-            /* uploads that finished meanwhile took what the quota left */
-            ngx_http_bulletdrop_finish_reject(r, ctx,
-                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                          "quota_exceeded",
-                                          "the file is larger than what is "
-                                          "left of your storage quota");
-            return;
-        }
-
-        /* the statement ran past its deadline (or the user is gone) */
         ngx_http_bulletdrop_finish_reject(r, ctx,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "database_unavailable",
-                                          "the upload could not be "
-                                          "recorded in time");
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          "internal_error",
+                                          "the database answered "
+                                          "unexpectedly");
+        return;
+    }
+
+    /* the last column says why no row was written */
+    if (!PQgetisnull(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS)) {
+        ngx_http_bulletdrop_upload_drop(up);
+        ngx_http_bulletdrop_upload_refused(r, ctx,
+                  PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS));
         return;
     }
 
@@ -1144,6 +1153,47 @@ ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
 
     ngx_http_bulletdrop_finish(r,
         ngx_http_bulletdrop_json_send(r, NGX_HTTP_CREATED, json));
+}
+
+
+/* what bd_upload_commit() says when it writes no row */
+
+static void
+ngx_http_bulletdrop_upload_refused(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, const char *why)
+{
+    if (ngx_strcmp(why, "quota") == 0) {
+        /* uploads that finished meanwhile took what the quota left */
+        ngx_http_bulletdrop_finish_reject(r, ctx,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "quota_exceeded",
+                                          "the file is larger than what is "
+                                          "left of your storage quota");
+        return;
+    }
+
+    if (ngx_strcmp(why, "late") == 0) {
+        ngx_http_bulletdrop_finish_reject(r, ctx,
+                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "database_unavailable",
+                                          "the upload could not be "
+                                          "recorded in time");
+        return;
+    }
+
+    /* changed while the body came: what this worker remembers is stale */
+    ngx_http_bulletdrop_authcache_forget(&ctx->cred);
+
+    if (ngx_strcmp(why, "disabled") == 0) {
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
+                                          "account_disabled",
+                                          "this account is disabled");
+        return;
+    }
+
+    ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_UNAUTHORIZED,
+                                      "invalid_token",
+                                      "the token is not valid any more");
 }
 
 

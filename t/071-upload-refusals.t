@@ -108,12 +108,12 @@ subtest 'no token, a bad token, a disabled user: refused before the body'
                           key => 'k' x 48),
                   'a.png', $png, as => 'raw', length => MAX);
 
-    $t->pg->psql("UPDATE users SET disabled = true WHERE id = $bob->{id}");
+    $t->set_user($bob->{id}, disabled => JSON::PP::true);
     refused_early('a disabled user\'s key', 403, 'account_disabled',
                   $bob->{key}, 'a.png', $png, length => MAX);
     refused_early('a disabled user\'s token', 403, 'account_disabled',
                   $bob->{token}, 'a.png', $png, as => 'raw', length => MAX);
-    $t->pg->psql("UPDATE users SET disabled = false WHERE id = $bob->{id}");
+    $t->set_user($bob->{id}, disabled => JSON::PP::false);
 };
 
 subtest 'over bulletdrop_max_file_size: 413 file_too_large' => sub {
@@ -182,8 +182,7 @@ subtest 'over the quota: 413 quota_exceeded, and exactly the quota fits'
 => sub {
     my $used = $t->usage_of($alice->{id})->{bytes};
     my $room = 50_000;
-    $t->pg->psql('UPDATE users SET quota_bytes = ' . ($used + $room)
-                 . " WHERE id = $alice->{id}");
+    $t->set_user($alice->{id}, quota_bytes => $used + $room);
     my $png = sample('png', 5000);
 
     refused_early('a raw Content-Length one byte over what is left', 413,
@@ -214,11 +213,10 @@ subtest 'over the quota: 413 quota_exceeded, and exactly the quota fits'
 
     $t->delete("/api/uploads/$res->{json}{id}", token => $key)
         if $res->{status} == 201;
-    $t->pg->psql("UPDATE users SET quota_bytes = 0 WHERE id = $alice->{id}");
+    $t->set_user($alice->{id}, quota_bytes => 0);
     refused_early('a quota of 0 takes nothing', 413, 'quota_exceeded', $key,
                   'zero.png', $png, length => 100_000);
-    $t->pg->psql("UPDATE users SET quota_bytes = NULL "
-                 . "WHERE id = $alice->{id}");
+    $t->set_user($alice->{id}, quota_bytes => undef);
 };
 
 subtest 'an extension not allowed: 415, from the head or the part headers'
