@@ -113,8 +113,6 @@ struct ngx_http_bulletdrop_ctx_s {
     ngx_str_t                       api_key;
     /* its credential as the auth cache names it */
     ngx_str_t                       cred;
-    /* let in on a remembered credential, not the database's word */
-    unsigned                        remembered:1;
 
     /* the parsed request body: a JSON object, or NULL */
     json_t                         *body;

@@ -238,9 +238,6 @@ ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    ctx->auth = NULL;
-    ctx->remembered = 1;
-
     return NGX_OK;
 }
 
