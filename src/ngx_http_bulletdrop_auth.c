@@ -215,6 +215,11 @@ ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
 {
     u_char  *p;
 
+    /* only a streamed upload's commit checks the credential again */
+    if (ctx->body_kind != NGX_HTTP_BULLETDROP_BODY_STREAM) {
+        return NGX_DECLINED;
+    }
+
     ctx->cred.data = ngx_pnalloc(r->pool, NGX_HTTP_BULLETDROP_CRED_MAX);
     if (ctx->cred.data == NULL) {
         return NGX_DECLINED;
@@ -231,14 +236,7 @@ ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
 
     ctx->cred.len = p - ctx->cred.data;
 
-    if (ctx->body_kind != NGX_HTTP_BULLETDROP_BODY_STREAM
-        || ngx_http_bulletdrop_authcache_get(r->pool, &ctx->cred, &ctx->user)
-           != NGX_OK)
-    {
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
+    return ngx_http_bulletdrop_authcache_get(r->pool, &ctx->cred, &ctx->user);
 }
 
 
