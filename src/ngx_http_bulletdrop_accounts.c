@@ -731,7 +731,7 @@ ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
     if (q->stmt == NGX_HTTP_BULLETDROP_SQL_USER_UPDATE
         || q->stmt == NGX_HTTP_BULLETDROP_SQL_ADMIN_USER_UPDATE)
     {
-        ngx_http_bulletdrop_authcache_changed(r);
+        ngx_http_bulletdrop_authcache_changed(r->connection->log);
     }
 
     if (ngx_http_bulletdrop_user_read(r->pool, res, 0, &ctx->user)
@@ -982,7 +982,7 @@ ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    ngx_http_bulletdrop_authcache_changed(r);
+    ngx_http_bulletdrop_authcache_changed(r->connection->log);
 
     ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_no_content(r));
 }

@@ -37,6 +37,8 @@ static ngx_int_t ngx_http_bulletdrop_authcache_init_zone(
     ngx_shm_zone_t *zone, void *data);
 static ngx_http_bulletdrop_authcache_entry_t *
     ngx_http_bulletdrop_authcache_slot(ngx_str_t *cred);
+static void ngx_http_bulletdrop_authcache_notified(ngx_log_t *log,
+    const char *payload);
 static ngx_int_t ngx_http_bulletdrop_authcache_copy(ngx_pool_t *pool,
     ngx_str_t *dst, u_char *src, size_t len);
 
@@ -66,6 +68,9 @@ ngx_http_bulletdrop_authcache_init_conf(ngx_conf_t *cf,
     }
 
     bmcf->authcache_zone->init = ngx_http_bulletdrop_authcache_init_zone;
+
+    /* changes made with psql, too, are heard within milliseconds */
+    bmcf->db.notify = ngx_http_bulletdrop_authcache_notified;
 
     return NGX_CONF_OK;
 }
@@ -240,7 +245,7 @@ ngx_http_bulletdrop_authcache_forget(ngx_str_t *cred)
 
 
 void
-ngx_http_bulletdrop_authcache_changed(ngx_http_request_t *r)
+ngx_http_bulletdrop_authcache_changed(ngx_log_t *log)
 {
     if (ngx_http_bulletdrop_authcache_generation == NULL) {
         return;
@@ -248,8 +253,17 @@ ngx_http_bulletdrop_authcache_changed(ngx_http_request_t *r)
 
     (void) ngx_atomic_fetch_add(ngx_http_bulletdrop_authcache_generation, 1);
 
-    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
                    "bulletdrop: remembered credentials forgotten");
+}
+
+
+static void
+ngx_http_bulletdrop_authcache_notified(ngx_log_t *log, const char *payload)
+{
+    if (payload == NULL || ngx_strcmp(payload, "auth") == 0) {
+        ngx_http_bulletdrop_authcache_changed(log);
+    }
 }
 
 

@@ -7,10 +7,12 @@
  * (bd_upload_commit() in sql/004_usage.sql), so a remembered credential
  * decides only how early an upload is refused, never whether it is kept.
  * Only users without a quota are remembered, so that a quota is always
- * judged on the database's figures.  Any change the module makes to a
- * user or key forgets everything in every worker at once (a generation
- * counter in shared memory); the few seconds bound changes made from
- * outside the module.
+ * judged on the database's figures.  Any change to a user or key forgets
+ * everything in every worker (a generation counter in shared memory): at
+ * once for the module's own changes, and within milliseconds for any
+ * other, which triggers announce on the "bulletdrop" channel
+ * (sql/005_notify.sql).  The few seconds bound what a lost notification
+ * could leave.
  */
 
 #ifndef _NGX_HTTP_BULLETDROP_AUTHCACHE_H_INCLUDED_
@@ -42,7 +44,7 @@ void ngx_http_bulletdrop_authcache_put(ngx_str_t *cred,
 void ngx_http_bulletdrop_authcache_forget(ngx_str_t *cred);
 
 /* a user or key changed: every worker forgets everything */
-void ngx_http_bulletdrop_authcache_changed(ngx_http_request_t *r);
+void ngx_http_bulletdrop_authcache_changed(ngx_log_t *log);
 
 
 #endif /* _NGX_HTTP_BULLETDROP_AUTHCACHE_H_INCLUDED_ */

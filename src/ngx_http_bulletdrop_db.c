@@ -13,6 +13,10 @@
  * idle connection wait in a bounded FIFO queue, each with a timer at its
  * own deadline.  Handlers are always called from a posted event, so none
  * runs while the pool is halfway through a change.
+ *
+ * The first connection of each worker also LISTENs on the "bulletdrop"
+ * channel, once after each connect, before it takes queries; what it hears
+ * (on whichever state it is in) goes to the conf's notify handler.
  */
 
 #include <ngx_config.h>
@@ -56,6 +60,8 @@ struct ngx_http_bulletdrop_db_conn_s {
     /* one flag per statement of ngx_http_bulletdrop_sql[] */
     u_char                          *prepared;
     unsigned                         preparing:1;
+    /* its LISTEN is under way */
+    unsigned                         listening:1;
 };
 
 
@@ -84,6 +90,9 @@ static ngx_int_t ngx_http_bulletdrop_db_add_option(ngx_conf_t *cf,
 static void ngx_http_bulletdrop_db_connect(
     ngx_http_bulletdrop_db_conn_t *conn);
 static void ngx_http_bulletdrop_db_connect_poll(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_listen(ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_notified(
     ngx_http_bulletdrop_db_conn_t *conn);
 static void ngx_http_bulletdrop_db_connect_failed(
     ngx_http_bulletdrop_db_conn_t *conn);
@@ -733,6 +742,12 @@ ngx_http_bulletdrop_db_connect_poll(ngx_http_bulletdrop_db_conn_t *conn)
         }
 
         conn->failures = 0;
+
+        if (conn->id == 0 && pool->conf->notify) {
+            ngx_http_bulletdrop_db_listen(conn);
+            return;
+        }
+
         ngx_http_bulletdrop_db_set_state(conn, bd_conn_idle);
         ngx_http_bulletdrop_db_pump(pool);
         return;
@@ -753,6 +768,48 @@ ngx_http_bulletdrop_db_connect_poll(ngx_http_bulletdrop_db_conn_t *conn)
 failed:
 
     ngx_http_bulletdrop_db_connect_failed(conn);
+}
+
+
+/*
+ * LISTEN, as a query of no requester: finish_op() makes the connection
+ * idle once it is answered.  Until then, notifications may have been
+ * missed: the handler hears that anything may have changed.
+ */
+
+static void
+ngx_http_bulletdrop_db_listen(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    conn->stmt = NGX_HTTP_BULLETDROP_SQL_LISTEN;
+    conn->listening = 1;
+
+    ngx_http_bulletdrop_db_set_state(conn, bd_conn_busy);
+    ngx_add_timer(conn->c->read, conn->pool->conf->timeout);
+
+    if (!PQsendQuery(conn->pg, ngx_http_bulletdrop_sql[conn->stmt].sql)) {
+        ngx_http_bulletdrop_db_lost(conn, "cannot send");
+        return;
+    }
+
+    (void) ngx_http_bulletdrop_db_flush(conn);
+}
+
+
+static void
+ngx_http_bulletdrop_db_notified(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    PGnotify                          *n;
+    ngx_http_bulletdrop_db_notify_pt   notify;
+
+    notify = conn->pool->conf->notify;
+
+    while ((n = PQnotifies(conn->pg)) != NULL) {
+        if (notify) {
+            notify(&conn->pool->log, n->extra);
+        }
+
+        PQfreemem(n);
+    }
 }
 
 
@@ -907,8 +964,10 @@ ngx_http_bulletdrop_db_receive(ngx_http_bulletdrop_db_conn_t *conn)
         return;
     }
 
+    ngx_http_bulletdrop_db_notified(conn);
+
     if (conn->state == bd_conn_idle) {
-        /* an idle connection only hears the server close it */
+        /* else an idle connection only hears the server close it */
         if (PQstatus(conn->pg) == CONNECTION_BAD) {
             ngx_http_bulletdrop_db_lost(conn, "connection lost");
         }
@@ -955,6 +1014,17 @@ ngx_http_bulletdrop_db_finish_op(ngx_http_bulletdrop_db_conn_t *conn)
         /* e.g. "terminating connection due to administrator command" */
         ngx_http_bulletdrop_db_lost(conn, "connection lost");
         return;
+    }
+
+    if (conn->listening) {
+        conn->listening = 0;
+
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            ngx_http_bulletdrop_db_log(conn, NGX_LOG_ERR, "cannot listen",
+                                       PQresultErrorMessage(res));
+        }
+
+        pool->conf->notify(&pool->log, NULL);
     }
 
     if (conn->preparing) {
@@ -1179,6 +1249,7 @@ ngx_http_bulletdrop_db_close(ngx_http_bulletdrop_db_conn_t *conn)
     }
 
     conn->preparing = 0;
+    conn->listening = 0;
     ngx_memzero(conn->prepared, NGX_HTTP_BULLETDROP_SQL_N);
 
     ngx_http_bulletdrop_db_set_state(conn, bd_conn_closed);

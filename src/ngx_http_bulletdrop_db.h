@@ -35,6 +35,14 @@ typedef struct ngx_http_bulletdrop_db_query_s  ngx_http_bulletdrop_db_query_t;
 typedef void (*ngx_http_bulletdrop_db_handler_pt)(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 
+/*
+ * What the module hears on the "bulletdrop" channel: the payload names
+ * what changed; NULL when anything may have (the listening connection was
+ * down for a while).
+ */
+typedef void (*ngx_http_bulletdrop_db_notify_pt)(ngx_log_t *log,
+    const char *payload);
+
 
 typedef struct {
     /* keyword/value pairs from bulletdrop_db, host names resolved */
@@ -47,6 +55,9 @@ typedef struct {
     ngx_int_t                           pool_size;
     ngx_msec_t                          timeout;
     ngx_int_t                           queue_size;
+
+    /* set: the first connection of each worker listens for changes */
+    ngx_http_bulletdrop_db_notify_pt    notify;
 
     /* this worker's pool, created in init_process */
     ngx_http_bulletdrop_db_pool_t      *pool;

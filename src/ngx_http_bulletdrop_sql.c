@@ -244,4 +244,14 @@ const ngx_http_bulletdrop_sql_t
         " SELECT category, id, ext FROM gone",
         3, 0
     },
+
+    /*
+     * Sent as a plain query, once per connect, by the pool itself; the
+     * triggers of sql/005_notify.sql say on this channel what changed
+     */
+    [NGX_HTTP_BULLETDROP_SQL_LISTEN] = {
+        "bd_listen",
+        "LISTEN bulletdrop",
+        0, 1
+    },
 };

@@ -2,11 +2,13 @@
 # Uploads are let in on credentials each worker remembers for a few
 # seconds (src/ngx_http_bulletdrop_authcache.c), and the row is written
 # only if the credential still holds when it is (bd_upload_commit()).
-# Changes made through the module reach every worker before its answer:
-# a revoked key, a disabled user, a changed password or a new quota is
-# refused before the body, as if nothing had been remembered.  Changes
-# made behind the module's back (psql) are caught when the row would be
-# written: refused, and nothing is left.
+# Changes made through the module reach every worker before its answer;
+# changes made with psql reach them within a second (triggers NOTIFY the
+# worker's listening connection).  Either way a revoked key, a disabled
+# user, a changed password or a new quota is then refused before the
+# body, as if nothing had been remembered.  A credential revoked while a
+# body is on its way is refused when the row would be written, and
+# nothing is left.
 
 use strict;
 use warnings;
@@ -14,7 +16,7 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 
-use BulletDrop::Test qw(is_error leaves_nothing sample);
+use BulletDrop::Test qw(is_error leaves_nothing sample wait_until);
 
 use constant BIG => 10 * 1024 * 1024;            # a declared length
 
@@ -59,40 +61,41 @@ sub refused_early {
     leaves_nothing($t, $before, "$what: nothing stored");
 }
 
-# Sent whole, refused when the row would be written.  The worker that
-# remembered the credential lets the body in and forgets it when the
-# commit refuses; one that did not remember it asks the database and
-# refuses early.  Either way: refused, nothing left.  At least one of the
-# four must have gone through to the commit, or nothing was remembered.
-sub refused_at_commit {
-    my ($what, $status, $code, $auth, $user) = @_;
+# Let in, then revoked by `change` while the last bytes are held back:
+# refused when the row would be written, nothing left behind
+sub revoked_midway {
+    my ($what, $status, $code, $auth, $user, $change) = @_;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
     my $before = $t->uploads_state;
     my $usage = $t->usage_of($user->{id});
-    my (@wrong, $late);
 
-    for my $n (1 .. 4) {
-        my $x = $t->begin_upload($auth, "c$n.png",
-                                 sample('png', 200_000, $n),
-                                 as => 'raw');
-        $x->send_all_but(1024);
-        my $res = $x->answer(0.5);
-        if (!$res) {
-            $late++;
-            $x->send_rest;
-            $res = $x->answer(5);
-        }
-        push @wrong, $res ? "$res->{status} $res->{body}" : 'no answer'
-            unless $res && $res->{status} == $status
-                   && ($res->{json}{error} // '') eq $code;
-        $x->close;
-    }
-
-    is_deeply(\@wrong, [], "$what: $status $code, four times out of four");
-    ok($late, "$what: a remembered credential took a body to its commit");
+    my $x = $t->begin_upload($auth, 'mid.png', sample('png', 200_000),
+                             as => 'raw');
+    $x->send_all_but(1024);
+    ok(wait_until(sub { $t->temp_files >= 1 }, 10),
+       "$what: the upload is let in and under way");
+    $change->();
+    $x->send_rest;
+    is_error(answer_of($x->answer(10)), $status, $code,
+             "$what: $status $code when the row would be written");
+    $x->close;
     leaves_nothing($t, $before, "$what: no file and no row");
     is_deeply($t->usage_of($user->{id}), $usage,
               "$what: the usage is unchanged");
+}
+
+sub answer_of { $_[0] // { status => 'no answer', headers => {} } }
+
+# what psql did is heard by every worker: wait for the first early refusal
+sub heard {
+    my ($auth) = @_;
+    return wait_until(sub {
+        my $x = $t->begin_upload($auth, 'probe.png', sample('png', 5000),
+                                 send => 1024, length => BIG);
+        my $res = $x->answer(2);
+        $x->close;
+        return $res && $res->{status} =~ /^40[13]$/;
+    }, 5);
 }
 
 subtest 'a key revoked through the API: refused before the body' => sub {
@@ -143,34 +146,46 @@ subtest 'a quota set through the API: judged before the body' => sub {
                   $u->{key});
 };
 
-# One worker from here on: what it remembered is what the next upload
-# meets, so the commit's own check is surely the one that refuses
-$t->restart_nginx(registration => 'open', workers => 1);
-@workers = $t->nginx->worker_pids;
-
-subtest 'behind the module\'s back: refused when the row would be written'
-=> sub {
+subtest 'changes made with psql: refused before the body, soon' => sub {
     my $u = $t->new_user('sam', key => 1);
-
-    remembered('the key', $u->{key});
-    $t->pg->psql("DELETE FROM api_keys WHERE user_id = $u->{id}");
-    refused_at_commit('a key deleted with psql', 401, 'invalid_token',
-                      $u->{key}, $u);
 
     remembered('the token', $u->{token});
     $t->pg->psql("UPDATE users SET disabled = true WHERE id = $u->{id}");
-    refused_at_commit('a user disabled with psql', 403, 'account_disabled',
-                      $u->{token}, $u);
-
+    ok(heard($u->{token}), 'a user disabled with psql: heard within 5 s');
+    refused_early('then', 403, 'account_disabled', $u->{token});
     $t->pg->psql("UPDATE users SET disabled = false WHERE id = $u->{id}");
-    remembered('the token, the user enabled again', $u->{token});
-    $t->pg->psql("UPDATE users SET token_version = token_version + 1 "
-                 . "WHERE id = $u->{id}");
-    refused_at_commit('a token retired with psql', 401, 'invalid_token',
-                      $u->{token}, $u);
+
+    remembered('the key', $u->{key});
+    $t->pg->psql("DELETE FROM api_keys WHERE user_id = $u->{id}");
+    ok(heard($u->{key}), 'a key deleted with psql: heard within 5 s');
+    refused_early('then', 401, 'invalid_token', $u->{key});
 };
 
-subtest 'the worker is the same, and said nothing alarming' => sub {
+subtest 'revoked while the body comes: refused at the commit' => sub {
+    my $u = $t->new_user('vera', key => 1);
+
+    remembered('the key', $u->{key});
+    revoked_midway('a key deleted mid-upload', 401, 'invalid_token',
+                   $u->{key}, $u, sub {
+        $t->pg->psql("DELETE FROM api_keys WHERE user_id = $u->{id}");
+    });
+
+    remembered('the token', $u->{token});
+    revoked_midway('a user disabled mid-upload', 403, 'account_disabled',
+                   $u->{token}, $u, sub {
+        $t->set_user($u->{id}, disabled => JSON::PP::true);
+    });
+    $t->set_user($u->{id}, disabled => JSON::PP::false);
+
+    remembered('the token, enabled again', $u->{token});
+    revoked_midway('a token retired mid-upload', 401, 'invalid_token',
+                   $u->{token}, $u, sub {
+        $t->pg->psql("UPDATE users SET token_version = token_version + 1 "
+                     . "WHERE id = $u->{id}");
+    });
+};
+
+subtest 'the workers are the same, and said nothing alarming' => sub {
     is_deeply([ sort $t->nginx->worker_pids ], [ sort @workers ],
               'no worker was restarted');
     unlike($t->nginx->log_text, qr/\[(?:alert|crit|emerg)\]/,
