@@ -27,9 +27,11 @@ CC_OPT     := -g -O2 -fstack-protector-strong -Wformat \
 LD_OPT     := -Wl,-z,relro -Wl,-z,now -fPIC
 
 # gcc, make and pkg-config build the module; perl (prove and the core
-# modules), curl and openssl (a throwaway certificate) serve the tests.
+# modules), curl, openssl (a throwaway certificate) and strace (the order
+# of a commit's system calls) serve the tests.
 DEB_PACKAGES := nginx nginx-dev libpq-dev libjansson-dev libjwt-dev \
-                libssl-dev postgresql perl curl gcc make pkg-config openssl
+                libssl-dev postgresql perl curl gcc make pkg-config openssl \
+                strace
 
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STACK      := perl -I$(TOP)/t/lib -MBulletDrop::Stack \

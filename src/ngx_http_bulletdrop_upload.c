@@ -92,14 +92,23 @@ struct ngx_http_bulletdrop_upload_s {
 };
 
 
-/* an fsync on the thread pool: the job owns a descriptor of its own */
+/*
+ * On the thread pool: the file is fsynced, renamed into place and its
+ * directory fsynced, so that a row never outlives its file in a crash.
+ * The job owns a descriptor and the paths: the request may go first.
+ */
 typedef struct {
     ngx_thread_task_t                   task;
     ngx_event_t                         hold;
     ngx_fd_t                            fd;
     ngx_err_t                           err;
+    const char                         *failed;
     ngx_http_request_t                 *request;
     ngx_pool_cleanup_t                 *cleanup;
+    u_char                             *tmp;
+    u_char                             *path;
+    u_char                             *dir;
+    unsigned                            placed:1;
 } ngx_http_bulletdrop_sync_t;
 
 
@@ -830,11 +839,28 @@ static ngx_int_t
 ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up)
 {
-#if (NGX_THREADS)
-    ngx_http_bulletdrop_sync_t       *job;
+    size_t                            dir;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
+#if (NGX_THREADS)
+    u_char                           *p;
+    ngx_http_bulletdrop_sync_t       *job;
+#endif
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    dir = bmcf->upload_dir.len + 1 + ngx_strlen(up->category);
+
+    up->path.len = dir + 1 + BD_FILE_ID_LEN + 1 + ngx_strlen(up->ext);
+    up->path.data = ngx_pnalloc(r->pool, up->path.len + 1);
+    if (up->path.data == NULL) {
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    (void) ngx_sprintf(up->path.data, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
+                       up->category, up->id, up->ext);
+
+#if (NGX_THREADS)
 
     if (!bmcf->fsync) {
         return ngx_http_bulletdrop_upload_commit(r,
@@ -842,10 +868,20 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
     }
 
     /* fsync may take long: the thread pool waits for the disk, not us */
-    job = ngx_calloc(sizeof(ngx_http_bulletdrop_sync_t), r->connection->log);
+    job = ngx_calloc(sizeof(ngx_http_bulletdrop_sync_t) + up->tmp.len + 1
+                     + 2 * (up->path.len + 1), r->connection->log);
     if (job == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    p = (u_char *) &job[1];
+
+    job->tmp = p;
+    p = ngx_cpymem(p, up->tmp.data, up->tmp.len + 1);
+    job->path = p;
+    p = ngx_cpymem(p, up->path.data, up->path.len + 1);
+    job->dir = p;
+    *ngx_cpymem(p, up->path.data, dir) = '\0';
 
     job->fd = dup(up->fd);
     job->request = r;
@@ -912,8 +948,32 @@ ngx_http_bulletdrop_sync_thread(void *data, ngx_log_t *log)
 {
     ngx_http_bulletdrop_sync_t  *job = data;
 
+    int  dfd;
+
     if (fsync(job->fd) == -1) {
         job->err = ngx_errno;
+        job->failed = "fsync()";
+        return;
+    }
+
+    if (rename((char *) job->tmp, (char *) job->path) == -1) {
+        job->err = ngx_errno;
+        job->failed = "rename()";
+        return;
+    }
+
+    job->placed = 1;
+
+    /* the new name is durable once its directory is */
+    dfd = open((char *) job->dir, O_RDONLY|O_DIRECTORY);
+
+    if (dfd == -1 || fsync(dfd) == -1) {
+        job->err = ngx_errno;
+        job->failed = "fsync() of the directory";
+    }
+
+    if (dfd != -1) {
+        (void) close(dfd);
     }
 }
 
@@ -936,26 +996,33 @@ ngx_http_bulletdrop_sync_event(ngx_event_t *ev)
 
     (void) close(job->fd);
 
-    if (r) {
-        job->cleanup->handler = NULL;
-    }
-
-    ngx_free(job);
-
     if (r == NULL) {
+        /* its request is gone, and took the temp file: this is the rest */
+        if (job->placed) {
+            (void) ngx_delete_file(job->path);
+        }
+
+        ngx_free(job);
         return;
     }
 
+    job->cleanup->handler = NULL;
+
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    ctx->upload->placed = job->placed;
 
     if (err) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                      "bulletdrop: fsync() failed");
+                      "bulletdrop: %s failed for \"%s\"", job->failed,
+                      job->path);
+        ngx_free(job);
         ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_upload_fail(r,
                                           ctx->upload,
                                           NGX_HTTP_INTERNAL_SERVER_ERROR));
         return;
     }
+
+    ngx_free(job);
 
     ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_upload_commit(r, ctx));
 }
@@ -1007,27 +1074,19 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
 
     up->fd = NGX_INVALID_FILE;
 
-    up->path.len = bmcf->upload_dir.len + 1 + ngx_strlen(up->category) + 1
-                   + BD_FILE_ID_LEN + 1 + ngx_strlen(up->ext);
-    up->path.data = ngx_pnalloc(r->pool, up->path.len + 1);
-    if (up->path.data == NULL) {
-        return ngx_http_bulletdrop_upload_fail(r, up,
+    /* placed already when the thread pool fsynced it (bulletdrop_fsync) */
+    if (!up->placed) {
+        /* 96 random bits: a name that is taken is not worth a check */
+        if (ngx_rename_file(up->tmp.data, up->path.data) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          "bulletdrop: cannot rename \"%s\" to \"%s\"",
+                          up->tmp.data, up->path.data);
+            return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        up->placed = 1;
     }
-
-    (void) ngx_sprintf(up->path.data, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
-                       up->category, up->id, up->ext);
-
-    /* 96 random bits: a name that is taken is not worth a check */
-    if (ngx_rename_file(up->tmp.data, up->path.data) == NGX_FILE_ERROR) {
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      "bulletdrop: cannot rename \"%s\" to \"%s\"",
-                      up->tmp.data, up->path.data);
-        return ngx_http_bulletdrop_upload_fail(r, up,
-                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-
-    up->placed = 1;
 
     /* a fifth of the timeout early, for the reply's way back */
     tp = ngx_timeofday();

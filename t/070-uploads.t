@@ -439,6 +439,57 @@ subtest 'bulletdrop_allowed_extensions decides, dots optional, any case'
     $t->restart_nginx(registration => 'open');
 };
 
+# The order of a commit, as the worker's system calls show it: the file
+# and then its new name are on disk before the row is asked for, so a
+# crash can lose an upload but never leave its row without its file.
+subtest 'with bulletdrop_fsync on: file, rename and directory synced, '
+        . 'then the row' => sub {
+    my ($worker) = $t->nginx->worker_pids;
+    my $trace = $t->dir . '/commit.strace';
+    my @tasks = map { m{/(\d+)\z} ? ('-p', $1) : () }
+                glob "/proc/$worker/task/*";
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDERR, '>', '/dev/null';
+        exec 'strace', '-f', '-qq', '-s', '64', '-o', $trace,
+             '-e', 'trace=fsync,rename,openat,sendto', @tasks;
+        exit 127;
+    }
+    ok(wait_until(sub { -s $trace || (grep { /^TracerPid:\s*[1-9]/ }
+                                      `cat /proc/$worker/status`) }, 10),
+       'strace is attached to the worker');
+
+    my $rec = uploaded($t->upload($key, 'synced.png', sample('png', 7000)),
+                       'fsync on');
+    sleep 0.3;
+    kill 'INT', $pid;
+    waitpid $pid, 0;
+
+    my @calls = grep { /\b(?:fsync|rename|openat|sendto)\(/ }
+                split /\n/, `cat $trace`;
+    my $file = qr{"[^"]*/images/\Q$rec->{id}\E\.png"};
+    my $at = sub {                     # the first call from $from on
+        my ($re, $from) = @_;
+        my ($i) = grep { $calls[$_] =~ $re } ($from // 0) .. $#calls;
+        return $i;
+    };
+    my $renamed = $at->(qr{rename\("[^"]*/\.tmp/[^"]*", $file\)});
+    ok(defined $renamed, 'the temp file is renamed to its place')
+        or diag join "\n", @calls;
+    $renamed //= 0;
+    ok(grep({ $calls[$_] =~ /fsync\(/ } 0 .. $renamed - 1),
+       'the file was fsynced before');
+    my $dir = $at->(qr{openat\(.*/images", O_RDONLY\|O_DIRECTORY},
+                    $renamed);
+    ok(defined $dir, 'then its directory is opened');
+    my ($dfd) = defined $dir ? $calls[$dir] =~ /= (\d+)\s*\z/ : ();
+    my $synced = defined $dfd ? $at->(qr{fsync\($dfd\)}, $dir) : undef;
+    ok(defined $synced, 'and fsynced');
+    my $insert = $at->(qr{sendto\(.*bd_upload_insert});
+    ok(defined $insert && defined $synced && $insert > $synced,
+       'and only then the row is asked for');
+};
+
 subtest 'with bulletdrop_fsync off, files are stored all the same' => sub {
     $t->restart_nginx(registration => 'open', fsync => 'off');
     my $png = sample('png', 9000);
