@@ -934,7 +934,7 @@ ngx_http_bulletdrop_db_timed_out(ngx_http_bulletdrop_db_conn_t *conn)
     ngx_log_error(NGX_LOG_ERR, &pool->log, 0,
                   "bulletdrop db #%ui: \"%s\" timed out%s, reconnecting",
                   conn->id, ngx_http_bulletdrop_sql[conn->stmt].name,
-                  q ? "" : " after its requester left");
+                  (q || conn->listening) ? "" : " after its requester left");
 
     ngx_http_bulletdrop_db_close(conn);
     ngx_http_bulletdrop_db_schedule(conn);
