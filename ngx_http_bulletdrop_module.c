@@ -144,6 +144,13 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
       offsetof(ngx_http_bulletdrop_main_conf_t, fsync),
       NULL },
 
+    { ngx_string("bulletdrop_unnamed_temp_files"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, unnamed_temp_files),
+      NULL },
+
     { ngx_string("bulletdrop_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_bulletdrop_api,
@@ -221,6 +228,7 @@ ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf)
     bmcf->max_file_size = NGX_CONF_UNSET;
     bmcf->extensions = NGX_CONF_UNSET_PTR;
     bmcf->fsync = NGX_CONF_UNSET;
+    bmcf->unnamed_temp_files = NGX_CONF_UNSET;
 
     return bmcf;
 }

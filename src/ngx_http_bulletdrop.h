@@ -59,6 +59,8 @@ typedef struct {
     /* of ngx_str_t: lower case, without the dot */
     ngx_array_t                    *extensions;
     ngx_flag_t                      fsync;
+    /* uploads under way are O_TMPFILE files, where the system can */
+    ngx_flag_t                      unnamed_temp_files;
 
     /* some location has "bulletdrop_api" */
     unsigned                        api:1;

@@ -6,14 +6,20 @@
  * multipart body through bd_multipart, a raw one as it is, into a temp
  * file in <upload_dir>/.tmp, hashed (SHA-256) and checked (size, quota,
  * magic bytes) as it passes.  At the end the file is fsynced on the thread
- * pool when asked, renamed to <category>/<id>.<ext>, and its row inserted
- * with the owner's usage in one statement; only then does the client hear
- * 201.  A pool cleanup removes the temp file, or the placed file whose row
- * was not written, on every other way out: a refusal, an abort, a
- * database that went away.
+ * pool when asked, linked (or renamed) to <category>/<id>.<ext>, and its
+ * row inserted with the owner's usage in one statement; only then does the
+ * client hear 201.  A pool cleanup removes the temp file, or the placed
+ * file whose row was not written, on every other way out: a refusal, an
+ * abort, a database that went away.
+ *
+ * The temp file has no name where the system allows (O_TMPFILE): a worker
+ * that dies mid-upload leaves nothing behind, and the file appears in one
+ * directory operation, linkat(), instead of a create and a rename between
+ * directories.
  */
 
 #include <sys/file.h>
+#include <fcntl.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -44,6 +50,10 @@
 /* how long a thread job may keep a worker that is shutting down */
 #define NGX_HTTP_BULLETDROP_JOB_HOLD          (3600 * 1000)
 
+#ifndef O_TMPFILE
+#define O_TMPFILE                             (020000000 | O_DIRECTORY)
+#endif
+
 
 struct ngx_http_bulletdrop_upload_s {
     ngx_http_request_t                 *request;
@@ -51,7 +61,7 @@ struct ngx_http_bulletdrop_upload_s {
     ngx_str_t                           base;
 
     ngx_fd_t                            fd;
-    /* NUL-terminated paths */
+    /* NUL-terminated paths; tmp is the directory of an unnamed file */
     ngx_str_t                           tmp;
     ngx_str_t                           path;
 
@@ -84,6 +94,7 @@ struct ngx_http_bulletdrop_upload_s {
     unsigned                            in_file:1;
     unsigned                            file_seen:1;
     unsigned                            magic_checked:1;
+    unsigned                            unnamed:1;
     /* the file is at path; the row makes it kept */
     unsigned                            placed:1;
     unsigned                            committed:1;
@@ -93,9 +104,10 @@ struct ngx_http_bulletdrop_upload_s {
 
 
 /*
- * On the thread pool: the file is fsynced, renamed into place and its
- * directory fsynced, so that a row never outlives its file in a crash.
- * The job owns a descriptor and the paths: the request may go first.
+ * On the thread pool: the file is fsynced, put in place and its directory
+ * fsynced, so that a row never outlives its file in a crash.  The job owns
+ * a descriptor and the paths (tmp is NULL for an unnamed file): the request
+ * may go first.
  */
 typedef struct {
     ngx_thread_task_t                   task;
@@ -121,6 +133,7 @@ static ngx_int_t ngx_http_bulletdrop_upload_refuse(ngx_http_request_t *r,
     const char *detail);
 static ngx_int_t ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up);
+static int ngx_http_bulletdrop_place(ngx_fd_t fd, u_char *tmp, u_char *path);
 static void ngx_http_bulletdrop_upload_cleanup(void *data);
 static void ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up);
 static void ngx_http_bulletdrop_too_large(ngx_http_bulletdrop_ctx_t *ctx,
@@ -172,6 +185,9 @@ static const char  *ngx_http_bulletdrop_active[] = {
 
 static ngx_event_t  ngx_http_bulletdrop_sweep_event;
 static ngx_str_t    ngx_http_bulletdrop_sweep_dir;
+
+/* this worker makes unnamed temp files: asked for, and seen to work */
+static ngx_uint_t   ngx_http_bulletdrop_unnamed;
 
 
 /* POST /api/uploads, POST /api/uploads/sharex */
@@ -439,6 +455,31 @@ ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
+    if (ngx_http_bulletdrop_unnamed) {
+        up->tmp.len = bmcf->upload_dir.len + sizeof("/.tmp") - 1;
+        up->tmp.data = ngx_pnalloc(r->pool, up->tmp.len + 1);
+        if (up->tmp.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        (void) ngx_sprintf(up->tmp.data, "%V/.tmp%Z", &bmcf->upload_dir);
+
+        up->fd = open((char *) up->tmp.data, O_TMPFILE|O_WRONLY|O_CLOEXEC,
+                      0644);
+
+        if (up->fd == NGX_INVALID_FILE) {
+            ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                          "bulletdrop: cannot create a file in \"%s\"",
+                          up->tmp.data);
+            ngx_str_null(&up->tmp);
+            return NGX_ERROR;
+        }
+
+        up->unnamed = 1;
+
+        return NGX_OK;
+    }
+
     bd_hex_encode(rnd, sizeof(rnd), hex);
 
     up->tmp.len = bmcf->upload_dir.len + sizeof("/.tmp/") - 1
@@ -472,6 +513,29 @@ ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Gives the temp file its name: a named one is renamed, an unnamed one
+ * linked through /proc (linkat() with AT_EMPTY_PATH would need a
+ * capability that workers lack).  On the event loop or a thread; -1 and
+ * errno on failure.
+ */
+
+static int
+ngx_http_bulletdrop_place(ngx_fd_t fd, u_char *tmp, u_char *path)
+{
+    char  proc[sizeof("/proc/self/fd/") + NGX_INT_T_LEN];
+
+    if (tmp) {
+        return rename((char *) tmp, (char *) path);
+    }
+
+    (void) ngx_sprintf((u_char *) proc, "/proc/self/fd/%d%Z", fd);
+
+    return linkat(AT_FDCWD, proc, AT_FDCWD, (char *) path,
+                  AT_SYMLINK_FOLLOW);
 }
 
 
@@ -524,7 +588,7 @@ ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up)
         (void) ngx_delete_file(up->path.data);
         up->placed = 0;
 
-    } else if (up->tmp.len) {
+    } else if (up->tmp.len && !up->unnamed) {
         (void) ngx_delete_file(up->tmp.data);
     }
 
@@ -876,8 +940,11 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
 
     p = (u_char *) &job[1];
 
-    job->tmp = p;
-    p = ngx_cpymem(p, up->tmp.data, up->tmp.len + 1);
+    if (!up->unnamed) {
+        job->tmp = p;
+        p = ngx_cpymem(p, up->tmp.data, up->tmp.len + 1);
+    }
+
     job->path = p;
     p = ngx_cpymem(p, up->path.data, up->path.len + 1);
     job->dir = p;
@@ -956,9 +1023,9 @@ ngx_http_bulletdrop_sync_thread(void *data, ngx_log_t *log)
         return;
     }
 
-    if (rename((char *) job->tmp, (char *) job->path) == -1) {
+    if (ngx_http_bulletdrop_place(job->fd, job->tmp, job->path) == -1) {
         job->err = ngx_errno;
-        job->failed = "rename()";
+        job->failed = job->tmp ? "rename()" : "linkat()";
         return;
     }
 
@@ -1064,29 +1131,33 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
     up = ctx->upload;
 
-    if (ngx_close_file(up->fd) == NGX_FILE_ERROR) {
-        up->fd = NGX_INVALID_FILE;
-        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                      "bulletdrop: cannot close \"%s\"", up->tmp.data);
-        return ngx_http_bulletdrop_upload_fail(r, up,
-                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-
-    up->fd = NGX_INVALID_FILE;
-
     /* placed already when the thread pool fsynced it (bulletdrop_fsync) */
     if (!up->placed) {
         /* 96 random bits: a name that is taken is not worth a check */
-        if (ngx_rename_file(up->tmp.data, up->path.data) == NGX_FILE_ERROR) {
+        if (ngx_http_bulletdrop_place(up->fd,
+                                      up->unnamed ? NULL : up->tmp.data,
+                                      up->path.data)
+            == -1)
+        {
             ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                          "bulletdrop: cannot rename \"%s\" to \"%s\"",
-                          up->tmp.data, up->path.data);
+                          "bulletdrop: cannot put \"%s\" in place from "
+                          "\"%s\"", up->path.data, up->tmp.data);
             return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
 
         up->placed = 1;
     }
+
+    if (ngx_close_file(up->fd) == NGX_FILE_ERROR) {
+        up->fd = NGX_INVALID_FILE;
+        ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
+                      "bulletdrop: cannot close \"%s\"", up->path.data);
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    up->fd = NGX_INVALID_FILE;
 
     /* a fifth of the timeout early, for the reply's way back */
     tp = ngx_timeofday();
@@ -1356,6 +1427,7 @@ ngx_http_bulletdrop_upload_init_conf(ngx_conf_t *cf,
     }
 
     ngx_conf_init_value(bmcf->fsync, 1);
+    ngx_conf_init_value(bmcf->unnamed_temp_files, 1);
 
     if (bmcf->extensions == NGX_CONF_UNSET_PTR) {
         bmcf->extensions = ngx_array_create(cf->pool, 10, sizeof(ngx_str_t));
@@ -1415,15 +1487,22 @@ ngx_http_bulletdrop_upload_init_conf(ngx_conf_t *cf,
 }
 
 
-/* stale temp files: a crash, or a worker killed mid-upload */
+/*
+ * Unnamed temp files, when asked for, and when this system makes them
+ * (Linux 3.11, and a filesystem that has O_TMPFILE) and links them from
+ * /proc; stale named temp files: a crash, or a worker killed mid-upload.
+ */
 
 ngx_int_t
 ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
     ngx_http_bulletdrop_main_conf_t *bmcf)
 {
+    u_char       *probe;
+    ngx_fd_t      fd;
+    ngx_err_t     err;
     ngx_event_t  *ev;
 
-    if (bmcf->upload_dir.data == NULL || ngx_worker != 0) {
+    if (bmcf->upload_dir.data == NULL) {
         return NGX_OK;
     }
 
@@ -1431,12 +1510,43 @@ ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
                                         + sizeof("/.tmp") - 1;
     ngx_http_bulletdrop_sweep_dir.data = ngx_pnalloc(cycle->pool,
                                      ngx_http_bulletdrop_sweep_dir.len + 1);
-    if (ngx_http_bulletdrop_sweep_dir.data == NULL) {
+    probe = ngx_pnalloc(cycle->pool, ngx_http_bulletdrop_sweep_dir.len
+                                     + sizeof("/probe-.part")
+                                     + NGX_INT_T_LEN);
+    if (ngx_http_bulletdrop_sweep_dir.data == NULL || probe == NULL) {
         return NGX_ERROR;
     }
 
     (void) ngx_sprintf(ngx_http_bulletdrop_sweep_dir.data, "%V/.tmp%Z",
                        &bmcf->upload_dir);
+
+    if (bmcf->unnamed_temp_files) {
+        (void) ngx_sprintf(probe, "%V/probe-%P.part%Z",
+                           &ngx_http_bulletdrop_sweep_dir, ngx_pid);
+
+        fd = open((char *) ngx_http_bulletdrop_sweep_dir.data,
+                  O_TMPFILE|O_WRONLY|O_CLOEXEC, 0600);
+
+        if (fd != -1 && ngx_http_bulletdrop_place(fd, NULL, probe) != -1) {
+            (void) ngx_delete_file(probe);
+            ngx_http_bulletdrop_unnamed = 1;
+
+        } else {
+            err = ngx_errno;
+            ngx_log_error(NGX_LOG_NOTICE, cycle->log, err,
+                          "bulletdrop: no unnamed temp files in \"%V\": "
+                          "uploads under way have names there",
+                          &ngx_http_bulletdrop_sweep_dir);
+        }
+
+        if (fd != -1) {
+            (void) close(fd);
+        }
+    }
+
+    if (ngx_worker != 0) {
+        return NGX_OK;
+    }
 
     ev = &ngx_http_bulletdrop_sweep_event;
     ev->handler = ngx_http_bulletdrop_upload_sweep;

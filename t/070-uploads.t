@@ -442,7 +442,7 @@ subtest 'bulletdrop_allowed_extensions decides, dots optional, any case'
 # The order of a commit, as the worker's system calls show it: the file
 # and then its new name are on disk before the row is asked for, so a
 # crash can lose an upload but never leave its row without its file.
-subtest 'with bulletdrop_fsync on: file, rename and directory synced, '
+subtest 'with bulletdrop_fsync on: file, link and directory synced, '
         . 'then the row' => sub {
     my ($worker) = $t->nginx->worker_pids;
     my $trace = $t->dir . '/commit.strace';
@@ -452,7 +452,7 @@ subtest 'with bulletdrop_fsync on: file, rename and directory synced, '
     if (!$pid) {
         open STDERR, '>', '/dev/null';
         exec 'strace', '-f', '-qq', '-s', '64', '-o', $trace,
-             '-e', 'trace=fsync,rename,openat,sendto', @tasks;
+             '-e', 'trace=fsync,linkat,openat,sendto', @tasks;
         exit 127;
     }
     ok(wait_until(sub { -s $trace || (grep { /^TracerPid:\s*[1-9]/ }
@@ -465,7 +465,7 @@ subtest 'with bulletdrop_fsync on: file, rename and directory synced, '
     kill 'INT', $pid;
     waitpid $pid, 0;
 
-    my @calls = grep { /\b(?:fsync|rename|openat|sendto)\(/ }
+    my @calls = grep { /\b(?:fsync|linkat|openat|sendto)\(/ }
                 split /\n/, `cat $trace`;
     my $file = qr{"[^"]*/images/\Q$rec->{id}\E\.png"};
     my $at = sub {                     # the first call from $from on
@@ -473,8 +473,9 @@ subtest 'with bulletdrop_fsync on: file, rename and directory synced, '
         my ($i) = grep { $calls[$_] =~ $re } ($from // 0) .. $#calls;
         return $i;
     };
-    my $renamed = $at->(qr{rename\("[^"]*/\.tmp/[^"]*", $file\)});
-    ok(defined $renamed, 'the temp file is renamed to its place')
+    my $renamed = $at->(qr{linkat\(AT_FDCWD, "/proc/self/fd/\d+", AT_FDCWD, }
+                        . qr{$file, AT_SYMLINK_FOLLOW\)});
+    ok(defined $renamed, 'the unnamed temp file is linked to its place')
         or diag join "\n", @calls;
     $renamed //= 0;
     ok(grep({ $calls[$_] =~ /fsync\(/ } 0 .. $renamed - 1),

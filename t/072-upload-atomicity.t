@@ -1,8 +1,10 @@
 #!/usr/bin/perl
-# An upload is all or nothing.  Under way it lives in <upload dir>/.tmp,
-# which nobody can fetch; a client that goes away at any byte, or a
-# database that stops or freezes before the upload is recorded, leaves no
-# file (in .tmp or anywhere) and no row, and the user's usage as it was.
+# An upload is all or nothing.  Under way it is a file with no name in
+# <upload dir>/.tmp (or, where unnamed files cannot be had, one named
+# there, which nobody can fetch); a worker killed mid-upload leaves
+# nothing; a client that goes away at any byte, or a database that stops
+# or freezes before the upload is recorded, leaves no file (in .tmp or
+# anywhere) and no row, and the user's usage as it was.
 # Six uploads racing for room for three: exactly three are kept, and the
 # usage is exactly theirs.  Temp files a crash left behind are swept away
 # when nginx starts; younger ones are not.
@@ -47,33 +49,85 @@ subtest 'nginx makes the upload dirs at start, for its workers' => sub {
     }
 };
 
-subtest 'an upload under way lives in .tmp, which is never served' => sub {
+# An upload under way, slowed down: what is in .tmp, and what can be got
+sub slow_upload_shows {
+    my ($what, $named) = @_;
     my $before = $t->uploads_state;
-    my $png = sample('png', 300_000);
+    my $png = sample('png', 300_000, $what);
     my $x = $t->begin_upload($key, 'slow.png', $png, as => 'raw',
                              send => 100_000);
 
-    ok(under_way(), 'a temp file appears while the body arrives');
+    ok(under_way(), "$what: a temp file appears while the body arrives");
     my @tmp = $t->temp_files;
-    is(scalar @tmp, 1, 'one');
-    like($tmp[0] // '', qr/\.part\z/, 'named *.part');
-    ok(wait_until(sub { -s "$dir/.tmp/$tmp[0]" }, 5),
-       'holding the bytes that came') if @tmp;
+    is(scalar @tmp, 1, "$what: one");
+    opendir my $dh, "$dir/.tmp" or die "$dir/.tmp: $!";
+    my @listed = grep { !/\A\.\.?\z/ } readdir $dh;
 
-    is($t->get("/static/.tmp/$tmp[0]")->{status}, 404,
-       'GET /static/.tmp/<it>: 404') if @tmp;
-    is($t->get('/static/.tmp/')->{status}, 404, 'GET /static/.tmp/: 404');
+    if ($named) {
+        like($tmp[0] // '', qr/\.part\z/, "$what: named *.part");
+        ok(wait_until(sub { -s "$dir/.tmp/$tmp[0]" }, 5),
+           "$what: holding the bytes that came") if @tmp;
+        is($t->get("/static/.tmp/$tmp[0]")->{status}, 404,
+           "$what: GET /static/.tmp/<it>: 404") if @tmp;
+    } else {
+        like($tmp[0] // '', qr/\A#\d+\z/,
+             "$what: open in a worker, with no name");
+        is_deeply(\@listed, [], "$what: so .tmp lists nothing");
+        ok(wait_until(sub { ($t->unnamed_size($tmp[0]) // 0) > 0 }, 5),
+           "$what: holding the bytes that came") if @tmp;
+    }
+
+    is($t->get('/static/.tmp/')->{status}, 404,
+       "$what: GET /static/.tmp/: 404");
     is_deeply([ $t->stored_files ], $before->{files},
-              'nothing in the category dirs yet');
-    is($t->uploads_state->{rows}, $before->{rows}, 'and no row');
+              "$what: nothing in the category dirs yet");
+    is($t->uploads_state->{rows}, $before->{rows}, "$what: and no row");
 
-    ok($x->send_rest, 'the rest of the body goes');
+    ok($x->send_rest, "$what: the rest of the body goes");
     my $res = answer_of($x->answer(10));
-    is($res->{status}, 201, 'then 201');
-    ok(wait_until(sub { !$t->temp_files }, 5), '.tmp is empty again');
+    is($res->{status}, 201, "$what: then 201");
+    ok(wait_until(sub { !$t->temp_files }, 5), "$what: .tmp is empty again");
     my $file = $res->{json} ? $t->stored_path($res->{json}) : '';
     ok(-f $file && slurp($file) eq $png,
-       'and the file is in place, whole');
+       "$what: and the file is in place, whole");
+    $x->close;
+}
+
+subtest 'an upload under way is a file with no name in .tmp' => sub {
+    slow_upload_shows('unnamed', 0);
+};
+
+subtest 'a worker killed mid-upload leaves nothing behind' => sub {
+    my $before = $t->uploads_state;
+    my $x = $t->begin_upload($key, 'killed.png', sample('png', 300_000),
+                             as => 'raw', send => 150_000);
+    ok(under_way(), 'the upload is under way');
+
+    my @old = $t->nginx->worker_pids;
+    kill 'KILL', @old;
+    ok(wait_until(sub {
+        my @now = $t->nginx->worker_pids;
+        @now == @old && !grep { my $o = $_; grep { $_ == $o } @now } @old
+    }, 10), 'its workers are killed, and new ones started');
+    $x->close;
+
+    leaves_nothing($t, $before, 'no temp file, no file, no row, at once');
+    ok(health_ok(), 'and the new workers serve');
+};
+
+subtest 'with bulletdrop_unnamed_temp_files off: named in .tmp, and '
+        . 'still nothing left behind' => sub {
+    $t->restart_nginx(%conf, unnamed_temp_files => 'off');
+    slow_upload_shows('named', 1);
+
+    my $before = $t->uploads_state;
+    my $x = $t->begin_upload($key, 'gone.png', sample('png', 200_000),
+                             as => 'raw', send => 100_000);
+    ok(under_way(), 'an upload under way');
+    $x->close;
+    leaves_nothing($t, $before, 'the client goes: its .part goes');
+
+    $t->restart_nginx(%conf);
 };
 
 subtest 'a client that goes away at any byte leaves nothing' => sub {

@@ -264,7 +264,7 @@ sub jwt_secret_file { "$_[0]{dir}/jwt.secret" }
 #   jwt_secret_file  the fixture's secret whenever there is a database;
 #               undef: none; a path: that one (even without a database)
 #   registration, jwt_ttl, login_limit, default_quota, thread_pool,
-#   max_file_size, allowed_extensions, fsync:
+#   max_file_size, allowed_extensions, fsync, unnamed_temp_files:
 #               the bulletdrop_ directives, when given
 #   upload_dir  bulletdrop_upload_dir whenever there is a database:
 #               <prefix>/html/static unless given; undef: none
@@ -291,7 +291,7 @@ sub conf {
     $http .= "    bulletdrop_upload_dir $uploads;\n" if defined $uploads;
     for my $d (qw(db_pool db_timeout db_queue registration jwt_ttl
                   login_limit default_quota thread_pool max_file_size
-                  allowed_extensions fsync))
+                  allowed_extensions fsync unnamed_temp_files))
     {
         $http .= "    bulletdrop_$d $o{$d};\n" if defined $o{$d};
     }
@@ -652,12 +652,45 @@ sub stored_files {
     return @files;
 }
 
-# what is in <upload dir>/.tmp, sorted (in scalar context: how many)
+# what is in <upload dir>/.tmp, sorted (in scalar context: how many): the
+# files named there, and as "#<inode>" the unnamed ones (O_TMPFILE) that a
+# worker is writing, seen through /proc
 sub temp_files {
     my ($self) = @_;
-    opendir my $dh, $self->upload_dir . '/.tmp' or return ();
-    my @files = sort grep { !/\A\.\.?\z/ } readdir $dh;
+    my $tmp = $self->upload_dir . '/.tmp';
+    my %files;
+
+    if (opendir my $dh, $tmp) {
+        $files{$_} = 1 for grep { !/\A\.\.?\z/ } readdir $dh;
+    }
+
+    for my $pid ($self->{nginx} ? $self->{nginx}->worker_pids : ()) {
+        opendir my $dh, "/proc/$pid/fd" or next;
+        for my $fd (grep { /\A\d+\z/ } readdir $dh) {
+            my $to = readlink "/proc/$pid/fd/$fd" // next;
+            $files{$1} = 1 if $to =~ m{\A\Q$tmp\E/(#\d+) \(deleted\)\z};
+        }
+    }
+
+    my @files = sort keys %files;
     return @files;
+}
+
+# the bytes a worker has written so far to the unnamed temp file #<inode>
+sub unnamed_size {
+    my ($self, $name) = @_;
+    my $tmp = $self->upload_dir . '/.tmp';
+
+    for my $pid ($self->{nginx} ? $self->{nginx}->worker_pids : ()) {
+        opendir my $dh, "/proc/$pid/fd" or next;
+        for my $fd (grep { /\A\d+\z/ } readdir $dh) {
+            my $to = readlink "/proc/$pid/fd/$fd" // next;
+            return -s "/proc/$pid/fd/$fd"
+                if $to eq "$tmp/$name (deleted)";
+        }
+    }
+
+    return undef;
 }
 
 # every file under the upload dir, as paths relative to it, sorted
