@@ -185,6 +185,19 @@ sub count_files {
     return scalar grep { !/\A\.\.?\z/ } readdir $dh;
 }
 
+# temp files in $dir: those named there, and those with no name
+# (O_TMPFILE) that process $pid has open
+sub count_temp_files {
+    my ($pid, $dir) = @_;
+    my $n = count_files($dir);
+    opendir my $dh, "/proc/$pid/fd" or return $n;
+    for my $fd (grep { /\A\d+\z/ } readdir $dh) {
+        my $to = readlink "/proc/$pid/fd/$fd" // next;
+        $n++ if $to =~ m{\A\Q$dir\E/#\d+ \(deleted\)\z};
+    }
+    return $n;
+}
+
 # ---- the stacks --------------------------------------------------------
 
 sub dav_conf {
@@ -510,7 +523,7 @@ sub rss_run {
     while (%alive) {
         my $s = status_of($pid);
         my $rss = $s->{VmRSS} // 0;
-        my $tmp = count_files($tmp_dir);
+        my $tmp = count_temp_files($pid, $tmp_dir);
         $peak = $rss if $rss > $peak;
         $anon = $s->{RssAnon} if ($s->{RssAnon} // 0) > $anon;
         $most = $tmp if $tmp > $most;

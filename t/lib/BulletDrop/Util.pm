@@ -116,6 +116,8 @@ sub run_cmd {
 
     my $out = slurp($out_file);
     my $err = slurp($err_file);
+    # now, not at exit: a caller may exec (the unit tests do)
+    unlink $out_file, $err_file, $in_file;
 
     return ($status, $out, $err) if defined $o{check} && !$o{check};
 
