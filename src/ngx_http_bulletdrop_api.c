@@ -491,10 +491,16 @@ ngx_int_t
 ngx_http_bulletdrop_query_ok(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res, ExecStatusType want)
 {
-    ngx_http_request_t         *r;
+    return ngx_http_bulletdrop_query_ok_for(q->data, q, res, want);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_query_ok_for(ngx_http_request_t *r,
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res, ExecStatusType want)
+{
     ngx_http_bulletdrop_ctx_t  *ctx;
 
-    r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
     if (q->status != NGX_HTTP_BULLETDROP_DB_OK) {

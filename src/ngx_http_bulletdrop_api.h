@@ -63,6 +63,9 @@ ngx_int_t ngx_http_bulletdrop_watch_client(ngx_http_request_t *r);
  */
 ngx_int_t ngx_http_bulletdrop_query_ok(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res, ExecStatusType want);
+/* the same for r, when the query is not r's alone (a batch) */
+ngx_int_t ngx_http_bulletdrop_query_ok_for(ngx_http_request_t *r,
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res, ExecStatusType want);
 
 /*
  * Finishes a request from an event handler with what a step returned

@@ -4,7 +4,7 @@
  * Uploads are let in on what was remembered of their credential, for a
  * few seconds, instead of a database round trip each: their commit checks
  * the credential again in the same statement that writes the row
- * (bd_upload_commit() in sql/004_usage.sql), so a remembered credential
+ * (bd_upload_commit_batch() in sql/006), so a remembered credential
  * decides only how early an upload is refused, never whether it is kept.
  * Only users without a quota are remembered, so that a quota is always
  * judged on the database's figures.  Any change to a user or key forgets

@@ -184,19 +184,22 @@ const ngx_http_bulletdrop_sql_t
     },
 
     /*
-     * The row and the owner's usage in one statement, the credential
-     * checked again (sql/004_usage.sql).  $1 id, $2 user, $3 name, $4 ext,
-     * $5 category, $6 content type, $7 size, $8 sha256, $9 delete token
-     * hash, $10 the time (epoch seconds) after which nginx may have given
-     * up on it: a statement that a frozen or swamped server runs later
-     * inserts nothing, so that a 503 never leaves a row behind; $11 the
-     * API key's hash or $12 the JWT's token version.
+     * Rows and their owners' usage, a batch of uploads in one statement
+     * (src/ngx_http_bulletdrop_commit.c, sql/006_commit_batch.sql), each
+     * credential checked again.  Arrays, an upload at each index: $1 ids,
+     * $2 users, $3 names, $4 exts, $5 categories, $6 content types, $7
+     * sizes, $8 sha256, $9 delete token hashes, $10 the times (epoch
+     * seconds) after which nginx may have given up on each: a statement
+     * that a frozen or swamped server runs later inserts nothing, so that
+     * a 503 never leaves a row behind; $11 API key hashes or NULL, $12
+     * JWT token versions or NULL.
      */
     [NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT] = {
         "bd_upload_insert",
-        "SELECT * FROM bd_upload_commit($1::text, $2::bigint, $3::text,"
-        "    $4::text, $5::text, $6::text, $7::bigint, $8::text, $9::text,"
-        "    $10::double precision, $11::text, $12::bigint)",
+        "SELECT * FROM bd_upload_commit_batch($1::text[], $2::bigint[],"
+        "    $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],"
+        "    $8::text[], $9::text[], $10::double precision[], $11::text[],"
+        "    $12::bigint[])",
         12, 0
     },
 

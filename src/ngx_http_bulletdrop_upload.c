@@ -18,21 +18,22 @@
  * directories.
  */
 
-#include <sys/file.h>
-#include <fcntl.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
-
+/* nginx's headers first: they ask the system's for _GNU_SOURCE */
 #include "ngx_http_bulletdrop_api.h"
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_body.h"
+#include "ngx_http_bulletdrop_commit.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_upload.h"
 #include "bd_file.h"
 #include "bd_multipart.h"
 #include "bd_text.h"
+
+#include <sys/file.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 
 
 /* room for a multipart body's boundaries and part headers */
@@ -50,8 +51,9 @@
 /* how long a thread job may keep a worker that is shutting down */
 #define NGX_HTTP_BULLETDROP_JOB_HOLD          (3600 * 1000)
 
+/* a C library older than the kernel */
 #ifndef O_TMPFILE
-#define O_TMPFILE                             (020000000 | O_DIRECTORY)
+#define O_TMPFILE                             __O_TMPFILE
 #endif
 
 
@@ -100,6 +102,8 @@ struct ngx_http_bulletdrop_upload_s {
     unsigned                            committed:1;
     /* the row's INSERT is out: until it answers, the file stays */
     unsigned                            inserting:1;
+
+    ngx_http_bulletdrop_commit_t        commit;
 };
 
 
@@ -164,8 +168,10 @@ static void ngx_http_bulletdrop_sync_orphan(void *data);
 #endif
 static ngx_int_t ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
-static void ngx_http_bulletdrop_upload_inserted(
-    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_bulletdrop_upload_field(ngx_http_request_t *r,
+    ngx_str_t *field, const char *text, int64_t number);
+static void ngx_http_bulletdrop_upload_recorded(ngx_http_request_t *r,
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res, int row);
 static void ngx_http_bulletdrop_upload_refused(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, const char *why);
 static void ngx_http_bulletdrop_upload_sweep(ngx_event_t *ev);
@@ -735,7 +741,10 @@ ngx_http_bulletdrop_upload_write(ngx_http_request_t *r,
             }
 
             ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,
-                          "bulletdrop: cannot write \"%s\"", up->tmp.data);
+                          up->unnamed ? "bulletdrop: cannot write a file in "
+                                        "\"%s\""
+                                      : "bulletdrop: cannot write \"%s\"",
+                          up->tmp.data);
 
             if (err == NGX_ENOSPC) {
                 ngx_http_bulletdrop_refuse(ctx, 507, "insufficient_storage",
@@ -932,7 +941,8 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
     }
 
     /* fsync may take long: the thread pool waits for the disk, not us */
-    job = ngx_calloc(sizeof(ngx_http_bulletdrop_sync_t) + up->tmp.len + 1
+    job = ngx_calloc(sizeof(ngx_http_bulletdrop_sync_t)
+                     + (up->unnamed ? 0 : up->tmp.len + 1)
                      + 2 * (up->path.len + 1), r->connection->log);
     if (job == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -1121,12 +1131,10 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
     int64_t                           ms;
-    ngx_str_t                         deadline;
+    ngx_str_t                        *f;
     ngx_time_t                       *tp;
     ngx_http_bulletdrop_upload_t     *up;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
-    ngx_http_bulletdrop_db_query_t   *q;
-    u_char                            text[NGX_INT64_LEN + 5];
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
     up = ctx->upload;
@@ -1140,8 +1148,11 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
             == -1)
         {
             ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
-                          "bulletdrop: cannot put \"%s\" in place from "
-                          "\"%s\"", up->path.data, up->tmp.data);
+                          up->unnamed ? "bulletdrop: cannot link \"%s\" "
+                                        "to a file in \"%s\""
+                                      : "bulletdrop: cannot rename \"%s\" "
+                                        "from \"%s\"",
+                          up->path.data, up->tmp.data);
             return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
         }
@@ -1164,37 +1175,52 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     ms = (int64_t) tp->sec * 1000 + tp->msec
          + bmcf->db.timeout - bmcf->db.timeout / 5;
 
-    deadline.data = text;
-    deadline.len = ngx_sprintf(text, "%L.%03L", ms / 1000, ms % 1000)
-                   - text;
+    f = up->commit.fields;
 
-    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT,
-                                  ngx_http_bulletdrop_upload_inserted);
-
-    if (q == NULL
-        || ngx_http_bulletdrop_query_param(q, 0, up->id) != NGX_OK
-        || ngx_http_bulletdrop_query_int(q, 1, ctx->user.id) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 2, up->name) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 3, up->ext) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 4, up->category) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 5,
-                                    bd_file_content_type(up->ext)) != NGX_OK
-        || ngx_http_bulletdrop_query_int(q, 6, up->size) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 7, up->sha256) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 8, up->delete_hash) != NGX_OK
-        || ngx_http_bulletdrop_db_param(q, 9, &deadline) != NGX_OK
-        || (ctx->api_key.len
-            ? ngx_http_bulletdrop_db_param(q, 10, &ctx->cred)
-              != NGX_OK
-              || ngx_http_bulletdrop_db_param(q, 11, NULL) != NGX_OK
-            : ngx_http_bulletdrop_db_param(q, 10, NULL) != NGX_OK
-              || ngx_http_bulletdrop_query_int(q, 11,
-                                               ctx->user.token_version)
-                 != NGX_OK))
+    if (ngx_http_bulletdrop_upload_field(r, &f[0], up->id, 0) != NGX_OK
+        || ngx_http_bulletdrop_upload_field(r, &f[1], NULL, ctx->user.id)
+           != NGX_OK
+        || ngx_http_bulletdrop_upload_field(r, &f[2], up->name, 0) != NGX_OK
+        || ngx_http_bulletdrop_upload_field(r, &f[3], up->ext, 0) != NGX_OK
+        || ngx_http_bulletdrop_upload_field(r, &f[4], up->category, 0)
+           != NGX_OK
+        || ngx_http_bulletdrop_upload_field(r, &f[5],
+                                    bd_file_content_type(up->ext), 0)
+           != NGX_OK
+        || ngx_http_bulletdrop_upload_field(r, &f[6], NULL, up->size)
+           != NGX_OK
+        || ngx_http_bulletdrop_upload_field(r, &f[7], up->sha256, 0)
+           != NGX_OK
+        || ngx_http_bulletdrop_upload_field(r, &f[8], up->delete_hash, 0)
+           != NGX_OK)
     {
         return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
+
+    f[9].data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 5);
+    if (f[9].data == NULL) {
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    f[9].len = ngx_sprintf(f[9].data, "%L.%03L", ms / 1000, ms % 1000)
+               - f[9].data;
+
+    /* the API key's hash, or the token version; the other one NULL */
+    if (ctx->api_key.len) {
+        f[10] = ctx->cred;
+
+    } else if (ngx_http_bulletdrop_upload_field(r, &f[11], NULL,
+                                                ctx->user.token_version)
+               != NGX_OK)
+    {
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
+    up->commit.request = r;
+    up->commit.done = ngx_http_bulletdrop_upload_recorded;
 
     /*
      * Not abandoned if the client leaves now: the row may be written
@@ -1203,7 +1229,7 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     r->read_event_handler = ngx_http_block_reading;
 
     up->inserting = 1;
-    ngx_http_bulletdrop_db_run(q);
+    ngx_http_bulletdrop_commit(&up->commit);
 
     r->main->count++;
 
@@ -1211,18 +1237,51 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
 }
 
 
+/* a field of the row: text, or a number when text is NULL */
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_field(ngx_http_request_t *r, ngx_str_t *field,
+    const char *text, int64_t number)
+{
+    if (text) {
+        field->data = (u_char *) text;
+        field->len = ngx_strlen(text);
+        return NGX_OK;
+    }
+
+    field->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
+    if (field->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    field->len = ngx_sprintf(field->data, "%L", number) - field->data;
+
+    return NGX_OK;
+}
+
+
 static void
-ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
-    PGresult *res)
+ngx_http_bulletdrop_upload_recorded(ngx_http_request_t *r,
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res, int row)
 {
     json_t                        *json;
-    ngx_http_request_t            *r;
     ngx_http_bulletdrop_ctx_t     *ctx;
     ngx_http_bulletdrop_upload_t  *up;
 
-    r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
     up = ctx->upload;
+
+    if (q == NULL) {
+        /* the batch could not be sent: nothing was written */
+        up->inserting = 0;
+        ngx_http_bulletdrop_upload_drop(up);
+        ngx_http_bulletdrop_finish_reject(r, ctx,
+                                          NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          "internal_error",
+                                          "the upload could not be "
+                                          "recorded");
+        return;
+    }
 
     /*
      * A statement whose connection broke once it was sent may have
@@ -1234,16 +1293,16 @@ ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
         up->inserting = 0;
     }
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+    if (ngx_http_bulletdrop_query_ok_for(r, q, res, PGRES_TUPLES_OK)
+        != NGX_OK)
+    {
         /* no row, no file */
         ngx_http_bulletdrop_upload_drop(up);
         ngx_http_bulletdrop_finish_refusal(r, ctx);
         return;
     }
 
-    if (PQntuples(res) != 1
-        || PQnfields(res) != NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS + 1)
-    {
+    if (row < 0) {
         ngx_http_bulletdrop_upload_drop(up);
         ngx_http_bulletdrop_finish_reject(r, ctx,
                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
@@ -1253,11 +1312,11 @@ ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    /* the last column says why no row was written */
-    if (!PQgetisnull(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS)) {
+    /* the last column but one says why no row was written */
+    if (!PQgetisnull(res, row, NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS)) {
         ngx_http_bulletdrop_upload_drop(up);
         ngx_http_bulletdrop_upload_refused(r, ctx,
-                  PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS));
+                  PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS));
         return;
     }
 
@@ -1267,7 +1326,7 @@ ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
                   "bulletdrop: user #%L uploaded %s/%s.%s, %O bytes",
                   ctx->user.id, up->category, up->id, up->ext, up->size);
 
-    json = ngx_http_bulletdrop_upload_json(r, res, 0, &up->delete_token);
+    json = ngx_http_bulletdrop_upload_json(r, res, row, &up->delete_token);
 
     if (json && up->sharex) {
         /* what ShareX reads, and no more */
@@ -1286,7 +1345,7 @@ ngx_http_bulletdrop_upload_inserted(ngx_http_bulletdrop_db_query_t *q,
 }
 
 
-/* what bd_upload_commit() says when it writes no row */
+/* what bd_upload_commit_batch() says when it writes no row */
 
 static void
 ngx_http_bulletdrop_upload_refused(ngx_http_request_t *r,
@@ -1511,8 +1570,8 @@ ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
     ngx_http_bulletdrop_sweep_dir.data = ngx_pnalloc(cycle->pool,
                                      ngx_http_bulletdrop_sweep_dir.len + 1);
     probe = ngx_pnalloc(cycle->pool, ngx_http_bulletdrop_sweep_dir.len
-                                     + sizeof("/probe-.part")
-                                     + NGX_INT_T_LEN);
+                                     + sizeof("/probe--.part")
+                                     + 2 * NGX_INT_T_LEN);
     if (ngx_http_bulletdrop_sweep_dir.data == NULL || probe == NULL) {
         return NGX_ERROR;
     }
@@ -1521,21 +1580,28 @@ ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
                        &bmcf->upload_dir);
 
     if (bmcf->unnamed_temp_files) {
-        (void) ngx_sprintf(probe, "%V/probe-%P.part%Z",
-                           &ngx_http_bulletdrop_sweep_dir, ngx_pid);
+        /* a name no other worker, here or on another machine, takes */
+        (void) ngx_sprintf(probe, "%V/probe-%P-%ui.part%Z",
+                           &ngx_http_bulletdrop_sweep_dir, ngx_pid,
+                           (ngx_uint_t) ngx_random());
 
         fd = open((char *) ngx_http_bulletdrop_sweep_dir.data,
                   O_TMPFILE|O_WRONLY|O_CLOEXEC, 0600);
 
         if (fd != -1 && ngx_http_bulletdrop_place(fd, NULL, probe) != -1) {
-            (void) ngx_delete_file(probe);
             ngx_http_bulletdrop_unnamed = 1;
+
+            if (ngx_delete_file(probe) == NGX_FILE_ERROR) {
+                ngx_log_error(NGX_LOG_ERR, cycle->log, ngx_errno,
+                              "bulletdrop: cannot remove \"%s\"", probe);
+            }
 
         } else {
             err = ngx_errno;
-            ngx_log_error(NGX_LOG_NOTICE, cycle->log, err,
-                          "bulletdrop: no unnamed temp files in \"%V\": "
-                          "uploads under way have names there",
+            ngx_log_error(NGX_LOG_WARN, cycle->log, err,
+                          "bulletdrop: %s in \"%V\" failed: uploads "
+                          "under way have names there",
+                          fd == -1 ? "open(O_TMPFILE)" : "linkat()",
                           &ngx_http_bulletdrop_sweep_dir);
         }
 

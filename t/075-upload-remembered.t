@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 # Uploads are let in on credentials each worker remembers for a few
 # seconds (src/ngx_http_bulletdrop_authcache.c), and the row is written
-# only if the credential still holds when it is (bd_upload_commit()).
+# only if the credential still holds when it is (bd_upload_commit_batch()).
 # Changes made through the module reach every worker before its answer;
 # changes made with psql reach them within a second (triggers NOTIFY the
 # worker's listening connection).  Either way a revoked key, a disabled

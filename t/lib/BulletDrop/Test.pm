@@ -32,6 +32,7 @@ use strict;
 use warnings;
 
 use Carp qw(croak);
+use Cwd ();
 use Digest::SHA qw(sha256 hmac_sha256 hmac_sha384 hmac_sha512);
 use Exporter qw(import);
 use File::Temp qw(tempdir);
@@ -653,15 +654,17 @@ sub stored_files {
 }
 
 # what is in <upload dir>/.tmp, sorted (in scalar context: how many): the
-# files named there, and as "#<inode>" the unnamed ones (O_TMPFILE) that a
-# worker is writing, seen through /proc
+# files named there (but the probe a starting worker makes and removes),
+# and as "#<inode>" the unnamed ones (O_TMPFILE) that a worker is writing,
+# seen through /proc
 sub temp_files {
     my ($self) = @_;
-    my $tmp = $self->upload_dir . '/.tmp';
+    my $tmp = Cwd::realpath($self->upload_dir . '/.tmp') // return ();
     my %files;
 
     if (opendir my $dh, $tmp) {
-        $files{$_} = 1 for grep { !/\A\.\.?\z/ } readdir $dh;
+        $files{$_} = 1 for grep { !/\A(?:\.\.?|probe-\d+-\d+\.part)\z/ }
+                           readdir $dh;
     }
 
     for my $pid ($self->{nginx} ? $self->{nginx}->worker_pids : ()) {
@@ -676,10 +679,17 @@ sub temp_files {
     return @files;
 }
 
+# whether the workers make unnamed temp files: they say when they cannot
+sub unnamed_temp_files {
+    my ($self) = @_;
+    return $self->{nginx}->log_text
+        !~ /bulletdrop: \S+ in ".*" failed: uploads under way have names/;
+}
+
 # the bytes a worker has written so far to the unnamed temp file #<inode>
 sub unnamed_size {
     my ($self, $name) = @_;
-    my $tmp = $self->upload_dir . '/.tmp';
+    my $tmp = Cwd::realpath($self->upload_dir . '/.tmp') // return undef;
 
     for my $pid ($self->{nginx} ? $self->{nginx}->worker_pids : ()) {
         opendir my $dh, "/proc/$pid/fd" or next;

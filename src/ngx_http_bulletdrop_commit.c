@@ -1,0 +1,289 @@
+/*
+ * BulletDrop: uploads committed in batches.
+ *
+ * Under load a worker had several uploads waiting on PostgreSQL at any
+ * time, each paying for a statement and a transaction of its own.  Here
+ * uploads ready to be recorded queue; a posted event sends what has
+ * queued as one statement, as long as fewer than half the worker's
+ * connections carry batches, so the queries of other requests still find
+ * a connection.  What queues while batches run goes in the next one.  An
+ * upload alone waits for nothing but the posted event.
+ */
+
+#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_commit.h"
+#include "ngx_http_bulletdrop_sql.h"
+
+
+/* rows in one statement: more would hold the first ones back for long */
+#define NGX_HTTP_BULLETDROP_COMMIT_MAX   32
+
+
+typedef struct {
+    ngx_pool_t                     *pool;
+    ngx_uint_t                      n;
+    ngx_http_bulletdrop_commit_t   *rows[NGX_HTTP_BULLETDROP_COMMIT_MAX];
+} ngx_http_bulletdrop_batch_t;
+
+
+static void ngx_http_bulletdrop_commit_flush(ngx_event_t *ev);
+static ngx_int_t ngx_http_bulletdrop_commit_send(
+    ngx_http_bulletdrop_batch_t *b);
+static ngx_int_t ngx_http_bulletdrop_commit_array(
+    ngx_http_bulletdrop_batch_t *b, ngx_uint_t field, ngx_str_t *out);
+static void ngx_http_bulletdrop_commit_answered(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+
+
+/* this worker's queue and the batches it has out */
+static ngx_queue_t                      ngx_http_bulletdrop_commit_queue;
+static ngx_uint_t                       ngx_http_bulletdrop_commit_queued;
+static ngx_uint_t                       ngx_http_bulletdrop_commit_out;
+static ngx_event_t                      ngx_http_bulletdrop_commit_event;
+static ngx_http_bulletdrop_db_conf_t   *ngx_http_bulletdrop_commit_db;
+
+
+void
+ngx_http_bulletdrop_commit(ngx_http_bulletdrop_commit_t *c)
+{
+    ngx_event_t                      *ev;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    ev = &ngx_http_bulletdrop_commit_event;
+
+    if (ngx_http_bulletdrop_commit_db == NULL) {
+        bmcf = ngx_http_get_module_main_conf(c->request,
+                                             ngx_http_bulletdrop_module);
+
+        ngx_http_bulletdrop_commit_db = &bmcf->db;
+        ngx_queue_init(&ngx_http_bulletdrop_commit_queue);
+
+        ev->handler = ngx_http_bulletdrop_commit_flush;
+        ev->log = ngx_cycle->log;
+    }
+
+    ngx_queue_insert_tail(&ngx_http_bulletdrop_commit_queue, &c->queue);
+    ngx_http_bulletdrop_commit_queued++;
+
+    if (!ev->posted) {
+        ngx_post_event(ev, &ngx_posted_events);
+    }
+}
+
+
+/* sends what has queued, as far as the connections it may use allow */
+
+static void
+ngx_http_bulletdrop_commit_flush(ngx_event_t *ev)
+{
+    ngx_uint_t                     i, most;
+    ngx_pool_t                    *pool;
+    ngx_queue_t                   *qu;
+    ngx_http_bulletdrop_batch_t   *b;
+    ngx_http_bulletdrop_commit_t  *c;
+
+    most = (ngx_uint_t) ngx_max(ngx_http_bulletdrop_commit_db->pool_size / 2,
+                                1);
+
+    while (ngx_http_bulletdrop_commit_queued
+           && ngx_http_bulletdrop_commit_out < most)
+    {
+        pool = ngx_create_pool(4096, ev->log);
+        b = pool ? ngx_pcalloc(pool, sizeof(ngx_http_bulletdrop_batch_t))
+                 : NULL;
+
+        if (b == NULL) {
+            if (pool) {
+                ngx_destroy_pool(pool);
+            }
+
+            /* out of memory: everything queued is answered, not kept */
+            while (!ngx_queue_empty(&ngx_http_bulletdrop_commit_queue)) {
+                qu = ngx_queue_head(&ngx_http_bulletdrop_commit_queue);
+                ngx_queue_remove(qu);
+                ngx_http_bulletdrop_commit_queued--;
+
+                c = ngx_queue_data(qu, ngx_http_bulletdrop_commit_t, queue);
+                c->done(c->request, NULL, NULL, -1);
+            }
+
+            return;
+        }
+
+        b->pool = pool;
+
+        while (b->n < NGX_HTTP_BULLETDROP_COMMIT_MAX
+               && !ngx_queue_empty(&ngx_http_bulletdrop_commit_queue))
+        {
+            qu = ngx_queue_head(&ngx_http_bulletdrop_commit_queue);
+            ngx_queue_remove(qu);
+            ngx_http_bulletdrop_commit_queued--;
+
+            b->rows[b->n++] = ngx_queue_data(qu, ngx_http_bulletdrop_commit_t,
+                                             queue);
+        }
+
+        if (ngx_http_bulletdrop_commit_send(b) != NGX_OK) {
+            for (i = 0; i < b->n; i++) {
+                b->rows[i]->done(b->rows[i]->request, NULL, NULL, -1);
+            }
+
+            ngx_destroy_pool(pool);
+            continue;
+        }
+
+        ngx_http_bulletdrop_commit_out++;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_commit_send(ngx_http_bulletdrop_batch_t *b)
+{
+    ngx_str_t                        array;
+    ngx_uint_t                       field;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    q = ngx_http_bulletdrop_db_query_create(
+            ngx_http_bulletdrop_commit_db->pool, b->pool, ngx_cycle->log,
+            NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT);
+    if (q == NULL) {
+        return NGX_ERROR;
+    }
+
+    q->handler = ngx_http_bulletdrop_commit_answered;
+    q->data = b;
+
+    for (field = 0; field < NGX_HTTP_BULLETDROP_COMMIT_FIELDS; field++) {
+        if (ngx_http_bulletdrop_commit_array(b, field, &array) != NGX_OK
+            || ngx_http_bulletdrop_db_param(q, field, &array) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    ngx_http_bulletdrop_db_run(q);
+
+    if (b->n > 1) {
+        ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
+                      "bulletdrop: %ui uploads sent in one statement", b->n);
+    }
+
+    return NGX_OK;
+}
+
+
+/* one field of every row as an array literal: {"a","b\"c",NULL} */
+
+static ngx_int_t
+ngx_http_bulletdrop_commit_array(ngx_http_bulletdrop_batch_t *b,
+    ngx_uint_t field, ngx_str_t *out)
+{
+    u_char      *p, *s, *end;
+    size_t       len;
+    ngx_uint_t   i;
+    ngx_str_t   *v;
+
+    len = sizeof("{}") - 1;
+
+    for (i = 0; i < b->n; i++) {
+        v = &b->rows[i]->fields[field];
+
+        /* every byte may need its backslash; quotes and a comma around */
+        len += v->data ? 2 * v->len + 3 : sizeof("NULL,") - 1;
+    }
+
+    out->data = ngx_pnalloc(b->pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+    *p++ = '{';
+
+    for (i = 0; i < b->n; i++) {
+        v = &b->rows[i]->fields[field];
+
+        if (i) {
+            *p++ = ',';
+        }
+
+        if (v->data == NULL) {
+            p = ngx_cpymem(p, "NULL", sizeof("NULL") - 1);
+            continue;
+        }
+
+        *p++ = '"';
+
+        for (s = v->data, end = s + v->len; s < end; s++) {
+            if (*s == '"' || *s == '\\') {
+                *p++ = '\\';
+            }
+
+            *p++ = *s;
+        }
+
+        *p++ = '"';
+    }
+
+    *p++ = '}';
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Each upload hears of its own row.  The next batch goes first: the
+ * answers below may take a while to write.
+ */
+
+static void
+ngx_http_bulletdrop_commit_answered(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    int                            row, nrows, ord;
+    char                          *value;
+    ngx_uint_t                     i;
+    ngx_http_bulletdrop_batch_t   *b;
+    ngx_http_bulletdrop_commit_t  *c;
+    int                            rows[NGX_HTTP_BULLETDROP_COMMIT_MAX];
+
+    b = q->data;
+
+    ngx_http_bulletdrop_commit_out--;
+
+    if (ngx_http_bulletdrop_commit_queued) {
+        ngx_http_bulletdrop_commit_flush(&ngx_http_bulletdrop_commit_event);
+    }
+
+    for (i = 0; i < b->n; i++) {
+        rows[i] = -1;
+    }
+
+    if (q->status == NGX_HTTP_BULLETDROP_DB_OK
+        && PQresultStatus(res) == PGRES_TUPLES_OK
+        && PQnfields(res) == NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS + 2)
+    {
+        nrows = PQntuples(res);
+
+        for (row = 0; row < nrows; row++) {
+            /* ord: the row's place in the batch, from 1 */
+            value = PQgetvalue(res, row,
+                               NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS + 1);
+            ord = atoi(value);
+
+            if (ord >= 1 && (ngx_uint_t) ord <= b->n) {
+                rows[ord - 1] = row;
+            }
+        }
+    }
+
+    for (i = 0; i < b->n; i++) {
+        c = b->rows[i];
+        c->done(c->request, q, res, rows[i]);
+    }
+
+    /* q goes with the pool; res is the pool's caller's to clear */
+    ngx_destroy_pool(b->pool);
+}

@@ -1,0 +1,167 @@
+#!/usr/bin/perl
+# Group commit: uploads that finish while a worker's earlier commits run
+# are written in one statement (src/ngx_http_bulletdrop_commit.c,
+# bd_upload_commit_batch()).  Each upload in a batch keeps its own name
+# and bytes and gets its own answer; owners' usage and quotas stay exact
+# across a batch; a batch the database fails leaves nothing of any of its
+# uploads.  One worker with two connections, so that batches form.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use Digest::SHA qw(sha256_hex);
+use Encode qw(decode_utf8);
+
+use BulletDrop::Test qw(wait_until is_error leaves_nothing sample);
+
+my %conf = (registration => 'open', workers => 1, db_pool => 2);
+my $t = BulletDrop::Test->new;
+$t->start_nginx(%conf);
+
+my $alice = $t->new_user('alice', key => 1);
+my $bob = $t->new_user('bob', key => 1);
+
+sub answer_of { $_[0] // { status => 'no answer', headers => {} } }
+
+# the sizes of the batches the worker has sent so far (those of one)
+sub batches {
+    return map { /bulletdrop: (\d+) uploads sent in one statement/ ? $1 : () }
+           split /\n/, $t->nginx->log_text;
+}
+
+# Sends every upload but its last byte, waits until all are under way,
+# then the last bytes one right after another: the bodies end together.
+sub together {
+    my (@uploads) = @_;
+    my @x = map { $t->begin_upload(@$_, as => 'raw') } @uploads;
+    $_->send_all_but(1) for @x;
+    ok(wait_until(sub { $t->temp_files >= @x }, 10),
+       scalar(@x) . ' uploads under way');
+    $_->send_rest for @x;
+    my @res = map { answer_of($_->answer(15)) } @x;
+    $_->close for @x;
+    return @res;
+}
+
+subtest 'uploads that end together share a statement, and each keeps '
+        . 'its own name and bytes' => sub {
+    my $usage = $t->usage_of($alice->{id});
+    my $before = () = batches();
+    # what the array literals must carry through untouched
+    my %name = ('q"uote.png' => 'q"uote.png', 'com,ma.png' => 'com,ma.png',
+                '{brace}.png' => '{brace}.png', 'NULL.png' => 'NULL.png',
+                "apos'trophe.png" => "apos'trophe.png",
+                'sp  ace.png' => 'sp  ace.png',
+                "\xc3\xbcn\xc3\xaf.png" => "\xc3\xbcn\xc3\xaf.png",
+                'back\\slash.png' => 'slash.png');
+    my @sent = map { [ $_, sample('png', 20_000 + length, $_) ] }
+               sort keys %name;
+    my @res = together(map { [ $alice->{key}, $_->[0], $_->[1] ] } @sent);
+
+    my $bytes = 0;
+    for my $i (0 .. $#sent) {
+        my ($sent_name, $data) = @{ $sent[$i] };
+        my $rec = $res[$i]{json} // {};
+        is($res[$i]{status}, 201, "$name{$sent_name}: 201");
+        is($rec->{name}, decode_utf8($name{$sent_name}),
+           "$name{$sent_name}: its name");
+        is($rec->{sha256}, sha256_hex($data), "$name{$sent_name}: its hash");
+        is($rec->{id} && $t->get("/static/images/$rec->{id}.png")->{body},
+           $data, "$name{$sent_name}: its bytes, served");
+        is($rec->{id} && $t->pg->psql('SELECT name FROM uploads WHERE id = '
+                                      . "'$rec->{id}'")->[0][0],
+           $name{$sent_name}, "$name{$sent_name}: its row");
+        $bytes += length $data;
+    }
+
+    my @sizes = (batches())[$before .. (() = batches()) - 1];
+    cmp_ok((sort { $b <=> $a } @sizes, 0)[0], '>', 1,
+           'some of them went in one statement')
+        or diag "batches: @sizes";
+    is_deeply($t->usage_of($alice->{id}),
+              { bytes => $usage->{bytes} + $bytes,
+                files => $usage->{files} + @sent },
+              'the usage grew by exactly their bytes and number');
+};
+
+subtest 'one batch, two owners: a quota refuses only what it must' => sub {
+    my $size = 30_000;
+    my $alice_usage = $t->usage_of($alice->{id});
+    my $bob_usage = $t->usage_of($bob->{id});
+    $t->pg->psql('UPDATE users SET quota_bytes = '
+                 . ($bob_usage->{bytes} + 2 * $size)
+                 . " WHERE id = $bob->{id}");
+    my $before = $t->uploads_state;
+    my $batches = () = batches();
+
+    my @uploads;
+    for my $i (1 .. 4) {
+        push @uploads,
+             [ $alice->{key}, "a$i.png", sample('png', $size, "a$i") ],
+             [ $bob->{key}, "b$i.png", sample('png', $size, "b$i") ];
+    }
+    my @res = together(@uploads);
+    my @alice = @res[grep { $_ % 2 == 0 } 0 .. $#res];
+    my @bob = @res[grep { $_ % 2 == 1 } 0 .. $#res];
+
+    is(scalar(grep { $_->{status} == 201 } @alice), 4,
+       'alice, without a quota: 4 of 4 kept');
+    is(scalar(grep { $_->{status} == 201 } @bob), 2,
+       'bob, with room for two: 2 kept');
+    is(scalar(grep { $_->{status} == 413
+                     && ($_->{json}{error} // '') eq 'quota_exceeded' } @bob),
+       2, 'and 2 get 413 quota_exceeded');
+    cmp_ok(scalar(() = batches()), '>', $batches,
+           'in statements of more than one upload');
+
+    is_deeply($t->usage_of($alice->{id}),
+              { bytes => $alice_usage->{bytes} + 4 * $size,
+                files => $alice_usage->{files} + 4 }, "alice's usage: exact");
+    is_deeply($t->usage_of($bob->{id}),
+              { bytes => $bob_usage->{bytes} + 2 * $size,
+                files => $bob_usage->{files} + 2 }, "bob's usage: exact");
+
+    my @kept = grep { $_->{status} == 201 } @res;
+    leaves_nothing($t, { %$before,
+                         rows => $before->{rows} + @kept,
+                         files => [ sort @{ $before->{files} },
+                                    map { "images/$_->{json}{id}.png" }
+                                    @kept ] },
+                   'a row and a file for each upload kept, no more');
+
+    $t->pg->psql("UPDATE users SET quota_bytes = NULL WHERE id = $bob->{id}");
+};
+
+subtest 'the database goes away under a batch: every upload in it gets '
+        . '503, and nothing is left' => sub {
+    my $before = $t->uploads_state;
+    my $usage = $t->usage_of($alice->{id});
+    my @x = map { $t->begin_upload($alice->{key}, "down$_.png",
+                                   sample('png', 50_000, "down$_"),
+                                   as => 'raw') } 1 .. 6;
+    $_->send_all_but(1) for @x;
+    ok(wait_until(sub { $t->temp_files >= @x }, 10), '6 uploads under way');
+
+    $t->pg->stop;
+    $_->send_rest for @x;
+    my @res = map { answer_of($_->answer(15)) } @x;
+    is(scalar(grep { $_->{status} == 503
+                     && ($_->{json}{error} // '') eq 'database_unavailable' }
+              @res), 6, 'six 503 database_unavailable');
+    is_deeply([ $t->stored_files ], $before->{files},
+              'no file is in place once they are answered');
+
+    $t->pg->start;
+    ok(wait_until(sub { $t->get('/api/health')->{status} == 200 }, 15),
+       'PostgreSQL is back');
+    $_->close for @x;
+    leaves_nothing($t, $before, 'no file, no row');
+    is_deeply($t->usage_of($alice->{id}), $usage, 'the usage is unchanged');
+
+    my $again = $t->upload($alice->{key}, 'after.png', sample('png', 3000));
+    is($again->{status}, 201, 'and the next upload is stored');
+};
+
+done_testing;
