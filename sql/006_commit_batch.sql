@@ -9,8 +9,14 @@
 -- Every batch takes its locks in one order, so that two batches cannot
 -- deadlock: rows by owner, then by usage shard (for an owner with a quota,
 -- its users row before its shards), and the keys' last_used_at last.
--- A batch that fails fails whole: its uploads get 503 and keep no file.
+-- Whether an owner's users row is locked is decided once per batch, at
+-- its first row: a quota set meanwhile must not make a later row reach
+-- back for a lock that comes before the shards this batch holds.
 -- Each row is decided as bd_upload_commit() decided one, which goes.
+--
+-- A row is written only if the batch ends before that row's deadline:
+-- after it, nginx may have answered 503 and removed the file.  A batch
+-- that ends too late for any row it wrote raises, and writes nothing.
 
 DROP FUNCTION bd_upload_commit(text, bigint, text, text, text, text, bigint,
                                text, text, double precision, text, bigint);
@@ -40,6 +46,9 @@ DECLARE
     used        bigint;
     key_id      bigint;
     stale_keys  bigint[] := '{}';
+    owner       bigint;
+    owner_quota boolean;
+    due         double precision;
 BEGIN
     n := coalesce(array_length(p_ids, 1), 0);
 
@@ -109,12 +118,22 @@ BEGIN
             CONTINUE;
         END IF;
 
-        IF who.quota_bytes IS NOT NULL THEN
-            -- held until commit: this user's next upload sums after this
-            -- one, in a statement whose snapshot is taken once the lock
-            -- is held (and sees this batch's own rows)
+        IF owner IS DISTINCT FROM p_users[i] THEN
+            owner := p_users[i];
+            owner_quota := who.quota_bytes IS NOT NULL;
+
+            IF owner_quota THEN
+                -- held until commit: this user's next upload sums after
+                -- this one, in a statement whose snapshot is taken once
+                -- the lock is held (and sees this batch's own rows)
+                PERFORM 1 FROM users u WHERE u.id = owner
+                    FOR NO KEY UPDATE;
+            END IF;
+        END IF;
+
+        IF owner_quota THEN
             SELECT u.quota_bytes INTO who.quota_bytes
-              FROM users u WHERE u.id = p_users[i] FOR NO KEY UPDATE;
+              FROM users u WHERE u.id = p_users[i];
 
             SELECT coalesce(sum(s.bytes), 0) INTO used
               FROM usage s WHERE s.user_id = p_users[i];
@@ -161,6 +180,7 @@ BEGIN
              INTO id, name, ext, category, content_type, size, sha256,
                   domain, created_at, expires_at, max_views, views;
 
+        due := least(due, p_deadlines[i]);
         RETURN NEXT;
     END LOOP;
 
@@ -169,5 +189,10 @@ BEGIN
         UPDATE api_keys SET last_used_at = now()
          WHERE api_keys.id = key_id;
     END LOOP;
+
+    IF clock_timestamp() >= to_timestamp(due) THEN
+        RAISE query_canceled
+            USING MESSAGE = 'bd_upload_commit_batch: past a deadline';
+    END IF;
 END
 $$;

@@ -7,7 +7,8 @@
  * queued as one statement, as long as fewer than half the worker's
  * connections carry batches, so the queries of other requests still find
  * a connection.  What queues while batches run goes in the next one.  An
- * upload alone waits for nothing but the posted event.
+ * upload alone waits for nothing but the posted event; one whose deadline
+ * passes in the queue is answered without being sent.
  */
 
 #include "ngx_http_bulletdrop_api.h"
@@ -26,7 +27,9 @@ typedef struct {
 } ngx_http_bulletdrop_batch_t;
 
 
+static void ngx_http_bulletdrop_commit_forget(void *data);
 static void ngx_http_bulletdrop_commit_flush(ngx_event_t *ev);
+static ngx_http_bulletdrop_commit_t *ngx_http_bulletdrop_commit_next(void);
 static ngx_int_t ngx_http_bulletdrop_commit_send(
     ngx_http_bulletdrop_batch_t *b);
 static ngx_int_t ngx_http_bulletdrop_commit_array(
@@ -43,13 +46,22 @@ static ngx_event_t                      ngx_http_bulletdrop_commit_event;
 static ngx_http_bulletdrop_db_conf_t   *ngx_http_bulletdrop_commit_db;
 
 
-void
+ngx_int_t
 ngx_http_bulletdrop_commit(ngx_http_bulletdrop_commit_t *c)
 {
     ngx_event_t                      *ev;
+    ngx_pool_cleanup_t               *cln;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
 
     ev = &ngx_http_bulletdrop_commit_event;
+
+    cln = ngx_pool_cleanup_add(c->request->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_bulletdrop_commit_forget;
+    cln->data = c;
 
     if (ngx_http_bulletdrop_commit_db == NULL) {
         bmcf = ngx_http_get_module_main_conf(c->request,
@@ -64,9 +76,38 @@ ngx_http_bulletdrop_commit(ngx_http_bulletdrop_commit_t *c)
 
     ngx_queue_insert_tail(&ngx_http_bulletdrop_commit_queue, &c->queue);
     ngx_http_bulletdrop_commit_queued++;
+    c->queued = 1;
 
     if (!ev->posted) {
         ngx_post_event(ev, &ngx_posted_events);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The request is freed while its row waits (nginx terminated it): the
+ * queue or the batch lets go of it, and nobody is answered
+ */
+
+static void
+ngx_http_bulletdrop_commit_forget(void *data)
+{
+    ngx_http_bulletdrop_commit_t  *c = data;
+
+    ngx_http_bulletdrop_batch_t  *b;
+
+    if (c->queued) {
+        ngx_queue_remove(&c->queue);
+        ngx_http_bulletdrop_commit_queued--;
+        c->queued = 0;
+    }
+
+    if (c->batch) {
+        b = c->batch;
+        b->rows[c->slot] = NULL;
+        c->batch = NULL;
     }
 }
 
@@ -78,16 +119,37 @@ ngx_http_bulletdrop_commit_flush(ngx_event_t *ev)
 {
     ngx_uint_t                     i, most;
     ngx_pool_t                    *pool;
-    ngx_queue_t                   *qu;
     ngx_http_bulletdrop_batch_t   *b;
     ngx_http_bulletdrop_commit_t  *c;
 
     most = (ngx_uint_t) ngx_max(ngx_http_bulletdrop_commit_db->pool_size / 2,
                                 1);
 
-    while (ngx_http_bulletdrop_commit_queued
-           && ngx_http_bulletdrop_commit_out < most)
-    {
+    for ( ;; ) {
+
+        if (ngx_http_bulletdrop_commit_out >= most) {
+            /*
+             * No room: rows whose deadline passed are answered meanwhile.
+             * Deadlines grow along the queue, so the first live row goes
+             * back to its head and those behind it are live too.
+             */
+            c = ngx_http_bulletdrop_commit_next();
+
+            if (c) {
+                ngx_queue_insert_head(&ngx_http_bulletdrop_commit_queue,
+                                      &c->queue);
+                ngx_http_bulletdrop_commit_queued++;
+                c->queued = 1;
+            }
+
+            return;
+        }
+
+        c = ngx_http_bulletdrop_commit_next();
+        if (c == NULL) {
+            return;
+        }
+
         pool = ngx_create_pool(4096, ev->log);
         b = pool ? ngx_pcalloc(pool, sizeof(ngx_http_bulletdrop_batch_t))
                  : NULL;
@@ -97,43 +159,69 @@ ngx_http_bulletdrop_commit_flush(ngx_event_t *ev)
                 ngx_destroy_pool(pool);
             }
 
-            /* out of memory: everything queued is answered, not kept */
-            while (!ngx_queue_empty(&ngx_http_bulletdrop_commit_queue)) {
-                qu = ngx_queue_head(&ngx_http_bulletdrop_commit_queue);
-                ngx_queue_remove(qu);
-                ngx_http_bulletdrop_commit_queued--;
-
-                c = ngx_queue_data(qu, ngx_http_bulletdrop_commit_t, queue);
-                c->done(c->request, NULL, NULL, -1);
-            }
-
-            return;
+            /* out of memory: this one is answered, not kept */
+            c->done(c, NULL, NULL, -1);
+            continue;
         }
 
         b->pool = pool;
 
-        while (b->n < NGX_HTTP_BULLETDROP_COMMIT_MAX
-               && !ngx_queue_empty(&ngx_http_bulletdrop_commit_queue))
-        {
-            qu = ngx_queue_head(&ngx_http_bulletdrop_commit_queue);
-            ngx_queue_remove(qu);
-            ngx_http_bulletdrop_commit_queued--;
+        do {
+            c->batch = b;
+            c->slot = b->n;
+            b->rows[b->n++] = c;
 
-            b->rows[b->n++] = ngx_queue_data(qu, ngx_http_bulletdrop_commit_t,
-                                             queue);
-        }
+        } while (b->n < NGX_HTTP_BULLETDROP_COMMIT_MAX
+                 && (c = ngx_http_bulletdrop_commit_next()) != NULL);
 
         if (ngx_http_bulletdrop_commit_send(b) != NGX_OK) {
             for (i = 0; i < b->n; i++) {
-                b->rows[i]->done(b->rows[i]->request, NULL, NULL, -1);
+                c = b->rows[i];
+                c->batch = NULL;
+                c->done(c, NULL, NULL, -1);
             }
 
             ngx_destroy_pool(pool);
             continue;
         }
 
+        for (i = 0; i < b->n; i++) {
+            b->rows[i]->sent = 1;
+        }
+
         ngx_http_bulletdrop_commit_out++;
     }
+}
+
+
+/*
+ * The first row in the queue whose deadline has not passed, taken off it;
+ * those before it are answered as late
+ */
+
+static ngx_http_bulletdrop_commit_t *
+ngx_http_bulletdrop_commit_next(void)
+{
+    ngx_queue_t                   *qu;
+    ngx_http_bulletdrop_commit_t  *c;
+
+    while (!ngx_queue_empty(&ngx_http_bulletdrop_commit_queue)) {
+        qu = ngx_queue_head(&ngx_http_bulletdrop_commit_queue);
+        ngx_queue_remove(qu);
+        ngx_http_bulletdrop_commit_queued--;
+
+        c = ngx_queue_data(qu, ngx_http_bulletdrop_commit_t, queue);
+        c->queued = 0;
+
+        if ((ngx_msec_int_t) (c->deadline - ngx_current_msec) > 0) {
+            return c;
+        }
+
+        c->late = 1;
+        c->done(c, NULL, NULL, -1);
+    }
+
+    return NULL;
 }
 
 
@@ -281,7 +369,12 @@ ngx_http_bulletdrop_commit_answered(ngx_http_bulletdrop_db_query_t *q,
 
     for (i = 0; i < b->n; i++) {
         c = b->rows[i];
-        c->done(c->request, q, res, rows[i]);
+
+        /* NULL: its request was freed meanwhile */
+        if (c) {
+            c->batch = NULL;
+            c->done(c, q, res, rows[i]);
+        }
     }
 
     /* q goes with the pool; res is the pool's caller's to clear */

@@ -22,28 +22,40 @@ typedef struct ngx_http_bulletdrop_commit_s  ngx_http_bulletdrop_commit_t;
 /*
  * Called once for each upload, from nginx's posted events and never from
  * inside ngx_http_bulletdrop_commit(): q is the batch's query (its status
- * says how it went; NULL when the batch could not be sent), res its result
- * or NULL, row the upload's row in it, or -1 when it has none.
+ * says how it went), res its result or NULL, row the upload's row in it,
+ * or -1 when it has none.  q is NULL when the row was never sent: its
+ * deadline passed in the queue (c->late), or the batch could not be made.
  */
-typedef void (*ngx_http_bulletdrop_commit_pt)(ngx_http_request_t *r,
-    ngx_http_bulletdrop_db_query_t *q, PGresult *res, int row);
+typedef void (*ngx_http_bulletdrop_commit_pt)(
+    ngx_http_bulletdrop_commit_t *c, ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res, int row);
 
 struct ngx_http_bulletdrop_commit_s {
     ngx_http_request_t             *request;
     /* text of each argument, in the request's pool; data NULL: SQL NULL */
     ngx_str_t                       fields[NGX_HTTP_BULLETDROP_COMMIT_FIELDS];
+    /* ngx_current_msec after which the row must not be sent */
+    ngx_msec_t                      deadline;
     ngx_http_bulletdrop_commit_pt   done;
 
+    /* its statement is out: the row may be written from then on */
+    unsigned                        sent:1;
+    unsigned                        late:1;
+
     /* private */
+    unsigned                        queued:1;
     ngx_queue_t                     queue;
+    void                           *batch;
+    ngx_uint_t                      slot;
 };
 
 
 /*
- * Queues an upload's row to be written.  The request must stay until
- * done is called: the caller holds it (r->main->count).
+ * Queues an upload's row to be written (NGX_ERROR: it could not be).  The
+ * request must stay until done is called: the caller holds it
+ * (r->main->count); if nginx frees it all the same, the row is forgotten.
  */
-void ngx_http_bulletdrop_commit(ngx_http_bulletdrop_commit_t *c);
+ngx_int_t ngx_http_bulletdrop_commit(ngx_http_bulletdrop_commit_t *c);
 
 
 #endif /* _NGX_HTTP_BULLETDROP_COMMIT_H_INCLUDED_ */

@@ -51,9 +51,9 @@
 /* how long a thread job may keep a worker that is shutting down */
 #define NGX_HTTP_BULLETDROP_JOB_HOLD          (3600 * 1000)
 
-/* a C library older than the kernel */
+/* a C library older than the kernel (the value of x86 and arm) */
 #ifndef O_TMPFILE
-#define O_TMPFILE                             __O_TMPFILE
+#define O_TMPFILE                             (020000000 | O_DIRECTORY)
 #endif
 
 
@@ -168,10 +168,13 @@ static void ngx_http_bulletdrop_sync_orphan(void *data);
 #endif
 static ngx_int_t ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
-static ngx_int_t ngx_http_bulletdrop_upload_field(ngx_http_request_t *r,
-    ngx_str_t *field, const char *text, int64_t number);
-static void ngx_http_bulletdrop_upload_recorded(ngx_http_request_t *r,
-    ngx_http_bulletdrop_db_query_t *q, PGresult *res, int row);
+static void ngx_http_bulletdrop_upload_text(ngx_str_t *field,
+    const char *text);
+static ngx_int_t ngx_http_bulletdrop_upload_number(ngx_http_request_t *r,
+    ngx_str_t *field, int64_t number);
+static void ngx_http_bulletdrop_upload_recorded(
+    ngx_http_bulletdrop_commit_t *c, ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res, int row);
 static void ngx_http_bulletdrop_upload_refused(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, const char *why);
 static void ngx_http_bulletdrop_upload_sweep(ngx_event_t *ev);
@@ -578,7 +581,7 @@ ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up)
         return;
     }
 
-    if (up->inserting) {
+    if (up->inserting && up->commit.sent) {
         /*
          * the row may have been written: a file without a row is the
          * lesser harm, and make fsck lists it
@@ -1175,24 +1178,21 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     ms = (int64_t) tp->sec * 1000 + tp->msec
          + bmcf->db.timeout - bmcf->db.timeout / 5;
 
+    up->commit.deadline = ngx_current_msec + bmcf->db.timeout
+                          - bmcf->db.timeout / 5;
+
     f = up->commit.fields;
 
-    if (ngx_http_bulletdrop_upload_field(r, &f[0], up->id, 0) != NGX_OK
-        || ngx_http_bulletdrop_upload_field(r, &f[1], NULL, ctx->user.id)
-           != NGX_OK
-        || ngx_http_bulletdrop_upload_field(r, &f[2], up->name, 0) != NGX_OK
-        || ngx_http_bulletdrop_upload_field(r, &f[3], up->ext, 0) != NGX_OK
-        || ngx_http_bulletdrop_upload_field(r, &f[4], up->category, 0)
-           != NGX_OK
-        || ngx_http_bulletdrop_upload_field(r, &f[5],
-                                    bd_file_content_type(up->ext), 0)
-           != NGX_OK
-        || ngx_http_bulletdrop_upload_field(r, &f[6], NULL, up->size)
-           != NGX_OK
-        || ngx_http_bulletdrop_upload_field(r, &f[7], up->sha256, 0)
-           != NGX_OK
-        || ngx_http_bulletdrop_upload_field(r, &f[8], up->delete_hash, 0)
-           != NGX_OK)
+    ngx_http_bulletdrop_upload_text(&f[0], up->id);
+    ngx_http_bulletdrop_upload_text(&f[2], up->name);
+    ngx_http_bulletdrop_upload_text(&f[3], up->ext);
+    ngx_http_bulletdrop_upload_text(&f[4], up->category);
+    ngx_http_bulletdrop_upload_text(&f[5], bd_file_content_type(up->ext));
+    ngx_http_bulletdrop_upload_text(&f[7], up->sha256);
+    ngx_http_bulletdrop_upload_text(&f[8], up->delete_hash);
+
+    if (ngx_http_bulletdrop_upload_number(r, &f[1], ctx->user.id) != NGX_OK
+        || ngx_http_bulletdrop_upload_number(r, &f[6], up->size) != NGX_OK)
     {
         return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -1211,8 +1211,8 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     if (ctx->api_key.len) {
         f[10] = ctx->cred;
 
-    } else if (ngx_http_bulletdrop_upload_field(r, &f[11], NULL,
-                                                ctx->user.token_version)
+    } else if (ngx_http_bulletdrop_upload_number(r, &f[11],
+                                                 ctx->user.token_version)
                != NGX_OK)
     {
         return ngx_http_bulletdrop_upload_fail(r, up,
@@ -1228,27 +1228,30 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
      */
     r->read_event_handler = ngx_http_block_reading;
 
-    up->inserting = 1;
-    ngx_http_bulletdrop_commit(&up->commit);
+    if (ngx_http_bulletdrop_commit(&up->commit) != NGX_OK) {
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
 
+    up->inserting = 1;
     r->main->count++;
 
     return NGX_DONE;
 }
 
 
-/* a field of the row: text, or a number when text is NULL */
+static void
+ngx_http_bulletdrop_upload_text(ngx_str_t *field, const char *text)
+{
+    field->data = (u_char *) text;
+    field->len = ngx_strlen(text);
+}
+
 
 static ngx_int_t
-ngx_http_bulletdrop_upload_field(ngx_http_request_t *r, ngx_str_t *field,
-    const char *text, int64_t number)
+ngx_http_bulletdrop_upload_number(ngx_http_request_t *r, ngx_str_t *field,
+    int64_t number)
 {
-    if (text) {
-        field->data = (u_char *) text;
-        field->len = ngx_strlen(text);
-        return NGX_OK;
-    }
-
     field->data = ngx_pnalloc(r->pool, NGX_INT64_LEN);
     if (field->data == NULL) {
         return NGX_ERROR;
@@ -1261,20 +1264,32 @@ ngx_http_bulletdrop_upload_field(ngx_http_request_t *r, ngx_str_t *field,
 
 
 static void
-ngx_http_bulletdrop_upload_recorded(ngx_http_request_t *r,
+ngx_http_bulletdrop_upload_recorded(ngx_http_bulletdrop_commit_t *c,
     ngx_http_bulletdrop_db_query_t *q, PGresult *res, int row)
 {
     json_t                        *json;
+    ngx_http_request_t            *r;
     ngx_http_bulletdrop_ctx_t     *ctx;
     ngx_http_bulletdrop_upload_t  *up;
 
+    r = c->request;
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
     up = ctx->upload;
 
     if (q == NULL) {
-        /* the batch could not be sent: nothing was written */
+        /* never sent: nothing was written */
         up->inserting = 0;
         ngx_http_bulletdrop_upload_drop(up);
+
+        if (c->late) {
+            ngx_http_bulletdrop_finish_reject(r, ctx,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              "database_unavailable",
+                                              "the upload could not be "
+                                              "recorded in time");
+            return;
+        }
+
         ngx_http_bulletdrop_finish_reject(r, ctx,
                                           NGX_HTTP_INTERNAL_SERVER_ERROR,
                                           "internal_error",
@@ -1303,6 +1318,8 @@ ngx_http_bulletdrop_upload_recorded(ngx_http_request_t *r,
     }
 
     if (row < 0) {
+        /* the batch was written, but not as expected: the file stays */
+        up->inserting = 1;
         ngx_http_bulletdrop_upload_drop(up);
         ngx_http_bulletdrop_finish_reject(r, ctx,
                                           NGX_HTTP_INTERNAL_SERVER_ERROR,

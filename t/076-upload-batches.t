@@ -4,7 +4,10 @@
 # bd_upload_commit_batch()).  Each upload in a batch keeps its own name
 # and bytes and gets its own answer; owners' usage and quotas stay exact
 # across a batch; a batch the database fails leaves nothing of any of its
-# uploads.  One worker with two connections, so that batches form.
+# uploads, and one whose deadline passes in the queue or in PostgreSQL is
+# not written.  One worker with two connections (one for batches), and
+# PostgreSQL held still for a moment while the bodies end, so that
+# batches form whatever the machine's speed.
 
 use strict;
 use warnings;
@@ -16,7 +19,8 @@ use Encode qw(decode_utf8);
 
 use BulletDrop::Test qw(wait_until is_error leaves_nothing sample);
 
-my %conf = (registration => 'open', workers => 1, db_pool => 2);
+my %conf = (registration => 'open', workers => 1, db_pool => 2,
+            db_timeout => '2s');
 my $t = BulletDrop::Test->new;
 $t->start_nginx(%conf);
 
@@ -32,14 +36,18 @@ sub batches {
 }
 
 # Sends every upload but its last byte, waits until all are under way,
-# then the last bytes one right after another: the bodies end together.
+# then the last bytes one right after another while PostgreSQL is stopped
+# for half a second: the first commit waits on it and the rest queue.
 sub together {
     my (@uploads) = @_;
     my @x = map { $t->begin_upload(@$_, as => 'raw') } @uploads;
     $_->send_all_but(1) for @x;
     ok(wait_until(sub { $t->temp_files >= @x }, 10),
        scalar(@x) . ' uploads under way');
+    $t->pg->freeze;
     $_->send_rest for @x;
+    sleep 0.5;
+    $t->pg->thaw;
     my @res = map { answer_of($_->answer(15)) } @x;
     $_->close for @x;
     return @res;
@@ -113,8 +121,10 @@ subtest 'one batch, two owners: a quota refuses only what it must' => sub {
     is(scalar(grep { $_->{status} == 413
                      && ($_->{json}{error} // '') eq 'quota_exceeded' } @bob),
        2, 'and 2 get 413 quota_exceeded');
-    cmp_ok(scalar(() = batches()), '>', $batches,
-           'in statements of more than one upload');
+    my @sizes = (batches())[$batches .. (() = batches()) - 1];
+    cmp_ok((sort { $b <=> $a } @sizes, 0)[0], '>=', 4,
+           "alice's and bob's, in turn, shared a statement")
+        or diag "batches: @sizes";
 
     is_deeply($t->usage_of($alice->{id}),
               { bytes => $alice_usage->{bytes} + 4 * $size,
@@ -162,6 +172,43 @@ subtest 'the database goes away under a batch: every upload in it gets '
 
     my $again = $t->upload($alice->{key}, 'after.png', sample('png', 3000));
     is($again->{status}, 201, 'and the next upload is stored');
+};
+
+subtest 'PostgreSQL freezes under a batch: 503 for the batch and for the '
+        . 'rows queued behind it, and nothing written once it thaws' => sub {
+    my $before = $t->uploads_state;
+    my $usage = $t->usage_of($alice->{id});
+    my @x = map { $t->begin_upload($alice->{key}, "frozen$_.png",
+                                   sample('png', 50_000, "frozen$_"),
+                                   as => 'raw') } 1 .. 6;
+    $_->send_all_but(1) for @x;
+    ok(wait_until(sub { $t->temp_files >= @x }, 10), '6 uploads under way');
+
+    $t->pg->freeze;
+    $_->send_rest for @x;
+    my @res = map { answer_of($_->answer(10)) } @x;
+    my @files = $t->stored_files;
+    $t->pg->thaw;
+
+    is(scalar(grep { $_->{status} == 503
+                     && ($_->{json}{error} // '') eq 'database_unavailable' }
+              @res), 6, 'six 503 database_unavailable')
+        or diag explain [ map { $_->{json} } @res ];
+    cmp_ok((sort { $b <=> $a } map { $_->{elapsed} // 99 } @res)[0], '<', 5,
+           'all within the 2 s timeout and a little');
+    is_deeply(\@files, $before->{files},
+              'no file is in place once they are answered');
+
+    ok(wait_until(sub {
+        !$t->pg->psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                      . "application_name = 'bulletdrop' AND "
+                      . "state <> 'idle'", dbname => 'postgres',
+                      user => 'postgres')->[0][0] }, 10),
+       'what nginx had sent is done');
+    $_->close for @x;
+    leaves_nothing($t, $before, 'no file, no row: what the clients were '
+                                . 'told is what happened');
+    is_deeply($t->usage_of($alice->{id}), $usage, 'the usage is unchanged');
 };
 
 done_testing;
