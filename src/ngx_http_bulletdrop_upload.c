@@ -1282,11 +1282,7 @@ ngx_http_bulletdrop_upload_recorded(ngx_http_bulletdrop_commit_t *c,
         ngx_http_bulletdrop_upload_drop(up);
 
         if (c->late) {
-            ngx_http_bulletdrop_finish_reject(r, ctx,
-                                              NGX_HTTP_SERVICE_UNAVAILABLE,
-                                              "database_unavailable",
-                                              "the upload could not be "
-                                              "recorded in time");
+            ngx_http_bulletdrop_upload_refused(r, ctx, "late");
             return;
         }
 

@@ -144,15 +144,22 @@ subtest 'one batch, two owners: a quota refuses only what it must' => sub {
     $t->pg->psql("UPDATE users SET quota_bytes = NULL WHERE id = $bob->{id}");
 };
 
+# six of alice's uploads, all but their last bytes sent
+sub six_under_way {
+    my ($prefix) = @_;
+    my @x = map { $t->begin_upload($alice->{key}, "$prefix$_.png",
+                                   sample('png', 50_000, "$prefix$_"),
+                                   as => 'raw') } 1 .. 6;
+    $_->send_all_but(1) for @x;
+    ok(wait_until(sub { $t->temp_files >= @x }, 10), '6 uploads under way');
+    return @x;
+}
+
 subtest 'the database goes away under a batch: every upload in it gets '
         . '503, and nothing is left' => sub {
     my $before = $t->uploads_state;
     my $usage = $t->usage_of($alice->{id});
-    my @x = map { $t->begin_upload($alice->{key}, "down$_.png",
-                                   sample('png', 50_000, "down$_"),
-                                   as => 'raw') } 1 .. 6;
-    $_->send_all_but(1) for @x;
-    ok(wait_until(sub { $t->temp_files >= @x }, 10), '6 uploads under way');
+    my @x = six_under_way('down');
 
     $t->pg->stop;
     $_->send_rest for @x;
@@ -178,11 +185,7 @@ subtest 'PostgreSQL freezes under a batch: 503 for the batch and for the '
         . 'rows queued behind it, and nothing written once it thaws' => sub {
     my $before = $t->uploads_state;
     my $usage = $t->usage_of($alice->{id});
-    my @x = map { $t->begin_upload($alice->{key}, "frozen$_.png",
-                                   sample('png', 50_000, "frozen$_"),
-                                   as => 'raw') } 1 .. 6;
-    $_->send_all_but(1) for @x;
-    ok(wait_until(sub { $t->temp_files >= @x }, 10), '6 uploads under way');
+    my @x = six_under_way('frozen');
 
     $t->pg->freeze;
     $_->send_rest for @x;
@@ -199,12 +202,7 @@ subtest 'PostgreSQL freezes under a batch: 503 for the batch and for the '
     is_deeply(\@files, $before->{files},
               'no file is in place once they are answered');
 
-    ok(wait_until(sub {
-        !$t->pg->psql("SELECT count(*) FROM pg_stat_activity WHERE "
-                      . "application_name = 'bulletdrop' AND "
-                      . "state <> 'idle'", dbname => 'postgres',
-                      user => 'postgres')->[0][0] }, 10),
-       'what nginx had sent is done');
+    ok($t->db_settled, 'what nginx had sent is done');
     $_->close for @x;
     leaves_nothing($t, $before, 'no file, no row: what the clients were '
                                 . 'told is what happened');

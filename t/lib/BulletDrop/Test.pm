@@ -679,6 +679,17 @@ sub temp_files {
     return @files;
 }
 
+# true once none of nginx's database sessions is running anything (waits
+# up to $timeout seconds, 10 by default)
+sub db_settled {
+    my ($self, $timeout) = @_;
+    return wait_until(sub {
+        !$self->{pg}->psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                           . "application_name = 'bulletdrop' AND "
+                           . "state <> 'idle'", dbname => 'postgres',
+                           user => 'postgres')->[0][0] }, $timeout // 10);
+}
+
 # whether the workers make unnamed temp files: they say when they cannot
 sub unnamed_temp_files {
     my ($self) = @_;
