@@ -13,6 +13,7 @@
 #include "ngx_http_bulletdrop_api.h"
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_authcache.h"
+#include "ngx_http_bulletdrop_commit.h"
 #include "ngx_http_bulletdrop_limit.h"
 #include "ngx_http_bulletdrop_upload.h"
 
@@ -409,6 +410,8 @@ ngx_http_bulletdrop_init_process(ngx_cycle_t *cycle)
     {
         return NGX_ERROR;
     }
+
+    ngx_http_bulletdrop_commit_init_process(cycle, &bmcf->db);
 
     return ngx_http_bulletdrop_db_init_process(cycle, &bmcf->db);
 }

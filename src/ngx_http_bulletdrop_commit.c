@@ -46,12 +46,24 @@ static ngx_event_t                      ngx_http_bulletdrop_commit_event;
 static ngx_http_bulletdrop_db_conf_t   *ngx_http_bulletdrop_commit_db;
 
 
+void
+ngx_http_bulletdrop_commit_init_process(ngx_cycle_t *cycle,
+    ngx_http_bulletdrop_db_conf_t *dbcf)
+{
+    ngx_http_bulletdrop_commit_db = dbcf;
+    ngx_queue_init(&ngx_http_bulletdrop_commit_queue);
+
+    ngx_http_bulletdrop_commit_event.handler =
+                                          ngx_http_bulletdrop_commit_flush;
+    ngx_http_bulletdrop_commit_event.log = cycle->log;
+}
+
+
 ngx_int_t
 ngx_http_bulletdrop_commit(ngx_http_bulletdrop_commit_t *c)
 {
-    ngx_event_t                      *ev;
-    ngx_pool_cleanup_t               *cln;
-    ngx_http_bulletdrop_main_conf_t  *bmcf;
+    ngx_event_t         *ev;
+    ngx_pool_cleanup_t  *cln;
 
     ev = &ngx_http_bulletdrop_commit_event;
 
@@ -62,17 +74,6 @@ ngx_http_bulletdrop_commit(ngx_http_bulletdrop_commit_t *c)
 
     cln->handler = ngx_http_bulletdrop_commit_forget;
     cln->data = c;
-
-    if (ngx_http_bulletdrop_commit_db == NULL) {
-        bmcf = ngx_http_get_module_main_conf(c->request,
-                                             ngx_http_bulletdrop_module);
-
-        ngx_http_bulletdrop_commit_db = &bmcf->db;
-        ngx_queue_init(&ngx_http_bulletdrop_commit_queue);
-
-        ev->handler = ngx_http_bulletdrop_commit_flush;
-        ev->log = ngx_cycle->log;
-    }
 
     ngx_queue_insert_tail(&ngx_http_bulletdrop_commit_queue, &c->queue);
     ngx_http_bulletdrop_commit_queued++;

@@ -50,6 +50,10 @@ struct ngx_http_bulletdrop_commit_s {
 };
 
 
+/* this worker's queue, on the pool of dbcf */
+void ngx_http_bulletdrop_commit_init_process(ngx_cycle_t *cycle,
+    ngx_http_bulletdrop_db_conf_t *dbcf);
+
 /*
  * Queues an upload's row to be written (NGX_ERROR: it could not be).  The
  * request must stay until done is called: the caller holds it
