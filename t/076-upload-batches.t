@@ -5,9 +5,10 @@
 # and bytes and gets its own answer; owners' usage and quotas stay exact
 # across a batch; a batch the database fails leaves nothing of any of its
 # uploads, and one whose deadline passes in the queue or in PostgreSQL is
-# not written.  One worker with two connections (one for batches), and
-# PostgreSQL held still for a moment while the bodies end, so that
-# batches form whatever the machine's speed.
+# not written, nor is any row of a batch that ends past one's deadline.
+# One worker with two connections (one for batches), and PostgreSQL held
+# still for a moment while the bodies end, so that batches form whatever
+# the machine's speed.
 
 use strict;
 use warnings;
@@ -16,6 +17,7 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use Digest::SHA qw(sha256_hex);
 use Encode qw(decode_utf8);
+use Time::HiRes qw(sleep time);
 
 use BulletDrop::Test qw(wait_until is_error leaves_nothing sample);
 
@@ -26,6 +28,7 @@ $t->start_nginx(%conf);
 
 my $alice = $t->new_user('alice', key => 1);
 my $bob = $t->new_user('bob', key => 1);
+my $carol = $t->new_user('carol', key => 1);
 
 sub answer_of { $_[0] // { status => 'no answer', headers => {} } }
 
@@ -207,6 +210,77 @@ subtest 'PostgreSQL freezes under a batch: 503 for the batch and for the '
     leaves_nothing($t, $before, 'no file, no row: what the clients were '
                                 . 'told is what happened');
     is_deeply($t->usage_of($alice->{id}), $usage, 'the usage is unchanged');
+};
+
+# Holds the users rows of @ids (FOR UPDATE: an upload of theirs waits on
+# it) for $secs seconds, from a psql of its own; its pid.
+sub hold_users {
+    my ($secs, @ids) = @_;
+    my $pid = fork // die "fork: $!";
+    if (!$pid) {
+        open STDOUT, '>', '/dev/null';
+        exec 'psql', '-X', '-q', '-d', $t->pg->conninfo, '-c',
+             'BEGIN; SELECT 1 FROM users WHERE id IN (' . join(',', @ids)
+             . ") FOR UPDATE; SELECT pg_sleep($secs); COMMIT;";
+        exit 127;
+    }
+    wait_until(sub {
+        $t->pg->psql("SELECT count(*) FROM pg_stat_activity WHERE query "
+                     . "LIKE '%pg_sleep($secs)%' AND pid <> pg_backend_pid()",
+                     dbname => 'postgres', user => 'postgres')->[0][0] }, 10);
+    return $pid;
+}
+
+# Uploads in one batch: alice's row is written at once, bob's waits on a
+# lock past alice's deadline (1.6 s after she queued) but not past nginx's
+# timeout (2 s after the batch went).  alice's row must not be written:
+# by the time the batch could commit, nginx may have given up on it.
+subtest 'a batch that ends past the deadline of a row it wrote writes '
+        . 'nothing' => sub {
+    $t->pg->psql('UPDATE users SET quota_bytes = 1000000000 '
+                 . "WHERE id = $bob->{id}");
+    my $before = $t->uploads_state;
+    my %usage = map { $_->{id} => $t->usage_of($_->{id}) }
+                $alice, $bob, $carol;
+
+    # carol's upload takes the batch slot and waits on her row until 1.0 s;
+    # alice's and bob's queue behind it, and go together at 1.0 s
+    my $carol_hold = hold_users(1.0, $carol->{id});
+    my $bob_hold = hold_users(2.2, $bob->{id});
+    my $t0 = time;
+    my $c = $t->begin_upload($carol->{key}, 'first.png',
+                             sample('png', 10_000, 'first'), as => 'raw');
+    $c->send_rest;
+    sleep 0.2;
+    my @x = map { $t->begin_upload($_->[0]{key}, $_->[1],
+                                   sample('png', 10_000, $_->[1]),
+                                   as => 'raw') }
+            [ $alice, 'alice.png' ], [ $bob, 'bob.png' ];
+    $_->send_rest for @x;
+
+    my $first = answer_of($c->answer(10));
+    my @res = map { answer_of($_->answer(10)) } @x;
+    waitpid $_, 0 for $carol_hold, $bob_hold;
+    ok($t->db_settled, 'PostgreSQL is done with them');
+
+    is($first->{status}, 201, "carol's, ahead, is kept")
+        or diag explain [ map { [ $_->{status}, $_->{json}, $_->{elapsed} ] }
+                          $first, @res ];
+    is($res[0]{status}, 503, "alice's gets 503: written before its "
+       . 'deadline, but the batch ended after it');
+    is($res[1]{status}, 503, "bob's gets 503: too late");
+    cmp_ok(time - $t0, '<', 3.5, 'before nginx would have given up anyway');
+    my @rows = @{ $t->pg->psql("SELECT name FROM uploads WHERE user_id IN "
+                               . "($alice->{id}, $bob->{id}) AND name IN "
+                               . "('alice.png', 'bob.png')") };
+    is(scalar @rows, 0, 'neither has a row');
+    is_deeply($t->usage_of($alice->{id}), $usage{ $alice->{id} },
+              "alice's usage is unchanged");
+    is_deeply($t->usage_of($bob->{id}), $usage{ $bob->{id} },
+              "bob's usage is unchanged");
+    $_->close for $c, @x;
+
+    $t->pg->psql("UPDATE users SET quota_bytes = NULL WHERE id = $bob->{id}");
 };
 
 done_testing;
