@@ -40,7 +40,6 @@ static void ngx_http_bulletdrop_commit_answered(
 
 /* this worker's queue and the batches it has out */
 static ngx_queue_t                      ngx_http_bulletdrop_commit_queue;
-static ngx_uint_t                       ngx_http_bulletdrop_commit_queued;
 static ngx_uint_t                       ngx_http_bulletdrop_commit_out;
 static ngx_event_t                      ngx_http_bulletdrop_commit_event;
 static ngx_http_bulletdrop_db_conf_t   *ngx_http_bulletdrop_commit_db;
@@ -76,7 +75,6 @@ ngx_http_bulletdrop_commit(ngx_http_bulletdrop_commit_t *c)
     cln->data = c;
 
     ngx_queue_insert_tail(&ngx_http_bulletdrop_commit_queue, &c->queue);
-    ngx_http_bulletdrop_commit_queued++;
     c->queued = 1;
 
     if (!ev->posted) {
@@ -101,7 +99,6 @@ ngx_http_bulletdrop_commit_forget(void *data)
 
     if (c->queued) {
         ngx_queue_remove(&c->queue);
-        ngx_http_bulletdrop_commit_queued--;
         c->queued = 0;
     }
 
@@ -139,7 +136,6 @@ ngx_http_bulletdrop_commit_flush(ngx_event_t *ev)
             if (c) {
                 ngx_queue_insert_head(&ngx_http_bulletdrop_commit_queue,
                                       &c->queue);
-                ngx_http_bulletdrop_commit_queued++;
                 c->queued = 1;
             }
 
@@ -209,7 +205,6 @@ ngx_http_bulletdrop_commit_next(void)
     while (!ngx_queue_empty(&ngx_http_bulletdrop_commit_queue)) {
         qu = ngx_queue_head(&ngx_http_bulletdrop_commit_queue);
         ngx_queue_remove(qu);
-        ngx_http_bulletdrop_commit_queued--;
 
         c = ngx_queue_data(qu, ngx_http_bulletdrop_commit_t, queue);
         c->queued = 0;
@@ -342,7 +337,7 @@ ngx_http_bulletdrop_commit_answered(ngx_http_bulletdrop_db_query_t *q,
 
     ngx_http_bulletdrop_commit_out--;
 
-    if (ngx_http_bulletdrop_commit_queued) {
+    if (!ngx_queue_empty(&ngx_http_bulletdrop_commit_queue)) {
         ngx_http_bulletdrop_commit_flush(&ngx_http_bulletdrop_commit_event);
     }
 

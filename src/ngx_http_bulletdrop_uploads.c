@@ -20,6 +20,9 @@ static void ngx_http_bulletdrop_uploads_listed(
 static ngx_int_t ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t stmt,
     ngx_http_bulletdrop_db_handler_pt handler);
+static ngx_http_bulletdrop_db_query_t *ngx_http_bulletdrop_upload_query(
+    ngx_http_request_t *r, ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t stmt,
+    ngx_http_bulletdrop_db_handler_pt handler);
 static void ngx_http_bulletdrop_upload_found(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static void ngx_http_bulletdrop_upload_unlink(
@@ -258,18 +261,19 @@ ngx_http_bulletdrop_upload_delete(ngx_http_request_t *r,
 }
 
 
-/* a statement on one upload: $1 its id, $2 the asker, $3 an admin asks */
+/* GET or DELETE of one upload, once its id looks like one */
 
 static ngx_int_t
 ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t stmt,
     ngx_http_bulletdrop_db_handler_pt handler)
 {
-    ngx_str_t                        id;
+    ngx_str_t                        base;
     ngx_http_bulletdrop_db_query_t  *q;
 
+    /* the answer's links are made of the Host: checked before asking */
     if (stmt == NGX_HTTP_BULLETDROP_SQL_UPLOAD_GET
-        && ngx_http_bulletdrop_base_url(r, &id) != NGX_OK)
+        && ngx_http_bulletdrop_base_url(r, &base) != NGX_OK)
     {
         return ngx_http_bulletdrop_bad_host(r, ctx);
     }
@@ -279,6 +283,25 @@ ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
                                           "not_found",
                                           "there is no such upload");
     }
+
+    q = ngx_http_bulletdrop_upload_query(r, ctx, stmt, handler);
+    if (q == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+/* a statement on one upload: $1 its id, $2 the asker, $3 an admin asks */
+
+static ngx_http_bulletdrop_db_query_t *
+ngx_http_bulletdrop_upload_query(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t stmt,
+    ngx_http_bulletdrop_db_handler_pt handler)
+{
+    ngx_str_t                        id;
+    ngx_http_bulletdrop_db_query_t  *q;
 
     id.data = (u_char *) ctx->match.params[0].data;
     id.len = ctx->match.params[0].len;
@@ -291,10 +314,10 @@ ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
         || ngx_http_bulletdrop_query_param(q, 2,
                                  ctx->user.admin ? "true" : "false") != NGX_OK)
     {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
-    return ngx_http_bulletdrop_query_run(r, q);
+    return q;
 }
 
 
@@ -331,7 +354,6 @@ ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
     u_char                           *path;
-    ngx_str_t                         id;
     ngx_http_request_t               *r;
     ngx_http_bulletdrop_ctx_t        *ctx;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
@@ -372,18 +394,10 @@ ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    id.data = (u_char *) ctx->match.params[0].data;
-    id.len = ctx->match.params[0].len;
-
-    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_UPLOAD_DELETE,
-                                  ngx_http_bulletdrop_upload_deleted);
-
-    if (q == NULL
-        || ngx_http_bulletdrop_db_param(q, 0, &id) != NGX_OK
-        || ngx_http_bulletdrop_query_int(q, 1, ctx->user.id) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 2,
-                                 ctx->user.admin ? "true" : "false") != NGX_OK)
-    {
+    q = ngx_http_bulletdrop_upload_query(r, ctx,
+                                         NGX_HTTP_BULLETDROP_SQL_UPLOAD_DELETE,
+                                         ngx_http_bulletdrop_upload_deleted);
+    if (q == NULL) {
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
