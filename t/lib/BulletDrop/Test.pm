@@ -660,23 +660,33 @@ sub stored_files {
 sub temp_files {
     my ($self) = @_;
     my $tmp = Cwd::realpath($self->upload_dir . '/.tmp') // return ();
-    my %files;
+    my %files = %{ $self->_unnamed($tmp) };
 
     if (opendir my $dh, $tmp) {
         $files{$_} = 1 for grep { !/\A(?:\.\.?|probe-\d+-\d+\.part)\z/ }
                            readdir $dh;
     }
 
+    my @files = sort keys %files;
+    return @files;
+}
+
+# the unnamed files in $tmp that the workers hold: "#<inode>" => the
+# /proc path of a descriptor of it
+sub _unnamed {
+    my ($self, $tmp) = @_;
+    my %files;
+
     for my $pid ($self->{nginx} ? $self->{nginx}->worker_pids : ()) {
         opendir my $dh, "/proc/$pid/fd" or next;
         for my $fd (grep { /\A\d+\z/ } readdir $dh) {
             my $to = readlink "/proc/$pid/fd/$fd" // next;
-            $files{$1} = 1 if $to =~ m{\A\Q$tmp\E/(#\d+) \(deleted\)\z};
+            $files{$1} = "/proc/$pid/fd/$fd"
+                if $to =~ m{\A\Q$tmp\E/(#\d+) \(deleted\)\z};
         }
     }
 
-    my @files = sort keys %files;
-    return @files;
+    return \%files;
 }
 
 # true once none of nginx's database sessions is running anything (waits
@@ -701,17 +711,8 @@ sub unnamed_temp_files {
 sub unnamed_size {
     my ($self, $name) = @_;
     my $tmp = Cwd::realpath($self->upload_dir . '/.tmp') // return undef;
-
-    for my $pid ($self->{nginx} ? $self->{nginx}->worker_pids : ()) {
-        opendir my $dh, "/proc/$pid/fd" or next;
-        for my $fd (grep { /\A\d+\z/ } readdir $dh) {
-            my $to = readlink "/proc/$pid/fd/$fd" // next;
-            return -s "/proc/$pid/fd/$fd"
-                if $to eq "$tmp/$name (deleted)";
-        }
-    }
-
-    return undef;
+    my $fd = $self->_unnamed($tmp)->{$name} // return undef;
+    return -s $fd;
 }
 
 # every file under the upload dir, as paths relative to it, sorted
