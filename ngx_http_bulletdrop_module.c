@@ -14,12 +14,18 @@
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_commit.h"
+#include "ngx_http_bulletdrop_domains.h"
+#include "ngx_http_bulletdrop_files.h"
 #include "ngx_http_bulletdrop_limit.h"
 #include "ngx_http_bulletdrop_upload.h"
 
 
 static void *ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf);
 static char *ngx_http_bulletdrop_init_main_conf(ngx_conf_t *cf, void *conf);
+static void *ngx_http_bulletdrop_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_bulletdrop_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static void ngx_http_bulletdrop_notified(ngx_log_t *log, const char *payload);
 static char *ngx_http_bulletdrop_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_bulletdrop_quota(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -152,6 +158,34 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
       offsetof(ngx_http_bulletdrop_main_conf_t, unnamed_temp_files),
       NULL },
 
+    { ngx_string("bulletdrop_base_domain"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, base_domain),
+      NULL },
+
+    { ngx_string("bulletdrop_default_expiry"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_bulletdrop_expiry_set,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("bulletdrop_sweep_interval"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_msec_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, sweep_interval),
+      NULL },
+
+    { ngx_string("bulletdrop_files"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_bulletdrop_files_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_loc_conf_t, files),
+      NULL },
+
     { ngx_string("bulletdrop_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_bulletdrop_api,
@@ -165,7 +199,7 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
 
 static ngx_http_module_t  ngx_http_bulletdrop_module_ctx = {
     NULL,                                  /* preconfiguration */
-    NULL,                                  /* postconfiguration */
+    ngx_http_bulletdrop_files_postconf,    /* postconfiguration */
 
     ngx_http_bulletdrop_create_main_conf,  /* create main configuration */
     ngx_http_bulletdrop_init_main_conf,    /* init main configuration */
@@ -173,8 +207,8 @@ static ngx_http_module_t  ngx_http_bulletdrop_module_ctx = {
     NULL,                                  /* create server configuration */
     NULL,                                  /* merge server configuration */
 
-    NULL,                                  /* create location configuration */
-    NULL                                   /* merge location configuration */
+    ngx_http_bulletdrop_create_loc_conf,   /* create location configuration */
+    ngx_http_bulletdrop_merge_loc_conf     /* merge location configuration */
 };
 
 
@@ -214,7 +248,11 @@ ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf)
      *     bmcf->login_limit.zone = NULL;
      *     bmcf->authcache_zone = NULL;
      *     bmcf->upload_dir = { 0, NULL };
+     *     bmcf->base_domain = { 0, NULL };
+     *     bmcf->domains_zone = NULL;
+     *     bmcf->files_zone = NULL;
      *     bmcf->api = 0;
+     *     bmcf->files = 0;
      */
 
     bmcf->db.pool_size = NGX_CONF_UNSET;
@@ -230,6 +268,8 @@ ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf)
     bmcf->extensions = NGX_CONF_UNSET_PTR;
     bmcf->fsync = NGX_CONF_UNSET;
     bmcf->unnamed_temp_files = NGX_CONF_UNSET;
+    bmcf->default_expiry = NGX_CONF_UNSET;
+    bmcf->sweep_interval = NGX_CONF_UNSET_MSEC;
 
     return bmcf;
 }
@@ -279,6 +319,21 @@ ngx_http_bulletdrop_init_main_conf(ngx_conf_t *cf, void *conf)
         return rv;
     }
 
+    rv = ngx_http_bulletdrop_domains_init_conf(cf, bmcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_bulletdrop_files_init_conf(cf, bmcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    /* remembered credentials and domains both hear of changes */
+    if (bmcf->authcache_zone || bmcf->domains_zone) {
+        bmcf->db.notify = ngx_http_bulletdrop_notified;
+    }
+
     if (bmcf->api) {
         if (bmcf->db.options == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -318,6 +373,34 @@ ngx_http_bulletdrop_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     return ngx_http_bulletdrop_db_init_conf(cf, &bmcf->db);
+}
+
+
+static void *
+ngx_http_bulletdrop_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_bulletdrop_loc_conf_t  *blcf;
+
+    blcf = ngx_palloc(cf->pool, sizeof(ngx_http_bulletdrop_loc_conf_t));
+    if (blcf == NULL) {
+        return NULL;
+    }
+
+    blcf->files = NGX_CONF_UNSET;
+
+    return blcf;
+}
+
+
+static char *
+ngx_http_bulletdrop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_bulletdrop_loc_conf_t *prev = parent;
+    ngx_http_bulletdrop_loc_conf_t *conf = child;
+
+    ngx_conf_merge_value(conf->files, prev->files, 0);
+
+    return NGX_CONF_OK;
 }
 
 
@@ -406,7 +489,9 @@ ngx_http_bulletdrop_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_bulletdrop_upload_init_process(cycle, bmcf) != NGX_OK
-        || ngx_http_bulletdrop_authcache_init_process(cycle, bmcf) != NGX_OK)
+        || ngx_http_bulletdrop_authcache_init_process(cycle, bmcf) != NGX_OK
+        || ngx_http_bulletdrop_domains_init_process(cycle, bmcf) != NGX_OK
+        || ngx_http_bulletdrop_files_init_process(cycle, bmcf) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -430,4 +515,14 @@ ngx_http_bulletdrop_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_bulletdrop_authcache_exit_process();
     ngx_http_bulletdrop_db_exit_process(&bmcf->db);
+}
+
+
+/* what the "bulletdrop" channel says goes to whoever remembers things */
+
+static void
+ngx_http_bulletdrop_notified(ngx_log_t *log, const char *payload)
+{
+    ngx_http_bulletdrop_authcache_notified(log, payload);
+    ngx_http_bulletdrop_domains_notified(log, payload);
 }

@@ -62,9 +62,27 @@ typedef struct {
     /* uploads under way are O_TMPFILE files, where the system can */
     ngx_flag_t                      unnamed_temp_files;
 
+    /* the main site; the seed adds img., shots., cdn. and media. of it */
+    ngx_str_t                       base_domain;
+    /* the enabled file domains (domains.c) */
+    ngx_shm_zone_t                 *domains_zone;
+    /* what workers know of files with limits (files.c) */
+    ngx_shm_zone_t                 *files_zone;
+    /* of uploads that do not say: seconds, 0: never */
+    time_t                          default_expiry;
+    ngx_msec_t                      sweep_interval;
+
     /* some location has "bulletdrop_api" */
     unsigned                        api:1;
+    /* some location has "bulletdrop_files on" */
+    unsigned                        files:1;
 } ngx_http_bulletdrop_main_conf_t;
+
+
+typedef struct {
+    /* bulletdrop_files: requests are checked as a file domain's */
+    ngx_flag_t                      files;
+} ngx_http_bulletdrop_loc_conf_t;
 
 
 /* a users row, as every statement returning users selects it */
@@ -92,6 +110,7 @@ typedef struct ngx_http_bulletdrop_auth_s     ngx_http_bulletdrop_auth_t;
 typedef struct ngx_http_bulletdrop_reader_s   ngx_http_bulletdrop_reader_t;
 typedef struct ngx_http_bulletdrop_account_s  ngx_http_bulletdrop_account_t;
 typedef struct ngx_http_bulletdrop_upload_s   ngx_http_bulletdrop_upload_t;
+typedef struct ngx_http_bulletdrop_file_s     ngx_http_bulletdrop_file_t;
 
 /*
  * One step of a request: returns what a content handler returns (NGX_DONE
@@ -129,6 +148,8 @@ struct ngx_http_bulletdrop_ctx_s {
     ngx_http_bulletdrop_reader_t   *reader;
     ngx_http_bulletdrop_account_t  *account;
     ngx_http_bulletdrop_upload_t   *upload;
+    /* a request for a file on a file domain */
+    ngx_http_bulletdrop_file_t     *file;
     ngx_uint_t                      page_limit;
 };
 

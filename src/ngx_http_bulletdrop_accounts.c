@@ -12,6 +12,7 @@
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_body.h"
+#include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_limit.h"
 #include "ngx_http_bulletdrop_password.h"
@@ -588,12 +589,18 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
         if (v[2]) {
             ngx_http_bulletdrop_json_str(v[2], &domain);
 
-            if (!bd_hostname_valid((char *) domain.data, domain.len)) {
+            /* the table's names are lower case; its key checks again */
+            ngx_strlow(domain.data, domain.data, domain.len);
+
+            if (ngx_http_bulletdrop_domain_enabled(domain.data, domain.len)
+                != NGX_OK)
+            {
                 return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
                                                   "invalid_domain",
-                                                  "a domain is a lower-case "
-                                                  "host name such as "
-                                                  "img.example.com");
+                                                  "default_domain is not one "
+                                                  "of this server's enabled "
+                                                  "domains (GET "
+                                                  "/api/domains)");
             }
 
             acct->domain = (const char *) domain.data;

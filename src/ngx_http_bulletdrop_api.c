@@ -11,6 +11,8 @@
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_clients.h"
+#include "ngx_http_bulletdrop_deletelink.h"
+#include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_upload.h"
@@ -101,6 +103,28 @@ static ngx_http_bulletdrop_api_route_t  ngx_http_bulletdrop_api_routes[] = {
     { { BD_GET, "/api/users/me/flameshot" },
       ngx_http_bulletdrop_flameshot_config,
       NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_GET, "/api/domains" }, ngx_http_bulletdrop_domains_list,
+      NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_POST, "/api/domains" }, ngx_http_bulletdrop_domain_add,
+      NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_JSON },
+
+    { { BD_POST, "/api/domains/seed" }, ngx_http_bulletdrop_domains_seed,
+      NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_PATCH, "/api/domains/:name" }, ngx_http_bulletdrop_domain_update,
+      NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_JSON },
+
+    { { BD_DELETE, "/api/domains/:name" }, ngx_http_bulletdrop_domain_delete,
+      NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    /* delete links, opened in a browser: no credential but the token */
+    { { BD_GET, "/d/:token" }, ngx_http_bulletdrop_delete_link_show,
+      NGX_HTTP_BULLETDROP_ANYONE, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_POST, "/d/:token" }, ngx_http_bulletdrop_delete_link_confirm,
+      NGX_HTTP_BULLETDROP_ANYONE, NGX_HTTP_BULLETDROP_BODY_NONE },
 
     { { BD_POST, "/api/admin/invites" }, ngx_http_bulletdrop_invite_create,
       NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_OPTIONAL },
@@ -573,6 +597,55 @@ ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
     }
 
     url->len = p - url->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "http://<host>:<port>": another host of this server, on the scheme and
+ * the port the client used (a development stack's links carry its port)
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
+    ngx_str_t *url)
+{
+    u_char      *p, *colon;
+    ngx_str_t    port;
+    const char  *scheme;
+
+#if (NGX_HTTP_SSL)
+    scheme = r->connection->ssl ? "https" : "http";
+#else
+    scheme = "http";
+#endif
+
+    ngx_str_null(&port);
+
+    if (r->headers_in.host) {
+        p = r->headers_in.host->value.data;
+        colon = p + r->headers_in.host->value.len;
+
+        /* the last colon, after an IPv6 address's bracket if any */
+        while (colon > p && colon[-1] != ':' && colon[-1] != ']') {
+            colon--;
+        }
+
+        if (colon > p && colon[-1] == ':') {
+            port.data = colon - 1;
+            port.len = p + r->headers_in.host->value.len - port.data;
+        }
+    }
+
+    url->data = ngx_pnalloc(r->pool, sizeof("https://") + host->len
+                                     + port.len);
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    url->len = ngx_sprintf(url->data, "%s://%V%V", scheme, host, &port)
+               - url->data;
 
     return NGX_OK;
 }

@@ -41,6 +41,13 @@ ngx_int_t ngx_http_bulletdrop_query_run(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_base_url(ngx_http_request_t *r,
     ngx_str_t *url);
 
+/*
+ * "http://host:port" for another host of this server: the scheme and the
+ * port of the request's (a checked base URL's Host)
+ */
+ngx_int_t ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
+    ngx_str_t *url);
+
 /* the refusal of a request whose Host cannot make links */
 ngx_int_t ngx_http_bulletdrop_bad_host(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);

@@ -37,8 +37,6 @@ static ngx_int_t ngx_http_bulletdrop_authcache_init_zone(
     ngx_shm_zone_t *zone, void *data);
 static ngx_http_bulletdrop_authcache_entry_t *
     ngx_http_bulletdrop_authcache_slot(ngx_str_t *cred);
-static void ngx_http_bulletdrop_authcache_notified(ngx_log_t *log,
-    const char *payload);
 static ngx_int_t ngx_http_bulletdrop_authcache_copy(ngx_pool_t *pool,
     ngx_str_t *dst, u_char *src, size_t len);
 
@@ -68,9 +66,6 @@ ngx_http_bulletdrop_authcache_init_conf(ngx_conf_t *cf,
     }
 
     bmcf->authcache_zone->init = ngx_http_bulletdrop_authcache_init_zone;
-
-    /* changes made with psql, too, are heard within milliseconds */
-    bmcf->db.notify = ngx_http_bulletdrop_authcache_notified;
 
     return NGX_CONF_OK;
 }
@@ -258,10 +253,12 @@ ngx_http_bulletdrop_authcache_changed(ngx_log_t *log)
 }
 
 
-static void
+void
 ngx_http_bulletdrop_authcache_notified(ngx_log_t *log, const char *payload)
 {
-    if (payload == NULL || ngx_strcmp(payload, "auth") == 0) {
+    if (ngx_http_bulletdrop_authcache_generation
+        && (payload == NULL || ngx_strcmp(payload, "auth") == 0))
+    {
         ngx_http_bulletdrop_authcache_changed(log);
     }
 }

@@ -46,5 +46,9 @@ void ngx_http_bulletdrop_authcache_forget(ngx_str_t *cred);
 /* a user or key changed: every worker forgets everything */
 void ngx_http_bulletdrop_authcache_changed(ngx_log_t *log);
 
+/* the "bulletdrop" channel said something: 'auth', or NULL for anything */
+void ngx_http_bulletdrop_authcache_notified(ngx_log_t *log,
+    const char *payload);
+
 
 #endif /* _NGX_HTTP_BULLETDROP_AUTHCACHE_H_INCLUDED_ */

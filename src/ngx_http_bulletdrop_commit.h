@@ -14,7 +14,7 @@
 
 
 /* the arguments of bd_upload_commit_batch(), one array each */
-#define NGX_HTTP_BULLETDROP_COMMIT_FIELDS   12
+#define NGX_HTTP_BULLETDROP_COMMIT_FIELDS   15
 
 
 typedef struct ngx_http_bulletdrop_commit_s  ngx_http_bulletdrop_commit_t;

@@ -23,6 +23,8 @@
     " p.domain, bd_time(p.created_at), bd_time(p.expires_at), p.max_views,"   \
     " p.views "
 
+#define BD_DOMAIN_COLUMNS  " name, enabled, bd_time(created_at) "
+
 #define BD_KEY_COLUMNS                                                        \
     " id, name, prefix, bd_time(created_at), bd_time(last_used_at) "
 
@@ -192,15 +194,18 @@ const ngx_http_bulletdrop_sql_t
      * seconds) after which nginx may have given up on each: a statement
      * that a frozen or swamped server runs later inserts nothing, so that
      * a 503 never leaves a row behind; $11 API key hashes or NULL, $12
-     * JWT token versions or NULL.
+     * JWT token versions or NULL; $13 the links' domains, $14 expiry
+     * times (epoch seconds) and $15 view limits, each NULL for none
+     * (sql/007_domains.sql).
      */
     [NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT] = {
         "bd_upload_insert",
         "SELECT * FROM bd_upload_commit_batch($1::text[], $2::bigint[],"
         "    $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[],"
         "    $8::text[], $9::text[], $10::double precision[], $11::text[],"
-        "    $12::bigint[])",
-        12, 0
+        "    $12::bigint[], $13::text[], $14::double precision[],"
+        "    $15::integer[])",
+        15, 0
     },
 
     /*
@@ -256,5 +261,92 @@ const ngx_http_bulletdrop_sql_t
         "bd_listen",
         "LISTEN bulletdrop",
         0, 1
+    },
+
+    /* a delete link's upload, and its owner after the usual columns */
+    [NGX_HTTP_BULLETDROP_SQL_UPLOAD_BY_TOKEN] = {
+        "bd_upload_by_token",
+        "SELECT" BD_UPLOAD_COLUMNS ", p.user_id FROM uploads p"
+        " WHERE p.delete_token_hash = $1::text",
+        1, 1
+    },
+
+    /*
+     * A view of a file with an expiry or a view limit: $2 counts it (a
+     * GET), in one atomic update when the file has a view limit
+     */
+    [NGX_HTTP_BULLETDROP_SQL_UPLOAD_VIEW] = {
+        "bd_upload_view",
+        "SELECT state, expires_at, max_views, views"
+        " FROM bd_upload_view($1::text, $2::boolean)",
+        2, 0
+    },
+
+    /* views counted by a worker: ids and counts */
+    [NGX_HTTP_BULLETDROP_SQL_UPLOAD_VIEWS] = {
+        "bd_upload_views",
+        "SELECT bd_upload_views($1::text[], $2::bigint[])",
+        2, 0
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_SWEEP_LIST] = {
+        "bd_sweep_list",
+        "SELECT id, category, ext FROM bd_upload_sweep_list($1::integer)",
+        1, 1
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_SWEEP_DELETE] = {
+        "bd_sweep_delete",
+        "SELECT bd_upload_sweep_delete($1::text[])",
+        1, 1
+    },
+
+    /* $1: the disabled ones too */
+    [NGX_HTTP_BULLETDROP_SQL_DOMAIN_LIST] = {
+        "bd_domain_list",
+        "SELECT" BD_DOMAIN_COLUMNS "FROM domains"
+        " WHERE enabled OR $1::boolean ORDER BY created_at, name",
+        1, 1
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_DOMAIN_ADD] = {
+        "bd_domain_add",
+        "INSERT INTO domains (name, enabled)"
+        " VALUES ($1::text, coalesce($2::boolean, true))"
+        " RETURNING" BD_DOMAIN_COLUMNS,
+        2, 0
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_DOMAIN_UPDATE] = {
+        "bd_domain_update",
+        "UPDATE domains SET enabled = $2::boolean WHERE name = $1::text"
+        " RETURNING" BD_DOMAIN_COLUMNS,
+        2, 0
+    },
+
+    [NGX_HTTP_BULLETDROP_SQL_DOMAIN_DELETE] = {
+        "bd_domain_delete",
+        "DELETE FROM domains WHERE name = $1::text RETURNING name",
+        1, 0
+    },
+
+    /*
+     * The names $1 that are not there yet, in their order; then every
+     * domain (the new rows are not in the statement's snapshot)
+     */
+    [NGX_HTTP_BULLETDROP_SQL_DOMAIN_SEED] = {
+        "bd_domain_seed",
+        "WITH added AS ("
+        "  INSERT INTO domains (name)"
+        "  SELECT t.name FROM unnest($1::text[]) WITH ORDINALITY"
+        "                     AS t(name, o) ORDER BY t.o"
+        "  ON CONFLICT (name) DO NOTHING"
+        "  RETURNING" BD_DOMAIN_COLUMNS ", created_at AS t)"
+        " SELECT name, enabled, bd_time, t FROM ("
+        "  SELECT name, enabled, bd_time, t FROM added"
+        "  UNION ALL"
+        "  SELECT" BD_DOMAIN_COLUMNS ", created_at FROM domains) d"
+        " ORDER BY t, name",
+        1, 0
     },
 };

@@ -24,14 +24,18 @@
 #include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_commit.h"
+#include "ngx_http_bulletdrop_domains.h"
+#include "ngx_http_bulletdrop_files.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_upload.h"
+#include "bd_deliver.h"
 #include "bd_file.h"
 #include "bd_multipart.h"
 #include "bd_text.h"
 
 #include <sys/file.h>
+#include <sys/xattr.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -90,6 +94,12 @@ struct ngx_http_bulletdrop_upload_s {
     char                                delete_hash[
                                             NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
 
+    /* where its link lives (data NULL: the host it came to), its limits */
+    ngx_str_t                           domain;
+    /* milliseconds since the epoch; 0: never */
+    int64_t                             expires;
+    int32_t                             max_views;
+
     unsigned                            sharex:1;
     unsigned                            multipart:1;
     unsigned                            quota_limits:1;
@@ -130,6 +140,10 @@ typedef struct {
 
 static ngx_int_t ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t sharex);
+static ngx_int_t ngx_http_bulletdrop_upload_options(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_upload_t *up);
+static ngx_table_elt_t *ngx_http_bulletdrop_header_in(ngx_http_request_t *r,
+    const char *name, size_t len);
 static ngx_int_t ngx_http_bulletdrop_upload_name(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up, u_char *name, size_t len);
 static ngx_int_t ngx_http_bulletdrop_upload_refuse(ngx_http_request_t *r,
@@ -225,8 +239,6 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
     size_t                            blen;
     u_char                           *dst, *src;
     ngx_str_t                         name, arg;
-    ngx_uint_t                        i;
-    ngx_list_part_t                  *part;
     ngx_table_elt_t                  *h;
     ngx_http_bulletdrop_upload_t     *up;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
@@ -295,27 +307,10 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
         /* a raw body: its name from X-Filename, or ?filename= */
         ngx_str_null(&name);
 
-        part = &r->headers_in.headers.part;
-        h = part->elts;
-
-        for (i = 0; /* void */ ; i++) {
-            if (i >= part->nelts) {
-                if (part->next == NULL) {
-                    break;
-                }
-
-                part = part->next;
-                h = part->elts;
-                i = 0;
-            }
-
-            if (h[i].key.len == sizeof("X-Filename") - 1
-                && ngx_strncasecmp(h[i].key.data, (u_char *) "X-Filename",
-                                   sizeof("X-Filename") - 1) == 0)
-            {
-                name = h[i].value;
-                break;
-            }
+        h = ngx_http_bulletdrop_header_in(r, "X-Filename",
+                                          sizeof("X-Filename") - 1);
+        if (h) {
+            name = h->value;
         }
 
         if (name.len == 0
@@ -349,6 +344,16 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
         }
     }
 
+    if (ngx_http_bulletdrop_upload_options(r, ctx, up) != NGX_OK) {
+        if (ctx->err_status == 0) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        return ngx_http_bulletdrop_upload_refuse(r, ctx, ctx->err_status,
+                                                 ctx->err_code,
+                                                 ctx->err_detail);
+    }
+
     /* the declared length says enough to refuse before reading */
     cl = r->headers_in.content_length_n;
     slack = up->multipart ? NGX_HTTP_BULLETDROP_MULTIPART_SLACK : 0;
@@ -374,6 +379,150 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
     return ngx_http_bulletdrop_body_stream(r, ctx,
                                            ngx_http_bulletdrop_upload_chunk,
                                            ngx_http_bulletdrop_upload_end);
+}
+
+
+/*
+ * X-BulletDrop-Domain, -Expires and -Max-Views, or the defaults: the
+ * user's domain while it is enabled, else the first enabled one.
+ * NGX_DECLINED with a refusal recorded in ctx.
+ */
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_options(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_upload_t *up)
+{
+    int                               rc;
+    size_t                            len;
+    int64_t                           now;
+    ngx_time_t                       *tp;
+    ngx_str_t                        *dflt;
+    ngx_table_elt_t                  *h;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+    u_char                            name[253];
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    h = ngx_http_bulletdrop_header_in(r, "X-BulletDrop-Domain",
+                                      sizeof("X-BulletDrop-Domain") - 1);
+    dflt = &ctx->user.default_domain;
+
+    if (h) {
+        switch (ngx_http_bulletdrop_domain_enabled(h->value.data,
+                                                   h->value.len))
+        {
+        case NGX_OK:
+            up->domain.len = h->value.len;
+            up->domain.data = ngx_pnalloc(r->pool, h->value.len);
+            if (up->domain.data == NULL) {
+                return NGX_ERROR;
+            }
+
+            ngx_strlow(up->domain.data, h->value.data, h->value.len);
+            break;
+
+        case NGX_AGAIN:
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                       "unavailable",
+                                       "the file domains are not loaded "
+                                       "yet: try again");
+            return NGX_DECLINED;
+
+        default:
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                       "invalid_domain",
+                                       "X-BulletDrop-Domain is not one of "
+                                       "this server's enabled domains (GET "
+                                       "/api/domains)");
+            return NGX_DECLINED;
+        }
+
+    } else if (dflt->data
+               && ngx_http_bulletdrop_domain_enabled(dflt->data, dflt->len)
+                  == NGX_OK)
+    {
+        up->domain = *dflt;
+
+    } else if (ngx_http_bulletdrop_domain_default(name, &len) == NGX_OK) {
+        /* not loaded yet (NGX_AGAIN): the commit picks it in the database */
+        up->domain.data = ngx_pstrdup(r->pool, &(ngx_str_t) { len, name });
+        if (up->domain.data == NULL) {
+            return NGX_ERROR;
+        }
+
+        up->domain.len = len;
+    }
+
+    tp = ngx_timeofday();
+    now = (int64_t) tp->sec * 1000 + tp->msec;
+
+    h = ngx_http_bulletdrop_header_in(r, "X-BulletDrop-Expires",
+                                      sizeof("X-BulletDrop-Expires") - 1);
+    if (h) {
+        rc = bd_expiry_parse((char *) h->value.data, h->value.len, now,
+                             &up->expires);
+
+        if (rc < 0) {
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                   "invalid_expiry",
+                   rc == BD_EXPIRY_PAST
+                   ? "X-BulletDrop-Expires is in the past"
+                   : rc == BD_EXPIRY_TOO_FAR
+                   ? "X-BulletDrop-Expires is more than ten years away"
+                   : "X-BulletDrop-Expires takes 30s, 10m, 1h, 7d, 2w, an "
+                     "RFC 3339 time or never");
+            return NGX_DECLINED;
+        }
+
+    } else if (bmcf->default_expiry) {
+        up->expires = now + (int64_t) bmcf->default_expiry * 1000;
+    }
+
+    h = ngx_http_bulletdrop_header_in(r, "X-BulletDrop-Max-Views",
+                                      sizeof("X-BulletDrop-Max-Views") - 1);
+    if (h && bd_max_views_parse((char *) h->value.data, h->value.len,
+                                &up->max_views)
+             != 0)
+    {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_max_views",
+                                   "X-BulletDrop-Max-Views is a whole "
+                                   "number from 1 to 2147483647");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_table_elt_t *
+ngx_http_bulletdrop_header_in(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
 }
 
 
@@ -590,6 +739,11 @@ ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up)
                       "bulletdrop: \"%s\" kept: its row may or may not "
                       "have been written", up->path.data);
         up->committed = 1;
+
+    if (up->expires || up->max_views) {
+        ngx_http_bulletdrop_files_learn((u_char *) up->id, up->expires,
+                                        up->max_views);
+    }
         return;
     }
 
@@ -907,6 +1061,19 @@ ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
     bd_hex_encode(md, n, up->sha256);
     (void) bd_base64url_encode(rnd, sizeof(rnd), up->id);
 
+    /* the file domains check a file with limits; the others go straight */
+    bd_deliver_id_mark(up->id, up->expires || up->max_views);
+
+    /* its name goes with it: serving it needs no query */
+    if (fsetxattr(up->fd, NGX_HTTP_BULLETDROP_NAME_XATTR, up->name,
+                  up->name_len, 0)
+        == -1
+        && ngx_errno != ENOTSUP)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, ngx_errno,
+                      "bulletdrop: cannot keep the name of upload %s", up->id);
+    }
+
     return ngx_http_bulletdrop_upload_sync(r, up);
 }
 
@@ -1219,6 +1386,30 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
+    if (up->domain.data) {
+        f[12] = up->domain;
+    }
+
+    if (up->expires) {
+        f[13].data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 5);
+        if (f[13].data == NULL) {
+            return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        f[13].len = ngx_sprintf(f[13].data, "%L.%03L", up->expires / 1000,
+                                up->expires % 1000)
+                    - f[13].data;
+    }
+
+    if (up->max_views
+        && ngx_http_bulletdrop_upload_number(r, &f[14], up->max_views)
+           != NGX_OK)
+    {
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+
     up->commit.request = r;
     up->commit.done = ngx_http_bulletdrop_upload_recorded;
 
@@ -1334,6 +1525,11 @@ ngx_http_bulletdrop_upload_recorded(ngx_http_bulletdrop_commit_t *c,
     }
 
     up->committed = 1;
+
+    if (up->expires || up->max_views) {
+        ngx_http_bulletdrop_files_learn((u_char *) up->id, up->expires,
+                                        up->max_views);
+    }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "bulletdrop: user #%L uploaded %s/%s.%s, %O bytes",

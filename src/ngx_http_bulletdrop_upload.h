@@ -24,6 +24,10 @@ ngx_int_t ngx_http_bulletdrop_upload_get(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_upload_delete(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 
+/* the file of an uploads row goes (a row of the usual columns) */
+ngx_int_t ngx_http_bulletdrop_upload_remove(ngx_http_request_t *r,
+    PGresult *res, int row);
+
 /* bulletdrop_upload_dir and its subdirectories, created by nginx */
 char *ngx_http_bulletdrop_upload_init_conf(ngx_conf_t *cf,
     ngx_http_bulletdrop_main_conf_t *bmcf);

@@ -39,7 +39,7 @@ ngx_http_bulletdrop_upload_json(ngx_http_request_t *r, PGresult *res,
     int row, ngx_str_t *delete_token)
 {
     json_t     *json, *v;
-    ngx_str_t   base;
+    ngx_str_t   base, origin, domain;
     u_char     *url;
     char       *id, *ext, *category;
     size_t      len;
@@ -52,7 +52,20 @@ ngx_http_bulletdrop_upload_json(ngx_http_request_t *r, PGresult *res,
     ext = PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_EXT);
     category = PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_CATEGORY);
 
-    len = base.len + sizeof("/static///.") + ngx_strlen(category)
+    /* on its file domain; with none, on the host the API answers on */
+    origin = base;
+
+    if (!PQgetisnull(res, row, NGX_HTTP_BULLETDROP_UPLOAD_DOMAIN)) {
+        domain.data = (u_char *) PQgetvalue(res, row,
+                                            NGX_HTTP_BULLETDROP_UPLOAD_DOMAIN);
+        domain.len = PQgetlength(res, row, NGX_HTTP_BULLETDROP_UPLOAD_DOMAIN);
+
+        if (ngx_http_bulletdrop_origin(r, &domain, &origin) != NGX_OK) {
+            return NULL;
+        }
+    }
+
+    len = origin.len + sizeof("/static///.") + ngx_strlen(category)
           + ngx_strlen(id) + ngx_strlen(ext);
 
     url = ngx_pnalloc(r->pool, len);
@@ -60,7 +73,7 @@ ngx_http_bulletdrop_upload_json(ngx_http_request_t *r, PGresult *res,
         return NULL;
     }
 
-    (void) ngx_sprintf(url, "%V/static/%s/%s.%s%Z", &base, category, id,
+    (void) ngx_sprintf(url, "%V/static/%s/%s.%s%Z", &origin, category, id,
                        ext);
 
     json = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s, s:o, s:o,"
@@ -353,10 +366,8 @@ static void
 ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    u_char                           *path;
-    ngx_http_request_t               *r;
-    ngx_http_bulletdrop_ctx_t        *ctx;
-    ngx_http_bulletdrop_main_conf_t  *bmcf;
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
 
@@ -365,8 +376,6 @@ ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
-
     if (PQntuples(res) != 1) {
         ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_NOT_FOUND,
                                           "not_found",
@@ -374,22 +383,7 @@ ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    /* category, id, ext: all checked when the row was written */
-    path = ngx_pnalloc(r->pool, bmcf->upload_dir.len + sizeof("/documents/")
-                                + BD_FILE_ID_LEN + 1 + BD_FILE_EXT_MAX + 1);
-    if (path == NULL) {
-        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
-        return;
-    }
-
-    (void) ngx_sprintf(path, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
-               PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_CATEGORY),
-               PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_ID),
-               PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_EXT));
-
-    if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                      "bulletdrop: cannot delete \"%s\"", path);
+    if (ngx_http_bulletdrop_upload_remove(r, res, 0) != NGX_OK) {
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
@@ -403,6 +397,39 @@ ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
     }
 
     ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_query_run(r, q));
+}
+
+
+/* the file of an uploads row goes; one already gone is no error */
+
+ngx_int_t
+ngx_http_bulletdrop_upload_remove(ngx_http_request_t *r, PGresult *res,
+    int row)
+{
+    u_char                           *path;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    /* category, id, ext: all checked when the row was written */
+    path = ngx_pnalloc(r->pool, bmcf->upload_dir.len + sizeof("/documents/")
+                                + BD_FILE_ID_LEN + 1 + BD_FILE_EXT_MAX + 1);
+    if (path == NULL) {
+        return NGX_ERROR;
+    }
+
+    (void) ngx_sprintf(path, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
+               PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_CATEGORY),
+               PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_ID),
+               PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_EXT));
+
+    if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                      "bulletdrop: cannot delete \"%s\"", path);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -268,8 +268,8 @@ subtest 'the production example passes nginx -t' => sub {
     my $prefix = $t->nginx->prefix;
     $conf =~ s{/usr/lib/nginx/modules/ngx_http_bulletdrop_module\.so}{$module};
     $conf =~ s{/etc/letsencrypt/live/example\.com/fullchain\.pem}
-              {$dir/cert.pem};
-    $conf =~ s{/etc/letsencrypt/live/example\.com/privkey\.pem}{$dir/key.pem};
+              {$dir/cert.pem}g;
+    $conf =~ s{/etc/letsencrypt/live/example\.com/privkey\.pem}{$dir/key.pem}g;
     $conf =~ s{/var/log/nginx/}{$prefix/logs/}g;
     $conf =~ s{/run/nginx\.pid}{$prefix/logs/nginx.pid};
     my $secret = $t->jwt_secret_file;

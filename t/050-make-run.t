@@ -183,9 +183,16 @@ subtest 'make run brings the stack up and Ctrl-C takes it down' => sub {
     my $id = $up->{json}{id} // '';
     is(eval { slurp("$run_dir/uploads/images/$id.png") }, $png,
        'lands in <run dir>/uploads/images/<id>.png');
-    is($http->get("/static/images/$id.png")->{body}, $png,
-       'and is served at /static/images/<id>.png');
-    is($http->get('/static/.tmp/')->{status}, 404, '/static/.tmp/ is not');
+    is($up->{json}{url}, "http://img.localhost/static/images/$id.png",
+       'its link is on img.localhost, the first domain make run seeded');
+    is($http->get("/static/images/$id.png", host => "img.localhost:$port")
+         ->{body}, $png, 'and is served there');
+    is($http->get("/static/images/$id.png")->{status}, 404,
+       'but not on the main host');
+    is($http->get('/static/.tmp/', host => 'img.localhost')->{status}, 404,
+       '/static/.tmp/ is not served');
+    like($text, qr{^\s+Files on\s+http://img\.localhost:$port/ }m,
+         'the banner names the file domains');
 
     my ($fsck, $fsck_out) = make_bg('fsck');
     is(wait_exit($fsck, 60), 0, 'make fsck on the running stack: all is well')

@@ -197,6 +197,13 @@ subtest 'a user sets and clears their default domain' => sub {
         $t->patch('/api/users/me', token => $alice_token, json => $_[0]);
     };
 
+    $t->add_domains('img.example.com', 'img.localhost', 'off.example.com');
+    $t->post('/api/domains', token => $t->{admin}{token},
+             json => { name => 'gone.example.com', enabled => JSON::PP::false });
+    is($t->patch('/api/domains/off.example.com', token => $t->{admin}{token},
+                 json => { enabled => JSON::PP::false })->{status}, 200,
+       'a domain is registered, then disabled');
+
     my $res = $patch->({ default_domain => 'img.example.com' });
     is($res->{status}, 200, 'img.example.com: 200');
     is_profile($res->{json},
@@ -212,7 +219,12 @@ subtest 'a user sets and clears their default domain' => sub {
     is($res->{status}, 200, 'null: 200');
     is_profile($res->{json}, { default_domain => undef }, 'cleared');
 
-    for my $bad ('', 'localhost', 'IMG.example.com', 'img..example.com',
+    $res = $patch->({ default_domain => 'IMG.Example.com' });
+    is($res->{json}{default_domain}, 'img.example.com',
+       'a name in capitals is the same domain');
+
+    for my $bad ('', 'localhost', 'img..example.com', 'off.example.com',
+                 'gone.example.com', 'www.example.com',
                  'img_x.example.com', '-img.example.com',
                  'img.example.com/path', ' img.example.com',
                  ('a' x 64) . '.example.com', "img.ex\x{e4}mple.com")

@@ -233,9 +233,32 @@ sub _admin {
     return $admin;
 }
 
+# The file domains of the base domain (localhost), registered through the
+# API with the admin's key: POST /api/domains/seed adds those not there
+# yet.  Their URLs, or an error text.
+sub seed_domains {
+    my ($self, $admin) = @_;
+
+    return 'not seeded: there is no admin API key'
+        unless defined $admin->{api_key};
+
+    my $res = eval {
+        BulletDrop::HTTP->new(port => $self->{port})
+            ->request('POST', '/api/domains/seed',
+                      token => $admin->{api_key}, timeout => 30)
+    };
+    return 'not seeded: ' . ($res ? "$res->{status} $res->{body}" : $@)
+        unless $res && $res->{status} == 200;
+
+    return join ' ', map { "http://$_->{name}:$self->{port}/" }
+                     grep { $_->{enabled} } @{ $res->{json}{domains} };
+}
+
 sub banner {
     my ($self, $admin) = @_;
 
+    $admin //= $self->admin;
+    my $domains = $self->seed_domains($admin);
     my $url = $self->url;
     my $health = eval {
         BulletDrop::HTTP->new(port => $self->{port})
@@ -254,7 +277,8 @@ sub banner {
         "  Uploads     " . $self->upload_dir,
         "  Error log   " . $self->{nginx}->error_log,
         "  Database    psql \"" . $self->{pg}->conninfo . '"',
-        $self->_banner_admin($admin // $self->admin),
+        "  Files on    $domains",
+        $self->_banner_admin($admin),
         '',
         'Ctrl-C stops nginx and PostgreSQL.',
         '';

@@ -269,6 +269,9 @@ sub jwt_secret_file { "$_[0]{dir}/jwt.secret" }
 #               the bulletdrop_ directives, when given
 #   upload_dir  bulletdrop_upload_dir whenever there is a database:
 #               <prefix>/html/static unless given; undef: none
+#   base_domain, default_expiry, sweep_interval: the directives, when given
+#   files       1: the server is also the file domains' (bulletdrop_files
+#               on, the uploads under /static/, delete links under /d/)
 #   main        more directives for the main (top) level
 #   http        more directives for the http block
 #   server      the server block's body (default: the API and a static dir)
@@ -292,13 +295,31 @@ sub conf {
     $http .= "    bulletdrop_upload_dir $uploads;\n" if defined $uploads;
     for my $d (qw(db_pool db_timeout db_queue registration jwt_ttl
                   login_limit default_quota thread_pool max_file_size
-                  allowed_extensions fsync unnamed_temp_files))
+                  allowed_extensions fsync unnamed_temp_files base_domain
+                  default_expiry sweep_interval))
     {
         $http .= "    bulletdrop_$d $o{$d};\n" if defined $o{$d};
     }
     $http .= $o{http} // '';
 
-    my $server = $o{server} // <<'EOF';
+    my $files = <<'EOF';
+        bulletdrop_files on;
+
+        location /api/ {
+            bulletdrop_api;
+        }
+
+        location /d/ {
+            bulletdrop_api;
+        }
+
+        location /static/ {
+            alias @UPLOADS@/;
+        }
+EOF
+    $files =~ s/\@UPLOADS\@/$uploads/ if defined $uploads;
+
+    my $server = $o{server} // ($o{files} ? $files : undef) // <<'EOF';
         location /api/ {
             bulletdrop_api;
         }
@@ -468,6 +489,20 @@ sub set_user {
     croak "cannot change user #$id: $res->{status} $res->{body}"
         unless $res->{status} == 200;
     return $res->{json};
+}
+
+# POST /api/domains for each name, as the fixture's administrator: every
+# worker serves them once this returns
+sub add_domains {
+    my ($self, @names) = @_;
+    $self->{admin} //= $self->new_user('fixture-admin', admin => 1);
+    for my $name (@names) {
+        my $res = $self->post('/api/domains', json => { name => $name },
+                              token => $self->{admin}{token});
+        croak "cannot add domain $name: $res->{status} $res->{body}"
+            unless $res->{status} == 201;
+    }
+    return;
 }
 
 # role 'admin' for a user, straight in the database

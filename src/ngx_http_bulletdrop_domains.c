@@ -1,0 +1,739 @@
+/*
+ * BulletDrop: file domains.
+ *
+ * The enabled names live in a shared zone, in the database's order (the
+ * first is the default one).  Every worker reloads them when the
+ * "bulletdrop" channel says 'domains' or when its listening connection
+ * (re)connects; a worker that changes them through the API reloads them
+ * before it answers, so the change is served by every worker once the
+ * client hears of it.
+ */
+
+#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_body.h"
+#include "ngx_http_bulletdrop_domains.h"
+#include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_sql.h"
+#include "bd_text.h"
+
+
+#define NGX_HTTP_BULLETDROP_DOMAINS_MAX     256
+#define NGX_HTTP_BULLETDROP_DOMAIN_LEN      253
+
+
+typedef struct {
+    size_t                          len;
+    u_char                          name[NGX_HTTP_BULLETDROP_DOMAIN_LEN];
+} ngx_http_bulletdrop_domain_t;
+
+
+typedef struct {
+    /* 0 until a worker has read the table once */
+    ngx_uint_t                      loaded;
+    ngx_uint_t                      n;
+    ngx_http_bulletdrop_domain_t    names[NGX_HTTP_BULLETDROP_DOMAINS_MAX];
+} ngx_http_bulletdrop_domains_sh_t;
+
+
+static ngx_int_t ngx_http_bulletdrop_domains_init_zone(ngx_shm_zone_t *zone,
+    void *data);
+static void ngx_http_bulletdrop_domains_reload(void);
+static void ngx_http_bulletdrop_domains_reloaded(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static ngx_int_t ngx_http_bulletdrop_domains_store(PGresult *res,
+    ngx_uint_t all);
+static json_t *ngx_http_bulletdrop_domains_json(PGresult *res);
+static json_t *ngx_http_bulletdrop_domain_json(PGresult *res, int row);
+static ngx_int_t ngx_http_bulletdrop_domain_name(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_str_t *name);
+static void ngx_http_bulletdrop_domains_listed(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_domain_changed(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_domain_answer(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_domains_seeded(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+
+
+static ngx_slab_pool_t                   *ngx_http_bulletdrop_domains_shpool;
+static ngx_http_bulletdrop_domains_sh_t  *ngx_http_bulletdrop_domains_sh;
+static ngx_http_bulletdrop_db_conf_t     *ngx_http_bulletdrop_domains_db;
+
+/* a reload is out; another was asked for meanwhile */
+static ngx_uint_t                         ngx_http_bulletdrop_domains_loading;
+static ngx_uint_t                         ngx_http_bulletdrop_domains_again;
+
+
+char *
+ngx_http_bulletdrop_domains_init_conf(ngx_conf_t *cf,
+    ngx_http_bulletdrop_main_conf_t *bmcf)
+{
+    u_char     *p;
+    ngx_str_t   name;
+
+    if (!bmcf->api && !bmcf->files) {
+        return NGX_CONF_OK;
+    }
+
+    /* one label will do ("localhost"): what counts is the seed's names */
+    p = ngx_pnalloc(cf->pool, sizeof("media.") - 1 + bmcf->base_domain.len);
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (bmcf->base_domain.len
+        && !bd_hostname_valid((char *) p,
+                              ngx_sprintf(p, "media.%V", &bmcf->base_domain)
+                              - p))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"bulletdrop_base_domain\" must be a lower-case "
+                           "host name, not \"%V\"", &bmcf->base_domain);
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_str_set(&name, "bulletdrop_domains");
+
+    bmcf->domains_zone = ngx_shared_memory_add(cf, &name,
+                             sizeof(ngx_http_bulletdrop_domains_sh_t)
+                             + 8 * ngx_pagesize,
+                             &ngx_http_bulletdrop_module);
+    if (bmcf->domains_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->domains_zone->init = ngx_http_bulletdrop_domains_init_zone;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_domains_init_zone(ngx_shm_zone_t *zone, void *data)
+{
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_bulletdrop_domains_sh_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) zone->shm.addr;
+
+    /* a reload keeps what the old workers loaded */
+    if (data || zone->shm.exists) {
+        zone->data = shpool->data;
+        return NGX_OK;
+    }
+
+    sh = ngx_slab_calloc(shpool, sizeof(ngx_http_bulletdrop_domains_sh_t));
+    if (sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    shpool->data = sh;
+    zone->data = sh;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_domains_init_process(ngx_cycle_t *cycle,
+    ngx_http_bulletdrop_main_conf_t *bmcf)
+{
+    if (bmcf->domains_zone == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_bulletdrop_domains_shpool =
+                         (ngx_slab_pool_t *) bmcf->domains_zone->shm.addr;
+    ngx_http_bulletdrop_domains_sh = bmcf->domains_zone->data;
+    ngx_http_bulletdrop_domains_db = &bmcf->db;
+
+    return NGX_OK;
+}
+
+
+/* NULL: the listening connection (re)connected; anything may have changed */
+
+void
+ngx_http_bulletdrop_domains_notified(ngx_log_t *log, const char *payload)
+{
+    if (ngx_http_bulletdrop_domains_sh == NULL
+        || (payload && ngx_strcmp(payload, "domains") != 0))
+    {
+        return;
+    }
+
+    ngx_http_bulletdrop_domains_reload();
+}
+
+
+static void
+ngx_http_bulletdrop_domains_reload(void)
+{
+    ngx_pool_t                      *pool;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    if (ngx_http_bulletdrop_domains_loading) {
+        ngx_http_bulletdrop_domains_again = 1;
+        return;
+    }
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return;
+    }
+
+    q = ngx_http_bulletdrop_db_query_create(
+            ngx_http_bulletdrop_domains_db->pool, pool, ngx_cycle->log,
+            NGX_HTTP_BULLETDROP_SQL_DOMAIN_LIST);
+
+    if (q == NULL || ngx_http_bulletdrop_query_param(q, 0, "false")
+                     != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return;
+    }
+
+    q->handler = ngx_http_bulletdrop_domains_reloaded;
+    q->data = pool;
+
+    ngx_http_bulletdrop_domains_loading = 1;
+    ngx_http_bulletdrop_domains_again = 0;
+
+    ngx_http_bulletdrop_db_run(q);
+}
+
+
+static void
+ngx_http_bulletdrop_domains_reloaded(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_bulletdrop_domains_loading = 0;
+
+    if (q->status == NGX_HTTP_BULLETDROP_DB_OK
+        && PQresultStatus(res) == PGRES_TUPLES_OK)
+    {
+        (void) ngx_http_bulletdrop_domains_store(res, 0);
+
+    } else {
+        /* the next connect, or the next change, tries again */
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "bulletdrop: cannot load the file domains: %s",
+                      q->status == NGX_HTTP_BULLETDROP_DB_OK
+                      ? PQresultErrorMessage(res)
+                      : ngx_http_bulletdrop_db_status_text(q->status));
+    }
+
+    ngx_destroy_pool(q->data);
+
+    if (ngx_http_bulletdrop_domains_again) {
+        ngx_http_bulletdrop_domains_reload();
+    }
+}
+
+
+/* the enabled rows of res (all: rows of both kinds) become the table */
+
+static ngx_int_t
+ngx_http_bulletdrop_domains_store(PGresult *res, ngx_uint_t all)
+{
+    int                                i, nrows;
+    size_t                             len;
+    ngx_uint_t                         n;
+    ngx_http_bulletdrop_domain_t      *d;
+    ngx_http_bulletdrop_domains_sh_t  *sh;
+
+    sh = ngx_http_bulletdrop_domains_sh;
+    nrows = PQntuples(res);
+
+    if (PQnfields(res) < NGX_HTTP_BULLETDROP_DOMAIN_NCOLUMNS) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&ngx_http_bulletdrop_domains_shpool->mutex);
+
+    n = 0;
+
+    for (i = 0; i < nrows && n < NGX_HTTP_BULLETDROP_DOMAINS_MAX; i++) {
+        if (all && *PQgetvalue(res, i, NGX_HTTP_BULLETDROP_DOMAIN_ENABLED)
+                   != 't')
+        {
+            continue;
+        }
+
+        len = PQgetlength(res, i, NGX_HTTP_BULLETDROP_DOMAIN_NAME);
+        if (len > NGX_HTTP_BULLETDROP_DOMAIN_LEN) {
+            continue;
+        }
+
+        d = &sh->names[n++];
+        d->len = len;
+        ngx_memcpy(d->name, PQgetvalue(res, i, NGX_HTTP_BULLETDROP_DOMAIN_NAME),
+                   len);
+    }
+
+    sh->n = n;
+    sh->loaded = 1;
+
+    ngx_shmtx_unlock(&ngx_http_bulletdrop_domains_shpool->mutex);
+
+    if (n < (ngx_uint_t) nrows && !all) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "bulletdrop: only the first %d file domains are "
+                      "served", NGX_HTTP_BULLETDROP_DOMAINS_MAX);
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_domain_enabled(u_char *name, size_t len)
+{
+    ngx_int_t                          rc;
+    ngx_uint_t                         i;
+    ngx_http_bulletdrop_domains_sh_t  *sh;
+
+    sh = ngx_http_bulletdrop_domains_sh;
+
+    if (sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&ngx_http_bulletdrop_domains_shpool->mutex);
+
+    rc = sh->loaded ? NGX_DECLINED : NGX_AGAIN;
+
+    for (i = 0; i < sh->n; i++) {
+        if (sh->names[i].len == len
+            && ngx_strncasecmp(sh->names[i].name, name, len) == 0)
+        {
+            rc = NGX_OK;
+            break;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_http_bulletdrop_domains_shpool->mutex);
+
+    return rc;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_domain_default(u_char *buf, size_t *len)
+{
+    ngx_int_t                          rc;
+    ngx_http_bulletdrop_domains_sh_t  *sh;
+
+    sh = ngx_http_bulletdrop_domains_sh;
+
+    if (sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&ngx_http_bulletdrop_domains_shpool->mutex);
+
+    rc = sh->loaded ? NGX_DECLINED : NGX_AGAIN;
+
+    if (sh->n) {
+        *len = sh->names[0].len;
+        ngx_memcpy(buf, sh->names[0].name, *len);
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&ngx_http_bulletdrop_domains_shpool->mutex);
+
+    return rc;
+}
+
+
+/* GET /api/domains[?all=true]: the enabled ones; all of them for an admin */
+
+ngx_int_t
+ngx_http_bulletdrop_domains_list(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_str_t                        arg;
+    ngx_uint_t                       all;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    all = ctx->user.admin
+          && ngx_http_arg(r, (u_char *) "all", 3, &arg) == NGX_OK
+          && arg.len == 4 && ngx_strncmp(arg.data, "true", 4) == 0;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_DOMAIN_LIST,
+                                  ngx_http_bulletdrop_domains_listed);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_param(q, 0, all ? "true" : "false")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_domains_listed(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t  *r;
+
+    r = q->data;
+
+    if (ngx_http_bulletdrop_query_done(q, res) == NULL) {
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
+                                      ngx_http_bulletdrop_domains_json(res)));
+}
+
+
+/* POST /api/domains {name, enabled} */
+
+static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_domain_fields[] = {
+    { "name", NGX_HTTP_BULLETDROP_FIELD_STRING, 1, 0 },
+    { "enabled", NGX_HTTP_BULLETDROP_FIELD_BOOLEAN, 0, 0 },
+    { NULL, 0, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_http_bulletdrop_domain_add(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    json_t                          *v[2];
+    ngx_str_t                        name;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    if (ngx_http_bulletdrop_body_fields(r, ctx,
+                                        ngx_http_bulletdrop_domain_fields, v,
+                                        NULL)
+        != NGX_OK)
+    {
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    name.data = (u_char *) json_string_value(v[0]);
+    name.len = json_string_length(v[0]);
+
+    if (ngx_http_bulletdrop_domain_name(r, ctx, &name) != NGX_OK) {
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_DOMAIN_ADD,
+                                  ngx_http_bulletdrop_domain_changed);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_db_param(q, 0, &name) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 1,
+               v[1] == NULL ? NULL : json_is_true(v[1]) ? "true" : "false")
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+/* POST /api/domains/seed: img., shots., cdn. and media. of the base */
+
+ngx_int_t
+ngx_http_bulletdrop_domains_seed(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    u_char                           *p;
+    ngx_str_t                         names, *base;
+    ngx_http_bulletdrop_db_query_t   *q;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+    base = &bmcf->base_domain;
+
+    if (base->len == 0) {
+        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_CONFLICT,
+                                          "no_base_domain",
+                                          "this server has no "
+                                          "bulletdrop_base_domain to seed "
+                                          "from");
+    }
+
+    /* the longest names a valid base can make are refused by the table */
+    names.data = ngx_pnalloc(r->pool, 4 * base->len + sizeof("{img.,shots.,"
+                                                        "cdn.,media.}"));
+    if (names.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(names.data, "{img.%V,shots.%V,cdn.%V,media.%V}", base,
+                    base, base, base);
+    names.len = p - names.data;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_DOMAIN_SEED,
+                                  ngx_http_bulletdrop_domains_seeded);
+
+    if (q == NULL || ngx_http_bulletdrop_db_param(q, 0, &names) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_domains_seeded(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t  *r;
+
+    r = q->data;
+
+    if (ngx_http_bulletdrop_query_done(q, res) == NULL) {
+        return;
+    }
+
+    /* every domain is in the answer: it is the table, as of now */
+    (void) ngx_http_bulletdrop_domains_store(res, 1);
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
+                                      ngx_http_bulletdrop_domains_json(res)));
+}
+
+
+/* PATCH /api/domains/NAME {enabled} */
+
+static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_domain_update_fields[] =
+{
+    { "enabled", NGX_HTTP_BULLETDROP_FIELD_BOOLEAN, 1, 0 },
+    { NULL, 0, 0, 0 }
+};
+
+
+ngx_int_t
+ngx_http_bulletdrop_domain_update(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    json_t                          *v[1];
+    ngx_str_t                        name;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    if (ngx_http_bulletdrop_body_fields(r, ctx,
+                                        ngx_http_bulletdrop_domain_update_fields,
+                                        v, NULL)
+        != NGX_OK)
+    {
+        return ngx_http_bulletdrop_send_refusal(r, ctx);
+    }
+
+    name.data = (u_char *) ctx->match.params[0].data;
+    name.len = ctx->match.params[0].len;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_DOMAIN_UPDATE,
+                                  ngx_http_bulletdrop_domain_changed);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_db_param(q, 0, &name) != NGX_OK
+        || ngx_http_bulletdrop_query_param(q, 1,
+                             json_is_true(v[0]) ? "true" : "false") != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+/* DELETE /api/domains/NAME: links on it stop working; users' defaults go */
+
+ngx_int_t
+ngx_http_bulletdrop_domain_delete(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_str_t                        name;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    name.data = (u_char *) ctx->match.params[0].data;
+    name.len = ctx->match.params[0].len;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_DOMAIN_DELETE,
+                                  ngx_http_bulletdrop_domain_changed);
+
+    if (q == NULL || ngx_http_bulletdrop_db_param(q, 0, &name) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+/*
+ * A domain was added, changed or removed: the table is read again before
+ * the client hears of it.  The answer waits in ctx->body's place.
+ */
+
+static void
+ngx_http_bulletdrop_domain_changed(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    json_t                     *json;
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        if (q->status == NGX_HTTP_BULLETDROP_DB_OK
+            && ngx_strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23505")
+               == 0)
+        {
+            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
+                                       "domain_exists",
+                                       "this domain is registered already");
+        }
+
+        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        return;
+    }
+
+    if (PQntuples(res) != 1) {
+        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_NOT_FOUND,
+                                          "not_found",
+                                          "there is no such domain");
+        return;
+    }
+
+    if (q->stmt == NGX_HTTP_BULLETDROP_SQL_DOMAIN_DELETE) {
+        json = NULL;
+
+    } else {
+        json = ngx_http_bulletdrop_domain_json(res, 0);
+        if (json == NULL) {
+            ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
+
+    if (ctx->body) {
+        json_decref(ctx->body);
+    }
+
+    ctx->body = json;
+    ctx->match.nparams = (q->stmt == NGX_HTTP_BULLETDROP_SQL_DOMAIN_ADD);
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_DOMAIN_LIST,
+                                  ngx_http_bulletdrop_domain_answer);
+
+    if (q == NULL || ngx_http_bulletdrop_query_param(q, 0, "false")
+                     != NGX_OK)
+    {
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_query_run(r, q));
+}
+
+
+static void
+ngx_http_bulletdrop_domain_answer(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    json_t                     *json;
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
+        return;
+    }
+
+    (void) ngx_http_bulletdrop_domains_store(res, 0);
+
+    json = ctx->body;
+    ctx->body = NULL;
+
+    if (json == NULL) {
+        r->headers_out.status = NGX_HTTP_NO_CONTENT;
+        r->headers_out.content_length_n = 0;
+        r->header_only = 1;
+
+        ngx_http_bulletdrop_finish(r, ngx_http_send_header(r));
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, ctx->match.nparams
+                                         ? NGX_HTTP_CREATED : NGX_HTTP_OK,
+                                      json));
+}
+
+
+/* a domain name as the table takes it, lower-cased in place */
+
+static ngx_int_t
+ngx_http_bulletdrop_domain_name(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_str_t *name)
+{
+    u_char  *p;
+
+    p = ngx_pnalloc(r->pool, name->len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_strlow(p, name->data, name->len);
+    name->data = p;
+
+    if (!bd_hostname_valid((char *) name->data, name->len)) {
+        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
+                                   "invalid_domain",
+                                   "a domain is a host name such as "
+                                   "img.example.com");
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
+}
+
+
+static json_t *
+ngx_http_bulletdrop_domains_json(PGresult *res)
+{
+    int      i, n;
+    json_t  *list, *item;
+
+    list = json_array();
+    n = PQntuples(res);
+
+    for (i = 0; list && i < n; i++) {
+        item = ngx_http_bulletdrop_domain_json(res, i);
+
+        if (item == NULL || json_array_append_new(list, item) != 0) {
+            json_decref(list);
+            return NULL;
+        }
+    }
+
+    return list ? json_pack("{s:o}", "domains", list) : NULL;
+}
+
+
+static json_t *
+ngx_http_bulletdrop_domain_json(PGresult *res, int row)
+{
+    return json_pack("{s:s, s:b, s:s}",
+        "name", PQgetvalue(res, row, NGX_HTTP_BULLETDROP_DOMAIN_NAME),
+        "enabled",
+            *PQgetvalue(res, row, NGX_HTTP_BULLETDROP_DOMAIN_ENABLED) == 't',
+        "created_at",
+            PQgetvalue(res, row, NGX_HTTP_BULLETDROP_DOMAIN_CREATED_AT));
+}
