@@ -8,9 +8,9 @@
 CREATE TABLE domains (
     name        text        PRIMARY KEY
                             CHECK (octet_length(name) <= 253
-                                   AND name ~ ('^([a-z0-9]([a-z0-9-]*[a-z0-9])?'
-                                               '\.)*[a-z0-9]([a-z0-9-]*'
-                                               '[a-z0-9])?$')),
+                                   AND name ~ ('^([a-z0-9]([a-z0-9-]*'
+                                               '[a-z0-9])?\.)*[a-z0-9]'
+                                               '([a-z0-9-]*[a-z0-9])?$')),
     enabled     boolean     NOT NULL DEFAULT true,
     -- the first enabled domain is the default one: the time of each row,
     -- not of its transaction, keeps the seed's order (img. first)

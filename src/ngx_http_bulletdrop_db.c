@@ -1616,6 +1616,25 @@ ngx_http_bulletdrop_db_status_text(ngx_int_t status)
 }
 
 
+ngx_int_t
+ngx_http_bulletdrop_db_check(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res, ExecStatusType want, ngx_log_t *log, const char *what)
+{
+    if (q->status == NGX_HTTP_BULLETDROP_DB_OK
+        && PQresultStatus(res) == want)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, log, 0, "bulletdrop: %s: %s", what,
+                  q->status == NGX_HTTP_BULLETDROP_DB_OK
+                  ? PQresultErrorMessage(res)
+                  : ngx_http_bulletdrop_db_status_text(q->status));
+
+    return NGX_ERROR;
+}
+
+
 /* handlers run from posted events, never inside the pool's own changes */
 
 static void

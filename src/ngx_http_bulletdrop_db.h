@@ -105,5 +105,12 @@ void ngx_http_bulletdrop_db_run(ngx_http_bulletdrop_db_query_t *q);
 
 const char *ngx_http_bulletdrop_db_status_text(ngx_int_t status);
 
+/*
+ * NGX_OK when the query ran and its result is of the status wanted; else
+ * NGX_ERROR, logged as "bulletdrop: <what>: <why>"
+ */
+ngx_int_t ngx_http_bulletdrop_db_check(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res, ExecStatusType want, ngx_log_t *log, const char *what);
+
 
 #endif /* _NGX_HTTP_BULLETDROP_DB_H_INCLUDED_ */

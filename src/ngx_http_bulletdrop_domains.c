@@ -37,6 +37,9 @@ typedef struct {
 
 static ngx_int_t ngx_http_bulletdrop_domains_init_zone(ngx_shm_zone_t *zone,
     void *data);
+static void ngx_http_bulletdrop_domains_read(
+    ngx_http_bulletdrop_domains_sh_t *sh, ngx_log_t *log);
+static void ngx_http_bulletdrop_domains_write(u_char *buf, size_t len);
 static void ngx_http_bulletdrop_domains_reload(void);
 static void ngx_http_bulletdrop_domains_reloaded(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
@@ -59,6 +62,9 @@ static void ngx_http_bulletdrop_domains_seeded(
 static ngx_slab_pool_t                   *ngx_http_bulletdrop_domains_shpool;
 static ngx_http_bulletdrop_domains_sh_t  *ngx_http_bulletdrop_domains_sh;
 static ngx_http_bulletdrop_db_conf_t     *ngx_http_bulletdrop_domains_db;
+
+/* <upload_dir>/.domains, NUL-terminated */
+static ngx_str_t                          ngx_http_bulletdrop_domains_file;
 
 /* a reload is out; another was asked for meanwhile */
 static ngx_uint_t                         ngx_http_bulletdrop_domains_loading;
@@ -105,6 +111,19 @@ ngx_http_bulletdrop_domains_init_conf(ngx_conf_t *cf,
 
     bmcf->domains_zone->init = ngx_http_bulletdrop_domains_init_zone;
 
+    ngx_str_null(&ngx_http_bulletdrop_domains_file);
+
+    if (bmcf->upload_dir.data) {
+        name.len = bmcf->upload_dir.len + sizeof("/.domains") - 1;
+        name.data = ngx_pnalloc(cf->pool, name.len + 1);
+        if (name.data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        (void) ngx_sprintf(name.data, "%V/.domains%Z", &bmcf->upload_dir);
+        ngx_http_bulletdrop_domains_file = name;
+    }
+
     return NGX_CONF_OK;
 }
 
@@ -131,7 +150,109 @@ ngx_http_bulletdrop_domains_init_zone(ngx_shm_zone_t *zone, void *data)
     shpool->data = sh;
     zone->data = sh;
 
+    /* what the last run knew: files are served before the database is */
+    if (ngx_http_bulletdrop_domains_file.len) {
+        ngx_http_bulletdrop_domains_read(sh, ngx_cycle->log);
+    }
+
     return NGX_OK;
+}
+
+
+/*
+ * The enabled names are also kept in <upload_dir>/.domains, one a line, so
+ * that a cold start serves files while PostgreSQL is still away; the
+ * database's list replaces them as soon as a worker reads it.
+ */
+
+static void
+ngx_http_bulletdrop_domains_read(ngx_http_bulletdrop_domains_sh_t *sh,
+    ngx_log_t *log)
+{
+    u_char                        *p, *last, *eol;
+    ssize_t                        n;
+    ngx_fd_t                       fd;
+    ngx_http_bulletdrop_domain_t  *d;
+    u_char                         buf[NGX_HTTP_BULLETDROP_DOMAINS_MAX
+                                       * (NGX_HTTP_BULLETDROP_DOMAIN_LEN
+                                          + 1)];
+
+    fd = ngx_open_file(ngx_http_bulletdrop_domains_file.data, NGX_FILE_RDONLY,
+                       NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return;
+    }
+
+    n = read(fd, buf, sizeof(buf));
+    (void) ngx_close_file(fd);
+
+    if (n <= 0) {
+        return;
+    }
+
+    p = buf;
+    last = buf + n;
+
+    while (p < last && sh->n < NGX_HTTP_BULLETDROP_DOMAINS_MAX) {
+        eol = ngx_strlchr(p, last, '\n');
+        if (eol == NULL) {
+            break;
+        }
+
+        if (bd_hostname_valid((char *) p, eol - p)) {
+            d = &sh->names[sh->n++];
+            d->len = eol - p;
+            ngx_memcpy(d->name, p, d->len);
+        }
+
+        p = eol + 1;
+    }
+
+    sh->loaded = 1;
+
+    ngx_log_error(NGX_LOG_INFO, log, 0,
+                  "bulletdrop: %ui file domains from \"%V\" until the "
+                  "database answers", sh->n,
+                  &ngx_http_bulletdrop_domains_file);
+}
+
+
+/* a worker's copy for the next cold start; written whole, then renamed */
+
+static void
+ngx_http_bulletdrop_domains_write(u_char *buf, size_t len)
+{
+    u_char      *tmp;
+    ngx_fd_t     fd;
+    ngx_str_t   *file;
+
+    file = &ngx_http_bulletdrop_domains_file;
+
+    tmp = ngx_alloc(file->len + sizeof(".") + NGX_INT_T_LEN, ngx_cycle->log);
+    if (tmp == NULL) {
+        return;
+    }
+
+    (void) ngx_sprintf(tmp, "%V.%P%Z", file, ngx_pid);
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
+                       NGX_FILE_DEFAULT_ACCESS);
+
+    if (fd == NGX_INVALID_FILE
+        || write(fd, buf, len) != (ssize_t) len
+        || ngx_close_file(fd) == NGX_FILE_ERROR
+        || ngx_rename_file(tmp, file->data) == NGX_FILE_ERROR)
+    {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, ngx_errno,
+                      "bulletdrop: cannot keep the file domains in \"%V\"",
+                      file);
+
+        if (fd != NGX_INVALID_FILE) {
+            (void) ngx_delete_file(tmp);
+        }
+    }
+
+    ngx_free(tmp);
 }
 
 
@@ -210,18 +331,12 @@ ngx_http_bulletdrop_domains_reloaded(ngx_http_bulletdrop_db_query_t *q,
 {
     ngx_http_bulletdrop_domains_loading = 0;
 
-    if (q->status == NGX_HTTP_BULLETDROP_DB_OK
-        && PQresultStatus(res) == PGRES_TUPLES_OK)
+    /* if not, the next connect or the next change tries again */
+    if (ngx_http_bulletdrop_db_check(q, res, PGRES_TUPLES_OK, ngx_cycle->log,
+                                     "cannot load the file domains")
+        == NGX_OK)
     {
         (void) ngx_http_bulletdrop_domains_store(res, 0);
-
-    } else {
-        /* the next connect, or the next change, tries again */
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "bulletdrop: cannot load the file domains: %s",
-                      q->status == NGX_HTTP_BULLETDROP_DB_OK
-                      ? PQresultErrorMessage(res)
-                      : ngx_http_bulletdrop_db_status_text(q->status));
     }
 
     ngx_destroy_pool(q->data);
@@ -238,10 +353,14 @@ static ngx_int_t
 ngx_http_bulletdrop_domains_store(PGresult *res, ngx_uint_t all)
 {
     int                                i, nrows;
+    u_char                            *p;
     size_t                             len;
     ngx_uint_t                         n;
     ngx_http_bulletdrop_domain_t      *d;
     ngx_http_bulletdrop_domains_sh_t  *sh;
+    u_char                             buf[NGX_HTTP_BULLETDROP_DOMAINS_MAX
+                                           * (NGX_HTTP_BULLETDROP_DOMAIN_LEN
+                                              + 1)];
 
     sh = ngx_http_bulletdrop_domains_sh;
     nrows = PQntuples(res);
@@ -268,14 +387,26 @@ ngx_http_bulletdrop_domains_store(PGresult *res, ngx_uint_t all)
 
         d = &sh->names[n++];
         d->len = len;
-        ngx_memcpy(d->name, PQgetvalue(res, i, NGX_HTTP_BULLETDROP_DOMAIN_NAME),
-                   len);
+        ngx_memcpy(d->name,
+                   PQgetvalue(res, i, NGX_HTTP_BULLETDROP_DOMAIN_NAME), len);
     }
 
     sh->n = n;
     sh->loaded = 1;
 
+    /* the copy for the file is made under the lock, written after it */
+    p = buf;
+
+    for (i = 0; i < (int) n; i++) {
+        p = ngx_cpymem(p, sh->names[i].name, sh->names[i].len);
+        *p++ = '\n';
+    }
+
     ngx_shmtx_unlock(&ngx_http_bulletdrop_domains_shpool->mutex);
+
+    if (ngx_http_bulletdrop_domains_file.len) {
+        ngx_http_bulletdrop_domains_write(buf, p - buf);
+    }
 
     if (n < (ngx_uint_t) nrows && !all) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
@@ -508,8 +639,7 @@ ngx_http_bulletdrop_domains_seeded(ngx_http_bulletdrop_db_query_t *q,
 
 /* PATCH /api/domains/NAME {enabled} */
 
-static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_domain_update_fields[] =
-{
+static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_domain_switch[] = {
     { "enabled", NGX_HTTP_BULLETDROP_FIELD_BOOLEAN, 1, 0 },
     { NULL, 0, 0, 0 }
 };
@@ -524,8 +654,8 @@ ngx_http_bulletdrop_domain_update(ngx_http_request_t *r,
     ngx_http_bulletdrop_db_query_t  *q;
 
     if (ngx_http_bulletdrop_body_fields(r, ctx,
-                                        ngx_http_bulletdrop_domain_update_fields,
-                                        v, NULL)
+                                        ngx_http_bulletdrop_domain_switch, v,
+                                        NULL)
         != NGX_OK)
     {
         return ngx_http_bulletdrop_send_refusal(r, ctx);

@@ -620,16 +620,11 @@ ngx_http_bulletdrop_files_viewed(ngx_http_bulletdrop_db_query_t *q,
 
     f->waiting = 0;
 
-    if (q->status != NGX_HTTP_BULLETDROP_DB_OK
-        || PQresultStatus(res) != PGRES_TUPLES_OK
+    if (ngx_http_bulletdrop_db_check(q, res, PGRES_TUPLES_OK, c->log,
+                                     "cannot check a file's limits")
+        != NGX_OK
         || PQntuples(res) != 1 || PQnfields(res) != 4)
     {
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "bulletdrop: cannot check a file's limits: %s",
-                      q->status == NGX_HTTP_BULLETDROP_DB_OK
-                      ? PQresultErrorMessage(res)
-                      : ngx_http_bulletdrop_db_status_text(q->status));
-
         r->read_event_handler = ngx_http_block_reading;
 
         ngx_http_finalize_request(r,
@@ -1221,16 +1216,10 @@ static void
 ngx_http_bulletdrop_views_sent(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    if (q->status != NGX_HTTP_BULLETDROP_DB_OK
-        || PQresultStatus(res) != PGRES_TUPLES_OK)
-    {
-        /* a count, not a file: it is not worth a retry */
-        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
-                      "bulletdrop: views not recorded: %s",
-                      q->status == NGX_HTTP_BULLETDROP_DB_OK
-                      ? PQresultErrorMessage(res)
-                      : ngx_http_bulletdrop_db_status_text(q->status));
-    }
+    /* a count, not a file: it is not worth a retry */
+    (void) ngx_http_bulletdrop_db_check(q, res, PGRES_TUPLES_OK,
+                                        ngx_cycle->log,
+                                        "views not recorded");
 
     ngx_destroy_pool(q->data);
 }
@@ -1289,14 +1278,12 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
     bmcf = ngx_http_bulletdrop_files_conf;
     dir = &bmcf->upload_dir;
 
-    if (q->status != NGX_HTTP_BULLETDROP_DB_OK
-        || PQresultStatus(res) != PGRES_TUPLES_OK || PQnfields(res) != 3)
+    if (ngx_http_bulletdrop_db_check(q, res, PGRES_TUPLES_OK,
+                                     ngx_cycle->log,
+                                     "the sweep cannot list expired files")
+        != NGX_OK
+        || PQnfields(res) != 3)
     {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "bulletdrop: the sweep cannot list expired files: %s",
-                      q->status == NGX_HTTP_BULLETDROP_DB_OK
-                      ? PQresultErrorMessage(res)
-                      : ngx_http_bulletdrop_db_status_text(q->status));
         goto later;
     }
 
@@ -1354,9 +1341,9 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
         goto later;
     }
 
-    q = ngx_http_bulletdrop_db_query_create(bmcf->db.pool, pool,
-                                            ngx_cycle->log,
-                                            NGX_HTTP_BULLETDROP_SQL_SWEEP_DELETE);
+    q = ngx_http_bulletdrop_db_query_create(
+            bmcf->db.pool, pool, ngx_cycle->log,
+            NGX_HTTP_BULLETDROP_SQL_SWEEP_DELETE);
 
     if (q == NULL || ngx_http_bulletdrop_db_param(q, 0, &a) != NGX_OK) {
         ngx_destroy_pool(pool);
@@ -1385,16 +1372,12 @@ static void
 ngx_http_bulletdrop_sweep_done(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    if (q->status != NGX_HTTP_BULLETDROP_DB_OK
-        || PQresultStatus(res) != PGRES_TUPLES_OK)
+    if (ngx_http_bulletdrop_db_check(q, res, PGRES_TUPLES_OK,
+                                     ngx_cycle->log,
+                                     "the sweep cannot delete rows")
+        == NGX_OK
+        && PQntuples(res) == 1)
     {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "bulletdrop: the sweep cannot delete rows: %s",
-                      q->status == NGX_HTTP_BULLETDROP_DB_OK
-                      ? PQresultErrorMessage(res)
-                      : ngx_http_bulletdrop_db_status_text(q->status));
-
-    } else if (PQntuples(res) == 1) {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "bulletdrop: the sweep removed %s expired uploads",
                       PQgetvalue(res, 0, 0));
@@ -1402,8 +1385,9 @@ ngx_http_bulletdrop_sweep_done(ngx_http_bulletdrop_db_query_t *q,
 
     ngx_destroy_pool(q->data);
 
-    ngx_http_bulletdrop_sweep_later(ngx_http_bulletdrop_sweep_more ? 0
-                              : ngx_http_bulletdrop_files_conf->sweep_interval);
+    ngx_http_bulletdrop_sweep_later(
+        ngx_http_bulletdrop_sweep_more
+        ? 0 : ngx_http_bulletdrop_files_conf->sweep_interval);
 }
 
 

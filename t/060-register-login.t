@@ -199,7 +199,8 @@ subtest 'a user sets and clears their default domain' => sub {
 
     $t->add_domains('img.example.com', 'img.localhost', 'off.example.com');
     $t->post('/api/domains', token => $t->{admin}{token},
-             json => { name => 'gone.example.com', enabled => JSON::PP::false });
+             json => { name => 'gone.example.com',
+                       enabled => JSON::PP::false });
     is($t->patch('/api/domains/off.example.com', token => $t->{admin}{token},
                  json => { enabled => JSON::PP::false })->{status}, 200,
        'a domain is registered, then disabled');

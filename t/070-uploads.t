@@ -359,9 +359,10 @@ subtest 'file names are for display: no path, no control characters, '
     my @odd = grep {
         !m{\A(?:images|documents|other)/[A-Za-z0-9_-]{16}\.[a-z0-9]+\z}
     } $t->all_upload_files;
-    is_deeply(\@odd, ['hello.txt'],
+    is_deeply(\@odd, ['.domains', 'hello.txt'],
               'under the upload dir, every file is <category>/<id>.<ext> '
-              . '(but the fixture\'s hello.txt)');
+              . '(but the file domains\' list and the fixture\'s '
+              . 'hello.txt)');
     opendir my $dh, $t->nginx->prefix . '/html';
     is_deeply([ sort grep { !/\A\.\.?\z/ } readdir $dh ], ['static'],
               'and beside it there is nothing new');
