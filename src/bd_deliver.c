@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "bd_deliver.h"
+#include "bd_text.h"
 
 
 #define BD_DELIVER_EXT_MAX  16            /* as BD_FILE_EXT_MAX */
@@ -78,34 +79,6 @@ static const int  bd_expiry_month_days[] = {
 };
 
 
-/* the base64url index of c, or -1 */
-static int
-bd_deliver_b64_index(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z') {
-        return c - 'A';
-    }
-
-    if (c >= 'a' && c <= 'z') {
-        return c - 'a' + 26;
-    }
-
-    if (c >= '0' && c <= '9') {
-        return c - '0' + 52;
-    }
-
-    if (c == '-') {
-        return 62;
-    }
-
-    if (c == '_') {
-        return 63;
-    }
-
-    return -1;
-}
-
-
 /* s of len bytes equals the NUL-terminated word */
 static int
 bd_deliver_is(const char *s, size_t len, const char *word)
@@ -156,7 +129,7 @@ bd_deliver_path(const char *uri, size_t len, bd_deliver_path_t *p)
     id = q;
 
     for (n = 0; n < BD_DELIVER_ID_LEN; n++) {
-        if (bd_deliver_b64_index((unsigned char) id[n]) < 0) {
+        if (bd_base64url_value((unsigned char) id[n]) < 0) {
             return -1;
         }
     }
@@ -195,7 +168,7 @@ bd_deliver_id_limited(const char *id)
 {
     int  i;
 
-    i = bd_deliver_b64_index((unsigned char) id[BD_DELIVER_ID_LEN - 1]);
+    i = bd_base64url_value((unsigned char) id[BD_DELIVER_ID_LEN - 1]);
 
     return i >= 0 && (i & 1);
 }
@@ -206,7 +179,7 @@ bd_deliver_id_mark(char *id, int limited)
 {
     int  i;
 
-    i = bd_deliver_b64_index((unsigned char) id[BD_DELIVER_ID_LEN - 1]);
+    i = bd_base64url_value((unsigned char) id[BD_DELIVER_ID_LEN - 1]);
 
     if (i < 0) {
         return;

@@ -335,7 +335,7 @@ bd_base64url_encode(const unsigned char *src, size_t n, char *dst)
 }
 
 
-static int
+int
 bd_base64url_value(unsigned char c)
 {
     if (c >= 'A' && c <= 'Z') {

@@ -56,6 +56,9 @@ int bd_form_next(const char **pos, const char *end, char *name,
 
 
 /* base64url without padding: the length of the text for n bytes */
+/* the base64url index (RFC 4648 section 5) of c, or -1 */
+int bd_base64url_value(unsigned char c);
+
 #define bd_base64url_len(n)  (((n) * 4 + 2) / 3)
 
 /* writes bd_base64url_len(n) characters and a NUL; returns their count */

@@ -44,6 +44,8 @@ static ngx_int_t ngx_http_bulletdrop_api_authorized(ngx_http_request_t *r,
 static ngx_int_t ngx_http_bulletdrop_api_body(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 
+static const char *ngx_http_bulletdrop_scheme(ngx_http_request_t *r);
+
 static ngx_int_t ngx_http_bulletdrop_health(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 static void ngx_http_bulletdrop_health_done(ngx_http_bulletdrop_db_query_t *q,
@@ -556,19 +558,23 @@ ngx_http_bulletdrop_query_ok_for(ngx_http_request_t *r,
 }
 
 
+static const char *
+ngx_http_bulletdrop_scheme(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_SSL)
+    return r->connection->ssl ? "https" : "http";
+#else
+    return "http";
+#endif
+}
+
+
 ngx_int_t
 ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
 {
     u_char      c, *p;
     size_t      i;
     ngx_str_t   host;
-    const char *scheme;
-
-#if (NGX_HTTP_SSL)
-    scheme = r->connection->ssl ? "https" : "http";
-#else
-    scheme = "http";
-#endif
 
     if (r->headers_in.host == NULL || r->headers_in.host->value.len == 0) {
         return NGX_DECLINED;
@@ -581,7 +587,7 @@ ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(url->data, "%s://", scheme);
+    p = ngx_sprintf(url->data, "%s://", ngx_http_bulletdrop_scheme(r));
 
     /* nginx lets far more through (quotes, '@', any byte over 0x7f) */
     for (i = 0; i < host.len; i++) {
@@ -611,15 +617,8 @@ ngx_int_t
 ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
     ngx_str_t *url)
 {
-    u_char      *p, *colon;
-    ngx_str_t    port;
-    const char  *scheme;
-
-#if (NGX_HTTP_SSL)
-    scheme = r->connection->ssl ? "https" : "http";
-#else
-    scheme = "http";
-#endif
+    u_char     *p, *colon;
+    ngx_str_t   port;
 
     ngx_str_null(&port);
 
@@ -635,6 +634,11 @@ ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
         if (colon > p && colon[-1] == ':') {
             port.data = colon - 1;
             port.len = p + r->headers_in.host->value.len - port.data;
+
+            /* digits only: anything else stays out of links and headers */
+            if (ngx_atoi(colon, port.len - 1) == NGX_ERROR) {
+                ngx_str_null(&port);
+            }
         }
     }
 
@@ -644,7 +648,8 @@ ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
         return NGX_ERROR;
     }
 
-    url->len = ngx_sprintf(url->data, "%s://%V%V", scheme, host, &port)
+    url->len = ngx_sprintf(url->data, "%s://%V%V",
+                           ngx_http_bulletdrop_scheme(r), host, &port)
                - url->data;
 
     return NGX_OK;

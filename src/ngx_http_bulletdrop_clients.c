@@ -232,13 +232,10 @@ ngx_http_bulletdrop_sharex_render(ngx_http_request_t *r, ngx_str_t *key)
 static ngx_int_t
 ngx_http_bulletdrop_flameshot_render(ngx_http_request_t *r, ngx_str_t *key)
 {
-    int               n;
-    char             *text, *url;
-    ngx_buf_t        *b;
-    ngx_str_t         base;
-    ngx_int_t         rc;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
+    int          n;
+    char        *text, *url;
+    ngx_buf_t   *b;
+    ngx_str_t    base;
 
     if (ngx_http_bulletdrop_base_url(r, &base) != NGX_OK) {
         return ngx_http_bulletdrop_bad_host(r,
@@ -278,8 +275,6 @@ ngx_http_bulletdrop_flameshot_render(ngx_http_request_t *r, ngx_str_t *key)
     }
 
     b->last = b->pos + n;
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
     if (ngx_http_bulletdrop_attachment(r, "bulletdrop-flameshot.sh")
         != NGX_OK)
@@ -287,33 +282,10 @@ ngx_http_bulletdrop_flameshot_render(ngx_http_request_t *r, ngx_str_t *key)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    /* it holds a key */
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-
-    r->headers_out.status = NGX_HTTP_OK;
-    r->headers_out.content_length_n = n;
-    ngx_str_set(&r->headers_out.content_type,
-                "text/x-shellscript; charset=utf-8");
-    r->headers_out.content_type_len = sizeof("text/x-shellscript") - 1;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    /* it holds a key: no-store */
+    return ngx_http_bulletdrop_send_buf(r, NGX_HTTP_OK,
+                                        "text/x-shellscript; charset=utf-8",
+                                        sizeof("text/x-shellscript") - 1, b);
 }
 
 

@@ -367,11 +367,8 @@ static ngx_int_t
 ngx_http_bulletdrop_delete_link_page(ngx_http_request_t *r,
     ngx_uint_t status, const char *title, size_t len, const char *fmt, ...)
 {
-    va_list           args;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
+    va_list      args;
+    ngx_buf_t   *b;
 
     b = ngx_create_temp_buf(r->pool,
                             sizeof(ngx_http_bulletdrop_delete_link_head)
@@ -390,34 +387,9 @@ ngx_http_bulletdrop_delete_link_page(ngx_http_request_t *r,
 
     b->last = ngx_cpymem(b->last, ngx_http_bulletdrop_delete_link_tail,
                          sizeof(ngx_http_bulletdrop_delete_link_tail) - 1);
-    b->last_buf = (r == r->main) ? 1 : 0;
-    b->last_in_chain = 1;
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
-
-    r->headers_out.status = status;
-    r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "text/html; charset=utf-8");
-    r->headers_out.content_type_len = sizeof("text/html") - 1;
-    r->headers_out.content_type_lowcase = NULL;
-
-    rc = ngx_http_send_header(r);
-
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
-        return rc;
-    }
-
-    out.buf = b;
-    out.next = NULL;
-
-    return ngx_http_output_filter(r, &out);
+    return ngx_http_bulletdrop_send_buf(r, status, "text/html; charset=utf-8",
+                                        sizeof("text/html") - 1, b);
 }
 
 

@@ -55,8 +55,6 @@ static void ngx_http_bulletdrop_domain_changed(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static void ngx_http_bulletdrop_domain_answer(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
-static void ngx_http_bulletdrop_domains_seeded(
-    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 
 
 static ngx_slab_pool_t                   *ngx_http_bulletdrop_domains_shpool;
@@ -518,6 +516,11 @@ ngx_http_bulletdrop_domains_listed(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
+    /* the seed's answer has every domain: it is the table, as of now */
+    if (q->stmt == NGX_HTTP_BULLETDROP_SQL_DOMAIN_SEED) {
+        (void) ngx_http_bulletdrop_domains_store(res, 1);
+    }
+
     ngx_http_bulletdrop_finish(r,
         ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
                                       ngx_http_bulletdrop_domains_json(res)));
@@ -606,34 +609,13 @@ ngx_http_bulletdrop_domains_seed(ngx_http_request_t *r,
     names.len = p - names.data;
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_DOMAIN_SEED,
-                                  ngx_http_bulletdrop_domains_seeded);
+                                  ngx_http_bulletdrop_domains_listed);
 
     if (q == NULL || ngx_http_bulletdrop_db_param(q, 0, &names) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     return ngx_http_bulletdrop_query_run(r, q);
-}
-
-
-static void
-ngx_http_bulletdrop_domains_seeded(ngx_http_bulletdrop_db_query_t *q,
-    PGresult *res)
-{
-    ngx_http_request_t  *r;
-
-    r = q->data;
-
-    if (ngx_http_bulletdrop_query_done(q, res) == NULL) {
-        return;
-    }
-
-    /* every domain is in the answer: it is the table, as of now */
-    (void) ngx_http_bulletdrop_domains_store(res, 1);
-
-    ngx_http_bulletdrop_finish(r,
-        ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
-                                      ngx_http_bulletdrop_domains_json(res)));
 }
 
 

@@ -9,11 +9,8 @@ ngx_int_t
 ngx_http_bulletdrop_json_send(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json)
 {
-    size_t            len;
-    ngx_int_t         rc;
-    ngx_buf_t        *b;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
+    size_t      len;
+    ngx_buf_t  *b;
 
     if (json == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -35,10 +32,29 @@ ngx_http_bulletdrop_json_send(ngx_http_request_t *r, ngx_uint_t status,
 
     b->last += len;
     *b->last++ = '\n';
+
+    return ngx_http_bulletdrop_send_buf(r, status, "application/json",
+                                        sizeof("application/json") - 1, b);
+}
+
+
+/*
+ * b, the whole answer, of type (type_len: the part before its
+ * parameters, for nginx's charset); answers here are about this moment,
+ * or hold a secret: nobody should cache them
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_send_buf(ngx_http_request_t *r, ngx_uint_t status,
+    const char *type, size_t type_len, ngx_buf_t *b)
+{
+    ngx_int_t         rc;
+    ngx_chain_t       out;
+    ngx_table_elt_t  *h;
+
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
-    /* API answers are about this moment; nobody should cache them */
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -50,8 +66,9 @@ ngx_http_bulletdrop_json_send(ngx_http_request_t *r, ngx_uint_t status,
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
-    ngx_str_set(&r->headers_out.content_type, "application/json");
-    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type.data = (u_char *) type;
+    r->headers_out.content_type.len = ngx_strlen(type);
+    r->headers_out.content_type_len = type_len;
     r->headers_out.content_type_lowcase = NULL;
 
     rc = ngx_http_send_header(r);

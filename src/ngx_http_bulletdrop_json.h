@@ -16,6 +16,13 @@
 ngx_int_t ngx_http_bulletdrop_json_send(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
 
+/*
+ * b as the whole answer, of type (type_len: its part before parameters),
+ * with "Cache-Control: no-store"
+ */
+ngx_int_t ngx_http_bulletdrop_send_buf(ngx_http_request_t *r,
+    ngx_uint_t status, const char *type, size_t type_len, ngx_buf_t *b);
+
 /* {"error": error, "detail": detail} */
 ngx_int_t ngx_http_bulletdrop_json_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *detail);

@@ -10,4 +10,4 @@ use lib "$FindBin::Bin/lib";
 
 use BulletDrop::Unit qw(run_unit);
 
-run_unit('deliver', 'src/bd_deliver.c');
+run_unit('deliver', 'src/bd_deliver.c', 'src/bd_text.c');
