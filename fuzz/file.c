@@ -39,7 +39,6 @@ ext(const char *name, size_t len, char *e)
     }
 
     check(bd_file_category(e) != NULL);
-    check(bd_file_content_type(e) != NULL);
 
     return n;
 }

@@ -34,32 +34,6 @@ static const bd_file_map_t  bd_file_categories[] = {
 };
 
 
-#define BD_FILE_TEXT  "text/plain; charset=utf-8"
-
-static const bd_file_map_t  bd_file_types[] = {
-    { "jpg", "image/jpeg" },
-    { "jpeg", "image/jpeg" },
-    { "png", "image/png" },
-    { "gif", "image/gif" },
-    { "webp", "image/webp" },
-    { "pdf", "application/pdf" },
-    { "mp4", "video/mp4" },
-    { "webm", "video/webm" },
-
-    /* what a browser would run or render is served as plain text */
-    { "txt", BD_FILE_TEXT },
-    { "md", BD_FILE_TEXT },
-    { "html", BD_FILE_TEXT },
-    { "htm", BD_FILE_TEXT },
-    { "svg", BD_FILE_TEXT },
-    { "xml", BD_FILE_TEXT },
-    { "js", BD_FILE_TEXT },
-    { "css", BD_FILE_TEXT },
-    { "json", BD_FILE_TEXT },
-    { NULL, NULL }
-};
-
-
 /* an extension may have several; the first bytes must match one of them */
 static const bd_file_magic_t  bd_file_magics[] = {
     { "jpg", "\xff\xd8\xff", 3 },
@@ -189,13 +163,6 @@ const char *
 bd_file_category(const char *ext)
 {
     return bd_file_lookup(bd_file_categories, ext, "other");
-}
-
-
-const char *
-bd_file_content_type(const char *ext)
-{
-    return bd_file_lookup(bd_file_types, ext, "application/octet-stream");
 }
 
 

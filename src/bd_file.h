@@ -34,14 +34,6 @@ size_t bd_file_ext(const char *name, size_t len, char *ext);
 const char *bd_file_category(const char *ext);
 
 /*
- * The Content-Type to store and serve: image/png, application/pdf,
- * video/mp4, ...; text/plain; charset=utf-8 for txt, md and anything a
- * browser could run or render (html, svg, xml, js); otherwise
- * application/octet-stream.
- */
-const char *bd_file_content_type(const char *ext);
-
-/*
  * Whether the first bytes agree with the extension, for the types whose
  * content has a signature: jpg/jpeg, png, gif, webp, pdf, mp4 (an ISO
  * BMFF "ftyp" box), webm (EBML).  1: they agree, or the type has no

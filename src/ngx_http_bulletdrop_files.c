@@ -55,6 +55,8 @@ struct ngx_http_bulletdrop_file_s {
     unsigned                            counted:1;
     /* the last view the file has: it goes once served */
     unsigned                            last:1;
+    /* an error page (a 416) goes through the filters again */
+    unsigned                            headers:1;
 };
 
 
@@ -802,7 +804,7 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
     if (ctx == NULL || ctx->file == NULL || r != r->main
-        || !ctx->file->decided || ctx->file->gone)
+        || !ctx->file->decided || ctx->file->gone || ctx->file->headers)
     {
         return ngx_http_next_header_filter(r);
     }
@@ -810,12 +812,12 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
     f = ctx->file;
     status = r->headers_out.status;
 
-    if (status != NGX_HTTP_OK && status != NGX_HTTP_PARTIAL_CONTENT
-        && status != NGX_HTTP_NOT_MODIFIED
-        && status != NGX_HTTP_RANGE_NOT_SATISFIABLE)
-    {
+    /* the static module's 200 or 304; the range filter comes after this */
+    if (status != NGX_HTTP_OK && status != NGX_HTTP_NOT_MODIFIED) {
         return ngx_http_next_header_filter(r);
     }
+
+    f->headers = 1;
 
     /* the table's type, never what the static module guessed */
     r->headers_out.content_type.data = (u_char *) f->type.content_type;

@@ -1303,6 +1303,7 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     int64_t                           ms;
     ngx_str_t                        *f;
     ngx_time_t                       *tp;
+    bd_deliver_type_t                 type;
     ngx_http_bulletdrop_upload_t     *up;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
 
@@ -1354,7 +1355,9 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_text(&f[2], up->name);
     ngx_http_bulletdrop_upload_text(&f[3], up->ext);
     ngx_http_bulletdrop_upload_text(&f[4], up->category);
-    ngx_http_bulletdrop_upload_text(&f[5], bd_file_content_type(up->ext));
+    /* the type the file domains serve it with */
+    bd_deliver_type(up->ext, ngx_strlen(up->ext), &type);
+    ngx_http_bulletdrop_upload_text(&f[5], type.content_type);
     ngx_http_bulletdrop_upload_text(&f[7], up->sha256);
     ngx_http_bulletdrop_upload_text(&f[8], up->delete_hash);
 

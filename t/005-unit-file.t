@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 # Rules for uploaded files (src/bd_file.c), tested in C: extensions,
-# categories, content types, magic bytes, display names.
+# categories, magic bytes, display names.
 
 use strict;
 use warnings;

@@ -1,6 +1,6 @@
 /*
- * Unit tests for src/bd_file.c: extensions, categories, content types,
- * magic bytes and display names.
+ * Unit tests for src/bd_file.c: extensions, categories, magic bytes and
+ * display names.
  */
 
 #include <stdlib.h>
@@ -171,41 +171,6 @@ main(void)
     is_str(bd_file_category("PNG"), "other", "extensions come lower-cased");
     is_str(bd_file_category(""), "other", "no extension is other");
     is_str(bd_file_category(NULL), "other", "nor is NULL");
-
-    /* content types */
-
-    is_str(bd_file_content_type("jpg"), "image/jpeg", "jpg");
-    is_str(bd_file_content_type("jpeg"), "image/jpeg", "jpeg");
-    is_str(bd_file_content_type("png"), "image/png", "png");
-    is_str(bd_file_content_type("gif"), "image/gif", "gif");
-    is_str(bd_file_content_type("webp"), "image/webp", "webp");
-    is_str(bd_file_content_type("pdf"), "application/pdf", "pdf");
-    is_str(bd_file_content_type("mp4"), "video/mp4", "mp4");
-    is_str(bd_file_content_type("webm"), "video/webm", "webm");
-    is_str(bd_file_content_type("txt"), "text/plain; charset=utf-8", "txt");
-    is_str(bd_file_content_type("md"), "text/plain; charset=utf-8", "md");
-    is_str(bd_file_content_type("html"), "text/plain; charset=utf-8",
-           "html is served as text");
-    is_str(bd_file_content_type("htm"), "text/plain; charset=utf-8",
-           "so is htm");
-    is_str(bd_file_content_type("svg"), "text/plain; charset=utf-8",
-           "and svg");
-    is_str(bd_file_content_type("xml"), "text/plain; charset=utf-8",
-           "and xml");
-    is_str(bd_file_content_type("js"), "text/plain; charset=utf-8",
-           "and js");
-    is_str(bd_file_content_type("css"), "text/plain; charset=utf-8",
-           "and css");
-    is_str(bd_file_content_type("json"), "text/plain; charset=utf-8",
-           "and json");
-    is_str(bd_file_content_type("exe"), "application/octet-stream",
-           "anything else is octets");
-    is_str(bd_file_content_type("xhtml"), "application/octet-stream",
-           "xhtml too");
-    is_str(bd_file_content_type(""), "application/octet-stream",
-           "no extension too");
-    is_str(bd_file_content_type(NULL), "application/octet-stream",
-           "NULL too");
 
     /* magic bytes */
 

@@ -56,9 +56,9 @@ my @live;
 
 END {
     local $?;
-    for my $fixture (grep { defined } @live) {
-        $fixture->teardown;
-    }
+    # a copy: teardown() takes each fixture off @live
+    my @fixtures = grep { defined } @live;
+    $_->teardown for @fixtures;
 }
 
 $SIG{INT} = $SIG{TERM} = sub { exit 130 };
