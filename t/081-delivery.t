@@ -24,8 +24,9 @@ use BulletDrop::Util qw(spew);
 
 my $EXTS = '.png .jpg .gif .webp .pdf .txt .md .mp4 .webm .json .csv '
          . '.zip .bin';
-my $FOREVER = 'public, max-age=31536000, immutable';
-my $EXPOSE = 'Content-Disposition,Content-Length,Content-Range,ETag';
+my $FOREVER = 'max-age=31536000, immutable';
+# no Access-Control-Expose-Headers: the head stays small (bench/serve.sh)
+my $EXPOSE = '';
 my $XATTR = 'user.bulletdrop.name';
 my @SEED = map { "$_.localhost" } qw(img shots cdn media);
 my $EXTRA = 'i.example.net';
