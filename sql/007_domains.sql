@@ -237,45 +237,103 @@ BEGIN
 END
 $$;
 
--- A view of a file with an expiry or a view limit, asked by nginx when a
+-- Views of files with an expiry or a view limit, asked by nginx when a
 -- worker does not know the file yet, and for every GET of a file with a
--- view limit: the views are counted here, in one atomic update, so that
--- exactly one of concurrent viewers gets the last view.  p_count false (a
--- HEAD) only looks.  `state`: 'ok' (serve it) or 'gone'.
-CREATE FUNCTION bd_upload_view(p_id text, p_count boolean)
-    RETURNS TABLE (state text, expires_at double precision,
+-- view limit.  A worker sends the views it has waiting in one call; p_ids
+-- and p_counts hold one request each at the same index (p_counts: a GET,
+-- which uses a view; a HEAD only looks), and `ord` in the answer is that
+-- index.  A file's views are taken in one update for all its requests, in
+-- their order, so that of concurrent viewers of the last view exactly one
+-- gets it; rows are locked in id order, so that batches cannot deadlock.
+-- `state`: 'ok' (serve it) or 'gone'; `views`: the count with this view.
+CREATE FUNCTION bd_upload_view_batch(p_ids text[], p_counts boolean[])
+    RETURNS TABLE (ord integer, state text, expires_at double precision,
                    max_views integer, views bigint)
     LANGUAGE plpgsql
 AS $$
+DECLARE
+    pid      text;
+    gets     integer;
+    cur      record;
+    known    boolean;
+    live     boolean;
+    granted  integer;
+    taken    integer;
+    o        integer;
+    counts   boolean;
 BEGIN
-    IF p_count THEN
-        UPDATE uploads AS u SET views = u.views + 1
-         WHERE u.id = p_id
-           AND u.max_views IS NOT NULL AND u.views < u.max_views
-           AND (u.expires_at IS NULL OR u.expires_at > now())
-        RETURNING 'ok', extract(epoch FROM u.expires_at), u.max_views,
-                  u.views
-             INTO state, expires_at, max_views, views;
+    IF array_length(p_counts, 1) IS DISTINCT FROM array_length(p_ids, 1)
+    THEN
+        RAISE check_violation
+            USING MESSAGE = 'bd_upload_view_batch: arrays differ';
+    END IF;
 
-        IF FOUND THEN
-            RETURN NEXT;
-            RETURN;
+    FOR pid, gets IN
+        SELECT t.id, count(*) FILTER (WHERE t.c)
+          FROM unnest(p_ids, p_counts) AS t(id, c)
+         GROUP BY t.id ORDER BY t.id
+    LOOP
+        IF gets > 0 THEN
+            SELECT u.expires_at, u.max_views, u.views INTO cur
+              FROM uploads u WHERE u.id = pid FOR NO KEY UPDATE;
+        ELSE
+            SELECT u.expires_at, u.max_views, u.views INTO cur
+              FROM uploads u WHERE u.id = pid;
         END IF;
-    END IF;
 
-    SELECT CASE WHEN (u.expires_at IS NOT NULL AND u.expires_at <= now())
-                     OR (u.max_views IS NOT NULL
-                         AND (u.views >= u.max_views OR p_count))
-                THEN 'gone' ELSE 'ok' END,
-           extract(epoch FROM u.expires_at), u.max_views, u.views
-      INTO state, expires_at, max_views, views
-      FROM uploads u WHERE u.id = p_id;
+        known := FOUND;
+        live := known
+                AND (cur.expires_at IS NULL OR cur.expires_at > now());
+        granted := 0;
 
-    IF NOT FOUND THEN
-        state := 'gone';
-    END IF;
+        IF live AND cur.max_views IS NOT NULL AND gets > 0 THEN
+            granted := least(gets, greatest(cur.max_views - cur.views, 0));
 
-    RETURN NEXT;
+            IF granted > 0 THEN
+                UPDATE uploads AS u SET views = u.views + granted
+                 WHERE u.id = pid;
+            END IF;
+        END IF;
+
+        taken := 0;
+
+        FOR o, counts IN
+            SELECT t.o, t.c
+              FROM unnest(p_ids, p_counts) WITH ORDINALITY AS t(id, c, o)
+             WHERE t.id = pid ORDER BY t.o
+        LOOP
+            ord := o;
+            state := 'gone';
+            expires_at := NULL;
+            max_views := NULL;
+            views := NULL;
+
+            IF known THEN
+                expires_at := extract(epoch FROM cur.expires_at);
+                max_views := cur.max_views;
+                views := cur.views;
+            END IF;
+
+            IF NOT live THEN
+                NULL;
+
+            ELSIF cur.max_views IS NULL THEN
+                state := 'ok';
+
+            ELSIF counts THEN
+                IF taken < granted THEN
+                    taken := taken + 1;
+                    views := cur.views + taken;
+                    state := 'ok';
+                END IF;
+
+            ELSIF cur.views < cur.max_views THEN
+                state := 'ok';
+            END IF;
+
+            RETURN NEXT;
+        END LOOP;
+    END LOOP;
 END
 $$;
 

@@ -33,6 +33,9 @@
 #define NGX_HTTP_BULLETDROP_VIEWS_EVERY     1000
 #define NGX_HTTP_BULLETDROP_VIEWS_SLOTS     1024
 
+/* requests in one statement of views */
+#define NGX_HTTP_BULLETDROP_ASKS_MAX        64
+
 /* rows a sweep takes at a time */
 #define NGX_HTTP_BULLETDROP_SWEEP_PAGE      200
 
@@ -43,8 +46,15 @@
 #define NGX_HTTP_BULLETDROP_IMMUTABLE  "max-age=31536000, immutable"
 
 
+typedef struct ngx_http_bulletdrop_asks_s  ngx_http_bulletdrop_asks_t;
+
 struct ngx_http_bulletdrop_file_s {
     u_char                              id[BD_DELIVER_ID_LEN];
+    ngx_http_request_t                 *request;
+    /* waiting to be sent, then in a batch at slot */
+    ngx_queue_t                         queue;
+    ngx_http_bulletdrop_asks_t         *asks;
+    ngx_uint_t                          slot;
     ngx_str_t                           path;
     ngx_str_t                           disposition;
     bd_deliver_type_t                   type;
@@ -60,6 +70,16 @@ struct ngx_http_bulletdrop_file_s {
     unsigned                            last:1;
     /* an error page (a 416) goes through the filters again */
     unsigned                            headers:1;
+    unsigned                            queued:1;
+};
+
+
+/* the views a worker asks the database for in one statement */
+struct ngx_http_bulletdrop_asks_s {
+    ngx_pool_t                         *pool;
+    ngx_uint_t                          n;
+    /* NULL: its request was freed meanwhile */
+    ngx_http_bulletdrop_file_t         *files[NGX_HTTP_BULLETDROP_ASKS_MAX];
 };
 
 
@@ -100,8 +120,14 @@ static ngx_int_t ngx_http_bulletdrop_files_name(ngx_http_request_t *r,
     ngx_http_bulletdrop_file_t *f, bd_deliver_path_t *dp);
 static ngx_int_t ngx_http_bulletdrop_files_ask(ngx_http_request_t *r,
     ngx_http_bulletdrop_file_t *f);
+static void ngx_http_bulletdrop_files_forget(void *data);
+static void ngx_http_bulletdrop_files_send(ngx_event_t *ev);
 static void ngx_http_bulletdrop_files_viewed(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_files_answer(ngx_http_bulletdrop_asks_t *b,
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
+    PGresult *res, int row);
 static ngx_int_t ngx_http_bulletdrop_files_refuse(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *detail);
 static ngx_int_t ngx_http_bulletdrop_files_home(ngx_http_request_t *r);
@@ -146,6 +172,11 @@ static ngx_http_bulletdrop_views_slot_t
 static ngx_uint_t                        ngx_http_bulletdrop_views_n;
 static ngx_event_t                       ngx_http_bulletdrop_views_event;
 static ngx_event_t                       ngx_http_bulletdrop_sweep_event;
+
+/* requests waiting for the database, and the batches out */
+static ngx_queue_t                       ngx_http_bulletdrop_asking;
+static ngx_event_t                       ngx_http_bulletdrop_ask_event;
+static ngx_uint_t                        ngx_http_bulletdrop_asks_out;
 static ngx_uint_t                        ngx_http_bulletdrop_sweep_more;
 
 
@@ -322,6 +353,12 @@ ngx_http_bulletdrop_files_init_process(ngx_cycle_t *cycle,
     ngx_http_bulletdrop_files_shpool =
                              (ngx_slab_pool_t *) bmcf->files_zone->shm.addr;
     ngx_http_bulletdrop_files_sh = bmcf->files_zone->data;
+
+    ngx_queue_init(&ngx_http_bulletdrop_asking);
+
+    ev = &ngx_http_bulletdrop_ask_event;
+    ev->handler = ngx_http_bulletdrop_files_send;
+    ev->log = cycle->log;
 
     ev = &ngx_http_bulletdrop_views_event;
     ev->handler = ngx_http_bulletdrop_views_flush;
@@ -573,37 +610,159 @@ ngx_http_bulletdrop_files_name(ngx_http_request_t *r,
 }
 
 
-/* the database decides: the access phase waits for it */
+/*
+ * The database decides: the access phase waits for it.  Like uploads'
+ * rows, the requests that wait in a worker go as one statement, sent by a
+ * posted event on at most half of the worker's connections: a file that
+ * many ask for at once costs one update per batch, not one per view.
+ */
 
 static ngx_int_t
 ngx_http_bulletdrop_files_ask(ngx_http_request_t *r,
     ngx_http_bulletdrop_file_t *f)
 {
-    ngx_str_t                        id;
-    ngx_http_bulletdrop_db_query_t  *q;
+    ngx_pool_cleanup_t  *cln;
 
-    id.data = f->id;
-    id.len = BD_DELIVER_ID_LEN;
-
-    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_UPLOAD_VIEW,
-                                  ngx_http_bulletdrop_files_viewed);
-
-    if (q == NULL
-        || ngx_http_bulletdrop_db_param(q, 0, &id) != NGX_OK
-        || ngx_http_bulletdrop_query_param(q, 1,
-                   r->method == NGX_HTTP_GET ? "true" : "false") != NGX_OK
-        || ngx_http_bulletdrop_watch_client(r) != NGX_OK)
-    {
+    if (ngx_http_bulletdrop_watch_client(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln->handler = ngx_http_bulletdrop_files_forget;
+    cln->data = f;
+
+    f->request = r;
+    f->queued = 1;
+    ngx_queue_insert_tail(&ngx_http_bulletdrop_asking, &f->queue);
+
+    if (!ngx_http_bulletdrop_ask_event.posted) {
+        ngx_post_event(&ngx_http_bulletdrop_ask_event, &ngx_posted_events);
     }
 
     /* like limit_req's delay: the phases go on when the answer comes */
     f->waiting = 1;
     r->write_event_handler = ngx_http_request_empty_handler;
 
-    ngx_http_bulletdrop_db_run(q);
-
     return NGX_AGAIN;
+}
+
+
+/* a request that nginx frees goes from the queue, or from its batch */
+
+static void
+ngx_http_bulletdrop_files_forget(void *data)
+{
+    ngx_http_bulletdrop_file_t *f = data;
+
+    if (f->queued) {
+        ngx_queue_remove(&f->queue);
+        f->queued = 0;
+    }
+
+    if (f->asks) {
+        f->asks->files[f->slot] = NULL;
+        f->asks = NULL;
+    }
+}
+
+
+static void
+ngx_http_bulletdrop_files_send(ngx_event_t *ev)
+{
+    u_char                          *pi, *pc, *ids, *gets;
+    ngx_str_t                        a;
+    ngx_uint_t                       most;
+    ngx_queue_t                     *qu;
+    ngx_pool_t                      *pool;
+    ngx_http_bulletdrop_asks_t      *b;
+    ngx_http_bulletdrop_file_t      *f;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    most = ngx_max(ngx_http_bulletdrop_files_conf->db.pool_size / 2, 1);
+
+    while (!ngx_queue_empty(&ngx_http_bulletdrop_asking)
+           && ngx_http_bulletdrop_asks_out < most)
+    {
+        pool = ngx_create_pool(4096, ev->log);
+        if (pool == NULL) {
+            return;
+        }
+
+        b = ngx_pcalloc(pool, sizeof(ngx_http_bulletdrop_asks_t));
+        ids = ngx_pnalloc(pool, NGX_HTTP_BULLETDROP_ASKS_MAX
+                                * (BD_DELIVER_ID_LEN + 1) + 2);
+        gets = ngx_pnalloc(pool, NGX_HTTP_BULLETDROP_ASKS_MAX * 2 + 2);
+
+        q = ngx_http_bulletdrop_db_query_create(
+                ngx_http_bulletdrop_files_conf->db.pool, pool, ev->log,
+                NGX_HTTP_BULLETDROP_SQL_UPLOAD_VIEW);
+
+        if (b == NULL || ids == NULL || gets == NULL || q == NULL) {
+            ngx_destroy_pool(pool);
+            return;
+        }
+
+        b->pool = pool;
+        pi = ids;
+        pc = gets;
+        *pi++ = '{';
+        *pc++ = '{';
+
+        /* base64url ids need no quotes in an array literal */
+        while (!ngx_queue_empty(&ngx_http_bulletdrop_asking)
+               && b->n < NGX_HTTP_BULLETDROP_ASKS_MAX)
+        {
+            qu = ngx_queue_head(&ngx_http_bulletdrop_asking);
+            ngx_queue_remove(qu);
+
+            f = ngx_queue_data(qu, ngx_http_bulletdrop_file_t, queue);
+            f->queued = 0;
+            f->asks = b;
+            f->slot = b->n;
+            b->files[b->n++] = f;
+
+            if (pi[-1] != '{') {
+                *pi++ = ',';
+                *pc++ = ',';
+            }
+
+            pi = ngx_cpymem(pi, f->id, BD_DELIVER_ID_LEN);
+            *pc++ = (f->request->method == NGX_HTTP_GET) ? 't' : 'f';
+        }
+
+        *pi++ = '}';
+        *pc++ = '}';
+
+        a.data = ids;
+        a.len = pi - ids;
+
+        if (ngx_http_bulletdrop_db_param(q, 0, &a) != NGX_OK) {
+            goto failed;
+        }
+
+        a.data = gets;
+        a.len = pc - gets;
+
+        if (ngx_http_bulletdrop_db_param(q, 1, &a) != NGX_OK) {
+            goto failed;
+        }
+
+        q->handler = ngx_http_bulletdrop_files_viewed;
+        q->data = b;
+
+        ngx_http_bulletdrop_asks_out++;
+        ngx_http_bulletdrop_db_run(q);
+    }
+
+    return;
+
+failed:
+
+    ngx_http_bulletdrop_files_answer(b, NULL, NULL);
 }
 
 
@@ -611,27 +770,83 @@ static void
 ngx_http_bulletdrop_files_viewed(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    char                        *state, *value;
-    int64_t                      expires, views, max_views;
-    ngx_connection_t            *c;
-    ngx_http_request_t          *r;
-    ngx_http_bulletdrop_ctx_t   *ctx;
-    ngx_http_bulletdrop_file_t  *f;
+    ngx_http_bulletdrop_asks_out--;
+    ngx_http_bulletdrop_files_answer(q->data, q, res);
+}
 
-    r = q->data;
+
+/* each request hears of its row; q NULL: the batch was never sent */
+
+static void
+ngx_http_bulletdrop_files_answer(ngx_http_bulletdrop_asks_t *b,
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res)
+{
+    int                          row, nrows, ord;
+    ngx_uint_t                   i;
+    ngx_http_bulletdrop_file_t  *f;
+    int                          rows[NGX_HTTP_BULLETDROP_ASKS_MAX];
+
+    for (i = 0; i < b->n; i++) {
+        rows[i] = -1;
+    }
+
+    if (q
+        && ngx_http_bulletdrop_db_check(q, res, PGRES_TUPLES_OK,
+                                        ngx_cycle->log,
+                                        "cannot check files' limits")
+           == NGX_OK
+        && PQnfields(res) == 5)
+    {
+        nrows = PQntuples(res);
+
+        for (row = 0; row < nrows; row++) {
+            ord = atoi(PQgetvalue(res, row, 0));
+
+            if (ord >= 1 && (ngx_uint_t) ord <= b->n) {
+                rows[ord - 1] = row;
+            }
+        }
+    }
+
+    /* the next batch goes first: the answers below may take a while */
+    if (!ngx_queue_empty(&ngx_http_bulletdrop_asking)
+        && !ngx_http_bulletdrop_ask_event.posted)
+    {
+        ngx_post_event(&ngx_http_bulletdrop_ask_event, &ngx_posted_events);
+    }
+
+    for (i = 0; i < b->n; i++) {
+        f = b->files[i];
+
+        if (f) {
+            f->asks = NULL;
+            ngx_http_bulletdrop_files_decide(f, res, rows[i]);
+        }
+    }
+
+    /* q goes with the pool; res is the database layer's to clear */
+    ngx_destroy_pool(b->pool);
+}
+
+
+/* row -1: no answer for this request (503) */
+
+static void
+ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
+    PGresult *res, int row)
+{
+    char                *value;
+    int64_t              expires, views, max_views;
+    ngx_connection_t    *c;
+    ngx_http_request_t  *r;
+
+    r = f->request;
     c = r->connection;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
-    f = ctx->file;
 
     f->waiting = 0;
+    r->read_event_handler = ngx_http_block_reading;
 
-    if (ngx_http_bulletdrop_db_check(q, res, PGRES_TUPLES_OK, c->log,
-                                     "cannot check a file's limits")
-        != NGX_OK
-        || PQntuples(res) != 1 || PQnfields(res) != 4)
-    {
-        r->read_event_handler = ngx_http_block_reading;
-
+    if (row < 0) {
         ngx_http_finalize_request(r,
             ngx_http_bulletdrop_json_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                            "database_unavailable",
@@ -641,23 +856,22 @@ ngx_http_bulletdrop_files_viewed(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    state = PQgetvalue(res, 0, 0);
-
     expires = 0;
 
-    if (!PQgetisnull(res, 0, 1)) {
-        value = PQgetvalue(res, 0, 1);
+    if (!PQgetisnull(res, row, 2)) {
+        value = PQgetvalue(res, row, 2);
         expires = (int64_t) (strtod(value, NULL) * 1000);
     }
 
-    max_views = PQgetisnull(res, 0, 2)
-                ? 0 : ngx_atoof((u_char *) PQgetvalue(res, 0, 2),
-                                PQgetlength(res, 0, 2));
-    views = ngx_atoof((u_char *) PQgetvalue(res, 0, 3),
-                      PQgetlength(res, 0, 3));
+    max_views = PQgetisnull(res, row, 3)
+                ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 3),
+                                PQgetlength(res, row, 3));
+    views = PQgetisnull(res, row, 4)
+            ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 4),
+                            PQgetlength(res, row, 4));
 
     f->decided = 1;
-    f->gone = (ngx_strcmp(state, "ok") != 0);
+    f->gone = (ngx_strcmp(PQgetvalue(res, row, 1), "ok") != 0);
     f->counted = (max_views > 0 && r->method == NGX_HTTP_GET && !f->gone);
     f->last = (f->counted && views >= max_views);
 
@@ -665,7 +879,6 @@ ngx_http_bulletdrop_files_viewed(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_known_store(f->id, expires, max_views > 0,
                                     f->gone || f->last);
 
-    r->read_event_handler = ngx_http_block_reading;
     r->write_event_handler = ngx_http_core_run_phases;
 
     ngx_http_core_run_phases(r);

@@ -272,13 +272,13 @@ const ngx_http_bulletdrop_sql_t
     },
 
     /*
-     * A view of a file with an expiry or a view limit: $2 counts it (a
-     * GET), in one atomic update when the file has a view limit
+     * Views of files with an expiry or a view limit, a worker's waiting
+     * requests at once: $1 ids, $2 whether each uses a view (a GET)
      */
     [NGX_HTTP_BULLETDROP_SQL_UPLOAD_VIEW] = {
         "bd_upload_view",
-        "SELECT state, expires_at, max_views, views"
-        " FROM bd_upload_view($1::text, $2::boolean)",
+        "SELECT ord, state, expires_at, max_views, views"
+        " FROM bd_upload_view_batch($1::text[], $2::boolean[])",
         2, 0
     },
 
