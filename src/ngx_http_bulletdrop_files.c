@@ -66,7 +66,7 @@ struct ngx_http_bulletdrop_file_s {
     unsigned                            gone:1;
     /* the view was counted by the database already */
     unsigned                            counted:1;
-    /* the last view the file has: it goes once served */
+    /* the one view a file had (burn after reading): it goes once served */
     unsigned                            last:1;
     /* an error page (a 416) goes through the filters again */
     unsigned                            headers:1;
@@ -837,6 +837,7 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
 {
     char                *value;
     int64_t              expires, views, max_views;
+    ngx_uint_t           spent;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -873,11 +874,18 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
     f->decided = 1;
     f->gone = (ngx_strcmp(PQgetvalue(res, row, 1), "ok") != 0);
     f->counted = (max_views > 0 && r->method == NGX_HTTP_GET && !f->gone);
-    f->last = (f->counted && views >= max_views);
+    spent = (f->counted && views >= max_views);
+
+    /*
+     * Burn after reading: the one view there was goes, and the file with
+     * it once served.  A file with more views waits for the sweep: other
+     * views granted just before this one may not have opened it yet.
+     */
+    f->last = (spent && max_views == 1);
 
     /* a row that is gone is remembered as gone: no query the next time */
     ngx_http_bulletdrop_known_store(f->id, expires, max_views > 0,
-                                    f->gone || f->last);
+                                    f->gone || spent);
 
     r->write_event_handler = ngx_http_core_run_phases;
 
