@@ -246,9 +246,15 @@ $$;
 -- their order, so that of concurrent viewers of the last view exactly one
 -- gets it; rows are locked in id order, so that batches cannot deadlock.
 -- `state`: 'ok' (serve it) or 'gone'; `views`: the count with this view.
-CREATE FUNCTION bd_upload_view_batch(p_ids text[], p_counts boolean[])
+--
+-- Where many views are left, up to p_lease more are taken at once for the
+-- worker's later requests (`leased`, on a file's first row): a popular
+-- file then costs a query per p_lease views.  Views leased by a server
+-- that stops are lost: never more views than the limit, a few less.
+CREATE FUNCTION bd_upload_view_batch(p_ids text[], p_counts boolean[],
+                                     p_lease integer)
     RETURNS TABLE (ord integer, state text, expires_at double precision,
-                   max_views integer, views bigint)
+                   max_views integer, views bigint, leased integer)
     LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -258,11 +264,13 @@ DECLARE
     known    boolean;
     live     boolean;
     granted  integer;
+    ahead    integer;
     taken    integer;
     o        integer;
     counts   boolean;
 BEGIN
     IF array_length(p_counts, 1) IS DISTINCT FROM array_length(p_ids, 1)
+       OR p_lease < 0
     THEN
         RAISE check_violation
             USING MESSAGE = 'bd_upload_view_batch: arrays differ';
@@ -285,12 +293,15 @@ BEGIN
         live := known
                 AND (cur.expires_at IS NULL OR cur.expires_at > now());
         granted := 0;
+        ahead := 0;
 
         IF live AND cur.max_views IS NOT NULL AND gets > 0 THEN
             granted := least(gets, greatest(cur.max_views - cur.views, 0));
+            ahead := least(p_lease,
+                           (cur.max_views - cur.views - granted) / 16);
 
-            IF granted > 0 THEN
-                UPDATE uploads AS u SET views = u.views + granted
+            IF granted + ahead > 0 THEN
+                UPDATE uploads AS u SET views = u.views + granted + ahead
                  WHERE u.id = pid;
             END IF;
         END IF;
@@ -307,6 +318,8 @@ BEGIN
             expires_at := NULL;
             max_views := NULL;
             views := NULL;
+            leased := ahead;
+            ahead := 0;
 
             IF known THEN
                 expires_at := extract(epoch FROM cur.expires_at);

@@ -36,6 +36,9 @@
 /* requests in one statement of views */
 #define NGX_HTTP_BULLETDROP_ASKS_MAX        64
 
+/* views taken ahead of a file with many left (bd_upload_view_batch()) */
+#define NGX_HTTP_BULLETDROP_LEASE           "64"
+
 /* rows a sweep takes at a time */
 #define NGX_HTTP_BULLETDROP_SWEEP_PAGE      200
 
@@ -89,6 +92,8 @@ typedef struct {
     ngx_queue_t                         queue;
     /* milliseconds since the epoch; 0: never */
     int64_t                             expires;
+    /* views the database gave this server ahead, for any worker */
+    ngx_uint_t                          lease;
     u_char                              id[BD_DELIVER_ID_LEN];
     unsigned                            max_views:1;
     unsigned                            gone:1;
@@ -141,7 +146,8 @@ static ngx_int_t ngx_http_bulletdrop_files_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_known_find(u_char *id,
     ngx_http_bulletdrop_known_t *out);
 static void ngx_http_bulletdrop_known_store(u_char *id, int64_t expires,
-    ngx_uint_t max_views, ngx_uint_t gone);
+    ngx_uint_t max_views, ngx_uint_t gone, ngx_uint_t lease);
+static ngx_int_t ngx_http_bulletdrop_known_take(u_char *id);
 static ngx_http_bulletdrop_known_t *ngx_http_bulletdrop_known_lookup(
     u_char *id, uint32_t hash);
 static void ngx_http_bulletdrop_known_insert(ngx_rbtree_node_t *temp,
@@ -548,6 +554,15 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
             f->decided = 1;
             return NGX_DECLINED;
         }
+
+        /* nor a view the database gave this server ahead */
+        if (r->method == NGX_HTTP_GET
+            && ngx_http_bulletdrop_known_take(f->id) == NGX_OK)
+        {
+            f->decided = 1;
+            f->counted = 1;
+            return NGX_DECLINED;
+        }
     }
 
     return ngx_http_bulletdrop_files_ask(r, f);
@@ -747,7 +762,11 @@ ngx_http_bulletdrop_files_send(ngx_event_t *ev)
         a.data = gets;
         a.len = pc - gets;
 
-        if (ngx_http_bulletdrop_db_param(q, 1, &a) != NGX_OK) {
+        if (ngx_http_bulletdrop_db_param(q, 1, &a) != NGX_OK
+            || ngx_http_bulletdrop_query_param(q, 2,
+                                              NGX_HTTP_BULLETDROP_LEASE)
+               != NGX_OK)
+        {
             goto failed;
         }
 
@@ -795,7 +814,7 @@ ngx_http_bulletdrop_files_answer(ngx_http_bulletdrop_asks_t *b,
                                         ngx_cycle->log,
                                         "cannot check files' limits")
            == NGX_OK
-        && PQnfields(res) == 5)
+        && PQnfields(res) == 6)
     {
         nrows = PQntuples(res);
 
@@ -837,6 +856,7 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
 {
     char                *value;
     int64_t              expires, views, max_views;
+    ngx_int_t            lease;
     ngx_uint_t           spent;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
@@ -883,9 +903,13 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
      */
     f->last = (spent && max_views == 1);
 
+    lease = ngx_atoi((u_char *) PQgetvalue(res, row, 5),
+                     PQgetlength(res, row, 5));
+
     /* a row that is gone is remembered as gone: no query the next time */
     ngx_http_bulletdrop_known_store(f->id, expires, max_views > 0,
-                                    f->gone || spent);
+                                    f->gone || spent,
+                                    lease == NGX_ERROR ? 0 : lease);
 
     r->write_event_handler = ngx_http_core_run_phases;
 
@@ -1133,7 +1157,7 @@ ngx_http_bulletdrop_files_learn(u_char *id, int64_t expires,
     ngx_uint_t max_views)
 {
     if (ngx_http_bulletdrop_files_sh) {
-        ngx_http_bulletdrop_known_store(id, expires, max_views, 0);
+        ngx_http_bulletdrop_known_store(id, expires, max_views, 0, 0);
     }
 }
 
@@ -1164,9 +1188,37 @@ ngx_http_bulletdrop_known_find(u_char *id, ngx_http_bulletdrop_known_t *out)
 }
 
 
+/* one of the views leased ahead, if there is one left */
+
+static ngx_int_t
+ngx_http_bulletdrop_known_take(u_char *id)
+{
+    ngx_int_t                     rc;
+    ngx_http_bulletdrop_known_t  *k;
+
+    rc = NGX_DECLINED;
+
+    ngx_shmtx_lock(&ngx_http_bulletdrop_files_shpool->mutex);
+
+    k = ngx_http_bulletdrop_known_lookup(id,
+                                   ngx_crc32_short(id, BD_DELIVER_ID_LEN));
+
+    if (k && k->lease && !k->gone
+        && (k->expires == 0 || ngx_http_bulletdrop_now() < k->expires))
+    {
+        k->lease--;
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&ngx_http_bulletdrop_files_shpool->mutex);
+
+    return rc;
+}
+
+
 static void
 ngx_http_bulletdrop_known_store(u_char *id, int64_t expires,
-    ngx_uint_t max_views, ngx_uint_t gone)
+    ngx_uint_t max_views, ngx_uint_t gone, ngx_uint_t lease)
 {
     uint32_t                         hash;
     ngx_uint_t                       i;
@@ -1204,6 +1256,7 @@ ngx_http_bulletdrop_known_store(u_char *id, int64_t expires,
         }
 
         k->node.key = hash;
+        k->lease = 0;
         ngx_memcpy(k->id, id, BD_DELIVER_ID_LEN);
         ngx_rbtree_insert(&sh->rbtree, &k->node);
 
@@ -1216,6 +1269,7 @@ ngx_http_bulletdrop_known_store(u_char *id, int64_t expires,
     k->expires = expires;
     k->max_views = max_views ? 1 : 0;
     k->gone = gone ? 1 : 0;
+    k->lease = gone ? 0 : k->lease + lease;
 
     ngx_shmtx_unlock(&ngx_http_bulletdrop_files_shpool->mutex);
 }

@@ -273,13 +273,15 @@ const ngx_http_bulletdrop_sql_t
 
     /*
      * Views of files with an expiry or a view limit, a worker's waiting
-     * requests at once: $1 ids, $2 whether each uses a view (a GET)
+     * requests at once: $1 ids, $2 whether each uses a view (a GET), $3
+     * how many views to take ahead where many are left
      */
     [NGX_HTTP_BULLETDROP_SQL_UPLOAD_VIEW] = {
         "bd_upload_view",
-        "SELECT ord, state, expires_at, max_views, views"
-        " FROM bd_upload_view_batch($1::text[], $2::boolean[])",
-        2, 0
+        "SELECT ord, state, expires_at, max_views, views, leased"
+        " FROM bd_upload_view_batch($1::text[], $2::boolean[],"
+        "                           $3::integer)",
+        3, 0
     },
 
     /* views counted by a worker: ids and counts */
