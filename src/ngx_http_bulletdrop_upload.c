@@ -444,14 +444,16 @@ ngx_http_bulletdrop_upload_options(ngx_http_request_t *r,
         up->domain = *dflt;
 
     } else if (ngx_http_bulletdrop_domain_default(name, &len) == NGX_OK) {
-        /* not loaded yet (NGX_AGAIN): the commit picks it in the database */
-        up->domain.data = ngx_pstrdup(r->pool, &(ngx_str_t) { len, name });
+        up->domain.data = ngx_pnalloc(r->pool, len);
         if (up->domain.data == NULL) {
             return NGX_ERROR;
         }
 
+        ngx_memcpy(up->domain.data, name, len);
         up->domain.len = len;
     }
+
+    /* else none, or none loaded yet: the commit picks it in the database */
 
     tp = ngx_timeofday();
     now = (int64_t) tp->sec * 1000 + tp->msec;
