@@ -281,15 +281,19 @@ BEGIN
           FROM unnest(p_ids, p_counts) AS t(id, c)
          GROUP BY t.id ORDER BY t.id
     LOOP
-        IF gets > 0 THEN
-            SELECT u.expires_at, u.max_views, u.views INTO cur
-              FROM uploads u WHERE u.id = pid FOR NO KEY UPDATE;
-        ELSE
-            SELECT u.expires_at, u.max_views, u.views INTO cur
-              FROM uploads u WHERE u.id = pid;
-        END IF;
+        SELECT u.expires_at, u.max_views, u.views INTO cur
+          FROM uploads u WHERE u.id = pid;
 
         known := FOUND;
+
+        -- locked, and read again, only where views are taken
+        IF known AND gets > 0 AND cur.max_views IS NOT NULL THEN
+            SELECT u.expires_at, u.max_views, u.views INTO cur
+              FROM uploads u WHERE u.id = pid FOR NO KEY UPDATE;
+
+            known := FOUND;
+        END IF;
+
         live := known
                 AND (cur.expires_at IS NULL OR cur.expires_at > now());
         granted := 0;
@@ -383,19 +387,31 @@ END;
 
 CREATE FUNCTION bd_upload_sweep_delete(p_ids text[])
     RETURNS bigint
-    LANGUAGE sql
-BEGIN ATOMIC
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    n  bigint;
+BEGIN
+    -- in id order, as the views' functions lock them: no deadlock
+    PERFORM 1 FROM uploads u WHERE u.id = ANY (p_ids)
+      ORDER BY u.id FOR UPDATE;
+
     WITH gone AS (
         DELETE FROM uploads u
          WHERE u.id = ANY (p_ids)
            AND (u.expires_at <= now() OR u.views >= u.max_views)
         RETURNING u.user_id, u.size, u.id),
     refunded AS (
+        -- in (user, shard) order, as the commit batch locks usage rows
         INSERT INTO usage AS s (user_id, shard, bytes, files)
         SELECT g.user_id, bd_usage_shard(g.id), sum(-g.size), -count(*)
           FROM gone g GROUP BY g.user_id, bd_usage_shard(g.id)
+         ORDER BY 1, 2
         ON CONFLICT (user_id, shard)
         DO UPDATE SET bytes = s.bytes + excluded.bytes,
                       files = s.files + excluded.files)
-    SELECT count(*) FROM gone;
-END;
+    SELECT count(*) INTO n FROM gone;
+
+    RETURN n;
+END
+$$;

@@ -709,10 +709,27 @@ static void
 ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
+    char                       *state;
     ngx_http_request_t         *r;
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
+
+    /* the default domain was deleted since it was checked */
+    if (q->status == NGX_HTTP_BULLETDROP_DB_OK
+        && PQresultStatus(res) == PGRES_FATAL_ERROR)
+    {
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+        if (state && ngx_strcmp(state, "23503") == 0) {
+            ngx_http_bulletdrop_finish_reject(r,
+                ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module),
+                NGX_HTTP_BAD_REQUEST, "invalid_domain",
+                "default_domain is not one of this server's enabled "
+                "domains (GET /api/domains)");
+            return;
+        }
+    }
 
     ctx = ngx_http_bulletdrop_query_done(q, res);
     if (ctx == NULL) {

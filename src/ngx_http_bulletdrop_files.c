@@ -1628,8 +1628,12 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
     q->handler = ngx_http_bulletdrop_sweep_done;
     q->data = pool;
 
-    /* a full page: there may be more */
-    ngx_http_bulletdrop_sweep_more = (n == NGX_HTTP_BULLETDROP_SWEEP_PAGE);
+    /*
+     * A full page: there may be more.  A page whose files could not go
+     * waits for the next round (it would come back the same)
+     */
+    ngx_http_bulletdrop_sweep_more = (n == NGX_HTTP_BULLETDROP_SWEEP_PAGE
+                                      && a.len > sizeof("{}") - 1);
 
     ngx_destroy_pool(listed);
 

@@ -741,11 +741,6 @@ ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up)
                       "bulletdrop: \"%s\" kept: its row may or may not "
                       "have been written", up->path.data);
         up->committed = 1;
-
-    if (up->expires || up->max_views) {
-        ngx_http_bulletdrop_files_learn((u_char *) up->id, up->expires,
-                                        up->max_views);
-    }
         return;
     }
 
