@@ -170,18 +170,29 @@ ngx_http_bulletdrop_domains_read(ngx_http_bulletdrop_domains_sh_t *sh,
     u_char                        *p, *last, *eol;
     ssize_t                        n;
     ngx_fd_t                       fd;
+    ngx_file_info_t                fi;
     ngx_http_bulletdrop_domain_t  *d;
     u_char                         buf[NGX_HTTP_BULLETDROP_DOMAINS_MAX
                                        * (NGX_HTTP_BULLETDROP_DOMAIN_LEN
                                           + 1)];
 
-    fd = ngx_open_file(ngx_http_bulletdrop_domains_file.data, NGX_FILE_RDONLY,
+    /*
+     * The master reads it, in a directory the workers write: a regular
+     * file only, never a link or a FIFO that would hold the start
+     */
+    fd = ngx_open_file(ngx_http_bulletdrop_domains_file.data,
+                       NGX_FILE_RDONLY|NGX_FILE_NONBLOCK|O_NOFOLLOW,
                        NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
         return;
     }
 
-    n = read(fd, buf, sizeof(buf));
+    n = -1;
+
+    if (ngx_fd_info(fd, &fi) != NGX_FILE_ERROR && ngx_is_file(&fi)) {
+        n = read(fd, buf, sizeof(buf));
+    }
+
     (void) ngx_close_file(fd);
 
     if (n <= 0) {
@@ -223,6 +234,7 @@ ngx_http_bulletdrop_domains_write(u_char *buf, size_t len)
     u_char      *tmp;
     ngx_fd_t     fd;
     ngx_str_t   *file;
+    ngx_uint_t   ok;
 
     file = &ngx_http_bulletdrop_domains_file;
 
@@ -235,12 +247,19 @@ ngx_http_bulletdrop_domains_write(u_char *buf, size_t len)
 
     fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
                        NGX_FILE_DEFAULT_ACCESS);
+    ok = 0;
 
-    if (fd == NGX_INVALID_FILE
-        || write(fd, buf, len) != (ssize_t) len
-        || ngx_close_file(fd) == NGX_FILE_ERROR
-        || ngx_rename_file(tmp, file->data) == NGX_FILE_ERROR)
-    {
+    if (fd != NGX_INVALID_FILE) {
+        ok = (write(fd, buf, len) == (ssize_t) len);
+
+        if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+            ok = 0;
+        }
+
+        ok = ok && ngx_rename_file(tmp, file->data) != NGX_FILE_ERROR;
+    }
+
+    if (!ok) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, ngx_errno,
                       "bulletdrop: cannot keep the file domains in \"%V\"",
                       file);

@@ -83,6 +83,8 @@ struct ngx_http_bulletdrop_asks_s {
     ngx_uint_t                          n;
     /* NULL: its request was freed meanwhile */
     ngx_http_bulletdrop_file_t         *files[NGX_HTTP_BULLETDROP_ASKS_MAX];
+    u_char                              ids[NGX_HTTP_BULLETDROP_ASKS_MAX]
+                                           [BD_DELIVER_ID_LEN];
 };
 
 
@@ -133,6 +135,8 @@ static void ngx_http_bulletdrop_files_answer(ngx_http_bulletdrop_asks_t *b,
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static void ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
     PGresult *res, int row);
+static void ngx_http_bulletdrop_files_know(u_char *id, PGresult *res,
+    int row, ngx_uint_t gone);
 static ngx_int_t ngx_http_bulletdrop_files_refuse(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *detail);
 static ngx_int_t ngx_http_bulletdrop_files_home(ngx_http_request_t *r);
@@ -292,6 +296,9 @@ ngx_http_bulletdrop_files_init_zone(ngx_shm_zone_t *zone, void *data)
         zone->data = shpool->data;
         return NGX_OK;
     }
+
+    /* a full zone evicts: not worth a line in the log each time */
+    shpool->log_nomem = 0;
 
     sh = ngx_slab_alloc(shpool, sizeof(ngx_http_bulletdrop_files_sh_t));
     if (sh == NULL) {
@@ -702,9 +709,10 @@ ngx_http_bulletdrop_files_send(ngx_event_t *ev)
     while (!ngx_queue_empty(&ngx_http_bulletdrop_asking)
            && ngx_http_bulletdrop_asks_out < most)
     {
-        pool = ngx_create_pool(4096, ev->log);
+        pool = ngx_create_pool(sizeof(ngx_http_bulletdrop_asks_t) + 4096,
+                               ev->log);
         if (pool == NULL) {
-            return;
+            goto nomem;
         }
 
         b = ngx_pcalloc(pool, sizeof(ngx_http_bulletdrop_asks_t));
@@ -718,7 +726,7 @@ ngx_http_bulletdrop_files_send(ngx_event_t *ev)
 
         if (b == NULL || ids == NULL || gets == NULL || q == NULL) {
             ngx_destroy_pool(pool);
-            return;
+            goto nomem;
         }
 
         b->pool = pool;
@@ -738,6 +746,7 @@ ngx_http_bulletdrop_files_send(ngx_event_t *ev)
             f->queued = 0;
             f->asks = b;
             f->slot = b->n;
+            ngx_memcpy(b->ids[b->n], f->id, BD_DELIVER_ID_LEN);
             b->files[b->n++] = f;
 
             if (pi[-1] != '{') {
@@ -782,6 +791,19 @@ ngx_http_bulletdrop_files_send(ngx_event_t *ev)
 failed:
 
     ngx_http_bulletdrop_files_answer(b, NULL, NULL);
+    return;
+
+nomem:
+
+    /* nobody would send the waiting ones: they hear now */
+    while (!ngx_queue_empty(&ngx_http_bulletdrop_asking)) {
+        qu = ngx_queue_head(&ngx_http_bulletdrop_asking);
+        ngx_queue_remove(qu);
+
+        f = ngx_queue_data(qu, ngx_http_bulletdrop_file_t, queue);
+        f->queued = 0;
+        ngx_http_bulletdrop_files_decide(f, NULL, -1);
+    }
 }
 
 
@@ -840,6 +862,11 @@ ngx_http_bulletdrop_files_answer(ngx_http_bulletdrop_asks_t *b,
         if (f) {
             f->asks = NULL;
             ngx_http_bulletdrop_files_decide(f, res, rows[i]);
+
+        } else if (rows[i] >= 0) {
+            /* its client left: views leased with its row are kept */
+            (void) ngx_http_bulletdrop_files_know(b->ids[i], res, rows[i],
+                                                  0);
         }
     }
 
@@ -854,9 +881,7 @@ static void
 ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
     PGresult *res, int row)
 {
-    char                *value;
-    int64_t              expires, views, max_views;
-    ngx_int_t            lease;
+    int64_t              views, max_views;
     ngx_uint_t           spent;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
@@ -868,20 +893,11 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
     r->read_event_handler = ngx_http_block_reading;
 
     if (row < 0) {
-        ngx_http_finalize_request(r,
-            ngx_http_bulletdrop_json_error(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           "database_unavailable",
-                                           "this file's limits cannot be "
-                                           "checked now: try again"));
+        (void) ngx_http_bulletdrop_files_refuse(r,
+                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_unavailable",
+                   "this file's limits cannot be checked now: try again");
         ngx_http_run_posted_requests(c);
         return;
-    }
-
-    expires = 0;
-
-    if (!PQgetisnull(res, row, 2)) {
-        value = PQgetvalue(res, row, 2);
-        expires = (int64_t) (strtod(value, NULL) * 1000);
     }
 
     max_views = PQgetisnull(res, row, 3)
@@ -903,18 +919,41 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
      */
     f->last = (spent && max_views == 1);
 
-    lease = ngx_atoi((u_char *) PQgetvalue(res, row, 5),
-                     PQgetlength(res, row, 5));
-
     /* a row that is gone is remembered as gone: no query the next time */
-    ngx_http_bulletdrop_known_store(f->id, expires, max_views > 0,
-                                    f->gone || spent,
-                                    lease == NGX_ERROR ? 0 : lease);
+    ngx_http_bulletdrop_files_know(f->id, res, row, f->gone || spent);
+
+    /* the database's views may be spent on this server's lease */
+    if (f->gone && max_views > 0 && r->method == NGX_HTTP_GET
+        && ngx_http_bulletdrop_known_take(f->id) == NGX_OK)
+    {
+        f->gone = 0;
+        f->counted = 1;
+    }
 
     r->write_event_handler = ngx_http_core_run_phases;
 
     ngx_http_core_run_phases(r);
     ngx_http_run_posted_requests(c);
+}
+
+
+/* what a row of bd_upload_view_batch() says of a file, into shared memory */
+
+static void
+ngx_http_bulletdrop_files_know(u_char *id, PGresult *res, int row,
+    ngx_uint_t gone)
+{
+    int64_t    expires;
+    ngx_int_t  lease;
+
+    expires = PQgetisnull(res, row, 2)
+              ? 0 : (int64_t) (strtod(PQgetvalue(res, row, 2), NULL) * 1000);
+
+    lease = ngx_atoi((u_char *) PQgetvalue(res, row, 5),
+                     PQgetlength(res, row, 5));
+
+    ngx_http_bulletdrop_known_store(id, expires, !PQgetisnull(res, row, 3),
+                                    gone, lease == NGX_ERROR ? 0 : lease);
 }
 
 
@@ -1139,7 +1178,7 @@ ngx_http_bulletdrop_files_log(ngx_http_request_t *r)
 
     if (status == NGX_HTTP_OK || status == NGX_HTTP_NOT_MODIFIED
         || (status == NGX_HTTP_PARTIAL_CONTENT && range
-            && range->value.len > sizeof("bytes=0-") - 1
+            && range->value.len >= sizeof("bytes=0-") - 1
             && ngx_strncasecmp(range->value.data, (u_char *) "bytes=0-",
                                sizeof("bytes=0-") - 1) == 0))
     {
@@ -1266,10 +1305,11 @@ ngx_http_bulletdrop_known_store(u_char *id, int64_t expires,
 
     ngx_queue_insert_head(&sh->lru, &k->queue);
 
+    /* views the database has spent may be this server's, leased */
     k->expires = expires;
     k->max_views = max_views ? 1 : 0;
-    k->gone = gone ? 1 : 0;
-    k->lease = gone ? 0 : k->lease + lease;
+    k->lease += lease;
+    k->gone = (gone && k->lease == 0);
 
     ngx_shmtx_unlock(&ngx_http_bulletdrop_files_shpool->mutex);
 }
@@ -1581,7 +1621,9 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
     for (i = 0; i < n; i++) {
         if (PQgetlength(res, i, 0) != BD_DELIVER_ID_LEN
             || PQgetlength(res, i, 2) > BD_FILE_EXT_MAX
-            || PQgetlength(res, i, 1) > (int) sizeof("documents") - 1)
+            || !(ngx_strcmp(PQgetvalue(res, i, 1), "images") == 0
+                 || ngx_strcmp(PQgetvalue(res, i, 1), "documents") == 0
+                 || ngx_strcmp(PQgetvalue(res, i, 1), "other") == 0))
         {
             continue;
         }
