@@ -51,25 +51,20 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/lib";
 
 use Digest::SHA qw(sha256_hex);
-use POSIX qw(:sys_wait_h);
-use Time::HiRes qw(time sleep);
+use POSIX ();
+use Time::HiRes qw(sleep);
 
 BEGIN { $ENV{BULLETDROP_KEEP} = 1 if $ENV{BENCH_KEEP} }
 
-use BulletDrop::Nginx;
 use BulletDrop::Test;
 use BulletDrop::Util qw(slurp);
+use BulletDrop::Bench qw(env_num loadavg say_step elapsed fixture run_out
+                         png_bytes ncpu cpu_of client_cpu machine_cpu);
 
 $| = 1;
-
-sub env_num {
-    my ($name, $default) = @_;
-    my $v = $ENV{$name} // return $default;
-    die "$name must be a number, not '$v'\n" unless $v =~ /\A[0-9]+\z/;
-    return $v;
-}
 
 my %cfg = (
     duration    => env_num('BENCH_DURATION', 10),
@@ -115,133 +110,15 @@ sub size_label {
          : "$n B";
 }
 
-sub loadavg {
-    open my $fh, '<', '/proc/loadavg' or return '?';
-    return (split ' ', scalar <$fh>)[0];
-}
 my $load_start = loadavg();
-my $started = time;
-
-# children to kill if the run ends early (wrk)
-my %children;
-
-END {
-    local $?;
-    kill 'TERM', keys %children if %children;
-}
-
-sub say_step { printf "[%5.1fs] %s\n", time - $started, "@_" }
-
-# ---- processes ---------------------------------------------------------
-
-# Starts @cmd with its stdout and stderr to $out (a path); returns its pid.
-sub spawn {
-    my ($out, @cmd) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $out or POSIX::_exit(126);
-        open STDERR, '>&', \*STDOUT;
-        exec @cmd or POSIX::_exit(127);
-    }
-    $children{$pid} = 1;
-    return $pid;
-}
-
-# Waits for $pid up to $timeout seconds (then kills it); its exit status.
-sub reap {
-    my ($pid, $timeout) = @_;
-    my $deadline = time + $timeout;
-    while (1) {
-        if (waitpid($pid, WNOHANG) == $pid) {
-            delete $children{$pid};
-            return $?;
-        }
-        if (time > $deadline) {
-            kill 'KILL', $pid;
-            waitpid $pid, 0;
-            delete $children{$pid};
-            die "'$pid' took longer than $timeout s: killed\n";
-        }
-        sleep 0.05;
-    }
-}
-
-sub run_out {
-    my ($timeout, @cmd) = @_;
-    my $out = "$main::dir/cmd.out";
-    my $status = reap(spawn($out, @cmd), $timeout);
-    return ($status, slurp($out));
-}
-
-# ---- files -------------------------------------------------------------
-
-# a PNG signature, then bytes that look like compressed image data
-sub png_bytes {
-    my ($size, $seed) = @_;
-    my $sig = "\x89PNG\r\n\x1a\n";
-    my $block = '';
-    my $i = 0;
-    $block .= Digest::SHA::sha512("$seed:" . $i++)
-        while length $block < (1 << 20);
-    my $out = $sig;
-    $out .= $block while length $out < $size;
-    return substr $out, 0, $size;
-}
-
-# ---- CPU accounting ----------------------------------------------------
-
-my $tick = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
-my $ncpu = 0;
-{
-    open my $fh, '<', '/proc/stat' or die "/proc/stat: $!";
-    $ncpu = grep { /^cpu\d/ } <$fh>;
-}
-
-# CPU seconds (user + system, all threads) the processes have used so far
-sub cpu_of {
-    my $sum = 0;
-    for my $pid (@_) {
-        open my $fh, '<', "/proc/$pid/stat" or next;
-        my ($rest) = <$fh> =~ /\)\s+(.*)/s or next;
-        my @f = split ' ', $rest;
-        $sum += $f[11] + $f[12];
-    }
-    return $sum / $tick;
-}
-
-# what our children that ended (wrk) used
-sub client_cpu {
-    my (undef, undef, undef, $cu, $cs) = POSIX::times();
-    return ($cu + $cs) / $tick;
-}
-
-# CPU seconds the whole machine has been busy (not idle, not waiting)
-sub machine_cpu {
-    open my $fh, '<', '/proc/stat' or die "/proc/stat: $!";
-    my ($line) = <$fh>;
-    my (undef, @f) = split ' ', $line;
-    my $busy = 0;
-    $busy += $f[$_] // 0 for 0, 1, 2, 5, 6, 7;    # not idle, not iowait
-    return $busy / $tick;
-}
+my $ncpu = ncpu();
 
 # ---- the stack ---------------------------------------------------------
 
 say_step("load average $load_start on $ncpu cores (the 'other' column "
          . 'tells whether anything else took CPU during the runs)');
-say_step('starting PostgreSQL and BulletDrop (the test fixture)');
-my $t = BulletDrop::Test->new;
-our $dir = $t->dir;
-
-# nginx runs a private copy of the module: a rebuild during the run (make
-# copies the new .so over the old one, in place) would crash its workers
-{
-    my $so = BulletDrop::Nginx::module_path();
-    my $copy = "$dir/ngx_http_bulletdrop_module.so";
-    system('cp', $so, $copy) == 0 or die "cannot copy $so\n";
-    $ENV{BULLETDROP_MODULE} = $copy;
-}
+my $t = fixture();
+my $dir = $t->dir;
 
 # The fixture's file-domain server, plus the baseline: the same upload
 # dir through a plain alias, where the module does nothing.  sendfile and
@@ -654,6 +531,6 @@ $failed++ if @crashes;
 print "\nTargets (the mean of the rounds' ratios; 0.95x for a permanent "
     . "file, 0.8x with limits):\n";
 print "  $_\n" for @verdicts;
-printf "\n(the whole run: %.0f s)\n", time - $started;
+printf "\n(the whole run: %.0f s)\n", elapsed();
 
 exit($failed ? 1 : 0);

@@ -37,11 +37,12 @@ use warnings;
 
 use FindBin;
 use lib "$FindBin::Bin/../t/lib";
+use lib "$FindBin::Bin/lib";
 
 use Digest::SHA qw(sha256_hex);
 use File::Path qw(make_path);
 use JSON::PP ();
-use POSIX qw(:sys_wait_h);
+use POSIX ();
 use Time::HiRes qw(time sleep);
 
 BEGIN { $ENV{BULLETDROP_KEEP} = 1 if $ENV{BENCH_KEEP} }
@@ -49,15 +50,11 @@ BEGIN { $ENV{BULLETDROP_KEEP} = 1 if $ENV{BENCH_KEEP} }
 use BulletDrop::Nginx;
 use BulletDrop::Test qw(free_port);
 use BulletDrop::Util qw(slurp);
+use BulletDrop::Bench qw(env_num loadavg say_step elapsed fixture spawn
+                         reap ended run_out png_file ncpu cpu_of
+                         client_cpu machine_cpu);
 
 $| = 1;
-
-sub env_num {
-    my ($name, $default) = @_;
-    my $v = $ENV{$name} // return $default;
-    die "$name must be a number, not '$v'\n" unless $v =~ /\A[0-9]+\z/;
-    return $v;
-}
 
 my %cfg = (
     duration    => env_num('BENCH_DURATION', 15),
@@ -79,97 +76,18 @@ die "BENCH_BIG_RATE must look like 8M or 500K\n"
 
 my $wrk_dir = "$FindBin::Bin/wrk";
 
-sub loadavg {
-    open my $fh, '<', '/proc/loadavg' or return '?';
-    return (split ' ', scalar <$fh>)[0];
-}
 my $load_start = loadavg();
-my $started = time;
+my $ncpu = ncpu();
 
-# children to kill if the run ends early (wrk, curl, perf)
-my %children;
 # the plain nginx with DAV, stopped before the fixture tears down
 my $dav;
 
 END {
     local $?;
-    kill 'TERM', keys %children if %children;
     $dav->stop('TERM') if $dav;
 }
 
-sub say_step { printf "[%5.1fs] %s\n", time - $started, "@_" }
-
-# ---- processes ---------------------------------------------------------
-
-# Starts @cmd with its stdout and stderr to $out (a path); returns its pid.
-sub spawn {
-    my ($out, @cmd) = @_;
-    my $pid = fork // die "fork: $!";
-    if ($pid == 0) {
-        open STDIN, '<', '/dev/null';
-        open STDOUT, '>', $out or POSIX::_exit(126);
-        open STDERR, '>&', \*STDOUT;
-        exec @cmd or POSIX::_exit(127);
-    }
-    $children{$pid} = 1;
-    return $pid;
-}
-
-# Waits for $pid up to $timeout seconds (then kills it); its exit status.
-sub reap {
-    my ($pid, $timeout) = @_;
-    my $deadline = time + $timeout;
-    while (1) {
-        if (waitpid($pid, WNOHANG) == $pid) {
-            delete $children{$pid};
-            return $?;
-        }
-        if (time > $deadline) {
-            kill 'KILL', $pid;
-            waitpid $pid, 0;
-            delete $children{$pid};
-            die "'$pid' took longer than $timeout s: killed\n";
-        }
-        sleep 0.05;
-    }
-}
-
-sub run_out {
-    my ($timeout, @cmd) = @_;
-    my $out = "$main::dir/cmd.out";
-    my $status = reap(spawn($out, @cmd), $timeout);
-    my $text = slurp($out);
-    return ($status, $text);
-}
-
 # ---- files -------------------------------------------------------------
-
-# $n bytes that look like compressed image data (no structure a multipart
-# parser could trip on more than a real screenshot would)
-sub noise {
-    my ($n, $seed) = @_;
-    my $out = '';
-    my $i = 0;
-    $out .= Digest::SHA::sha512("$seed:" . $i++) while length $out < $n;
-    return substr $out, 0, $n;
-}
-
-# a file the server takes as a PNG: the signature, then noise
-sub png_file {
-    my ($path, $size, $seed) = @_;
-    open my $fh, '>:raw', $path or die "$path: $!";
-    my $sig = "\x89PNG\r\n\x1a\n";
-    print {$fh} $sig;
-    my $left = $size - length $sig;
-    my $block = noise(1 << 20, $seed);
-    while ($left > 0) {
-        my $n = $left < length $block ? $left : length $block;
-        print {$fh} substr $block, 0, $n;
-        $left -= $n;
-    }
-    close $fh or die "$path: $!";
-    return $path;
-}
 
 sub empty_dir {
     my ($dir) = @_;
@@ -256,43 +174,6 @@ sub one_worker {
     return $pids[0];
 }
 
-# ---- CPU accounting ----------------------------------------------------
-
-my $tick = POSIX::sysconf(POSIX::_SC_CLK_TCK()) || 100;
-my $ncpu = 0;
-{
-    open my $fh, '<', '/proc/stat' or die "/proc/stat: $!";
-    $ncpu = grep { /^cpu\d/ } <$fh>;
-}
-
-# CPU seconds (user + system, all threads) the processes have used so far
-sub cpu_of {
-    my $sum = 0;
-    for my $pid (@_) {
-        open my $fh, '<', "/proc/$pid/stat" or next;
-        my ($rest) = <$fh> =~ /\)\s+(.*)/s or next;
-        my @f = split ' ', $rest;
-        $sum += $f[11] + $f[12];
-    }
-    return $sum / $tick;
-}
-
-# what our children that ended (wrk) used
-sub client_cpu {
-    my (undef, undef, undef, $cu, $cs) = POSIX::times();
-    return ($cu + $cs) / $tick;
-}
-
-# CPU seconds the whole machine has been busy (not idle, not waiting)
-sub machine_cpu {
-    open my $fh, '<', '/proc/stat' or die "/proc/stat: $!";
-    my ($line) = <$fh>;
-    my (undef, @f) = split ' ', $line;
-    my $busy = 0;
-    $busy += $f[$_] // 0 for 0, 1, 2, 5, 6, 7;    # not idle, not iowait
-    return $busy / $tick;
-}
-
 # ---- wrk ---------------------------------------------------------------
 
 sub wrk {
@@ -325,18 +206,8 @@ sub show_wrk {
 
 say_step("load average $load_start on $ncpu cores (the 'other' column "
          . 'tells whether anything else took CPU during the runs)');
-say_step('starting PostgreSQL and BulletDrop (the test fixture)');
-my $t = BulletDrop::Test->new;
-our $dir = $t->dir;
-
-# nginx runs a private copy of the module: a rebuild during the run (make
-# copies the new .so over the old one, in place) would crash its workers
-{
-    my $so = BulletDrop::Nginx::module_path();
-    my $copy = "$dir/ngx_http_bulletdrop_module.so";
-    system('cp', $so, $copy) == 0 or die "cannot copy $so\n";
-    $ENV{BULLETDROP_MODULE} = $copy;
-}
+my $t = fixture();
+my $dir = $t->dir;
 $t->start_nginx(bd_options());
 
 my $user = $t->new_user('bench', key => 1);
@@ -529,10 +400,7 @@ sub rss_run {
         $most = $tmp if $tmp > $most;
         push @trace, [ time - $t0, $rss, $s->{RssAnon} // 0, $tmp ];
         for my $c (keys %alive) {
-            if (waitpid($c, WNOHANG) == $c) {
-                delete $alive{$c};
-                delete $children{$c};
-            }
+            delete $alive{$c} if ended($c);
         }
         die "$label: the uploads took longer than 180 s\n"
             if time - $t0 > 180;
@@ -709,7 +577,7 @@ if ($results{rss_bd}) {
 
 print "\n";
 print "  $_\n" for grep { defined } @verdict{qw(throughput cpu memory)};
-printf "\n(the whole run: %.0f s)\n", time - $started;
+printf "\n(the whole run: %.0f s)\n", elapsed();
 
 my $failed = grep { $_->{errors} } values %all;
 $failed++ if $results{rss_bd} && $results{rss_bd}{ok} != $cfg{big_count};
