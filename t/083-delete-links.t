@@ -17,24 +17,7 @@ use MIME::Base64 qw(encode_base64url);
 use BulletDrop::Test qw(is_error is_upload sample wait_until);
 
 my $t = BulletDrop::Test->new;
-$t->start_nginx(registration => 'open', db_pool => 1, server => <<'EOF');
-        location /api/ {
-            bulletdrop_api;
-        }
-
-        location /d/ {
-            bulletdrop_api;
-        }
-
-        location /static/ {
-            root @PREFIX@/html;
-        }
-
-        # uploads under way live there: never served
-        location /static/.tmp/ {
-            return 404;
-        }
-EOF
+$t->start_nginx(registration => 'open', db_pool => 1);
 
 my $alice = $t->new_user('alice', key => 1);
 my $bob = $t->new_user('bob', key => 1);

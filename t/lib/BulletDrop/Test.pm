@@ -274,7 +274,8 @@ sub jwt_secret_file { "$_[0]{dir}/jwt.secret" }
 #               on, the uploads under /static/, delete links under /d/)
 #   main        more directives for the main (top) level
 #   http        more directives for the http block
-#   server      the server block's body (default: the API and a static dir)
+#   server      the server block's body (default: the API, delete links
+#               and a static dir)
 sub conf {
     my ($self, %o) = @_;
 
@@ -321,6 +322,10 @@ EOF
 
     my $server = $o{server} // ($o{files} ? $files : undef) // <<'EOF';
         location /api/ {
+            bulletdrop_api;
+        }
+
+        location /d/ {
             bulletdrop_api;
         }
 
