@@ -151,6 +151,8 @@ struct ngx_http_bulletdrop_ctx_s {
     /* a request for a file on a file domain */
     ngx_http_bulletdrop_file_t     *file;
     ngx_uint_t                      page_limit;
+    /* the read of the domains this request changed (domains.c) */
+    ngx_atomic_uint_t               domains_ticket;
 };
 
 

@@ -30,6 +30,12 @@ typedef struct {
 typedef struct {
     /* 0 until a worker has read the table once */
     ngx_uint_t                      loaded;
+    /*
+     * Every read of the table takes a ticket when it is sent; a read
+     * answered late, after a later one was stored, is older: dropped
+     */
+    ngx_atomic_t                    tickets;
+    ngx_atomic_uint_t               stored;
     ngx_uint_t                      n;
     ngx_http_bulletdrop_domain_t    names[NGX_HTTP_BULLETDROP_DOMAINS_MAX];
 } ngx_http_bulletdrop_domains_sh_t;
@@ -43,8 +49,9 @@ static void ngx_http_bulletdrop_domains_write(u_char *buf, size_t len);
 static void ngx_http_bulletdrop_domains_reload(void);
 static void ngx_http_bulletdrop_domains_reloaded(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static ngx_atomic_uint_t ngx_http_bulletdrop_domains_ticket(void);
 static ngx_int_t ngx_http_bulletdrop_domains_store(PGresult *res,
-    ngx_uint_t all);
+    ngx_uint_t all, ngx_atomic_uint_t ticket);
 static json_t *ngx_http_bulletdrop_domains_json(PGresult *res);
 static json_t *ngx_http_bulletdrop_domain_json(PGresult *res, int row);
 static ngx_int_t ngx_http_bulletdrop_domain_name(ngx_http_request_t *r,
@@ -64,7 +71,8 @@ static ngx_http_bulletdrop_db_conf_t     *ngx_http_bulletdrop_domains_db;
 /* <upload_dir>/.domains, NUL-terminated */
 static ngx_str_t                          ngx_http_bulletdrop_domains_file;
 
-/* a reload is out; another was asked for meanwhile */
+/* this worker's reload: its ticket; out; another asked for meanwhile */
+static ngx_atomic_uint_t                  ngx_http_bulletdrop_domains_reading;
 static ngx_uint_t                         ngx_http_bulletdrop_domains_loading;
 static ngx_uint_t                         ngx_http_bulletdrop_domains_again;
 
@@ -335,6 +343,8 @@ ngx_http_bulletdrop_domains_reload(void)
     q->handler = ngx_http_bulletdrop_domains_reloaded;
     q->data = pool;
 
+    ngx_http_bulletdrop_domains_reading = ngx_http_bulletdrop_domains_ticket();
+
     ngx_http_bulletdrop_domains_loading = 1;
     ngx_http_bulletdrop_domains_again = 0;
 
@@ -353,7 +363,8 @@ ngx_http_bulletdrop_domains_reloaded(ngx_http_bulletdrop_db_query_t *q,
                                      "cannot load the file domains")
         == NGX_OK)
     {
-        (void) ngx_http_bulletdrop_domains_store(res, 0);
+        (void) ngx_http_bulletdrop_domains_store(res, 0,
+                                    ngx_http_bulletdrop_domains_reading);
     }
 
     ngx_destroy_pool(q->data);
@@ -366,8 +377,17 @@ ngx_http_bulletdrop_domains_reloaded(ngx_http_bulletdrop_db_query_t *q,
 
 /* the enabled rows of res (all: rows of both kinds) become the table */
 
+static ngx_atomic_uint_t
+ngx_http_bulletdrop_domains_ticket(void)
+{
+    return ngx_atomic_fetch_add(&ngx_http_bulletdrop_domains_sh->tickets, 1)
+           + 1;
+}
+
+
 static ngx_int_t
-ngx_http_bulletdrop_domains_store(PGresult *res, ngx_uint_t all)
+ngx_http_bulletdrop_domains_store(PGresult *res, ngx_uint_t all,
+    ngx_atomic_uint_t ticket)
 {
     int                                i, nrows;
     u_char                            *p;
@@ -388,6 +408,12 @@ ngx_http_bulletdrop_domains_store(PGresult *res, ngx_uint_t all)
 
     ngx_shmtx_lock(&ngx_http_bulletdrop_domains_shpool->mutex);
 
+    if (ticket < sh->stored) {
+        ngx_shmtx_unlock(&ngx_http_bulletdrop_domains_shpool->mutex);
+        return NGX_DECLINED;
+    }
+
+    sh->stored = ticket;
     n = 0;
 
     for (i = 0; i < nrows && n < NGX_HTTP_BULLETDROP_DOMAINS_MAX; i++) {
@@ -527,17 +553,20 @@ static void
 ngx_http_bulletdrop_domains_listed(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    ngx_http_request_t  *r;
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
 
-    if (ngx_http_bulletdrop_query_done(q, res) == NULL) {
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
 
     /* the seed's answer has every domain: it is the table, as of now */
     if (q->stmt == NGX_HTTP_BULLETDROP_SQL_DOMAIN_SEED) {
-        (void) ngx_http_bulletdrop_domains_store(res, 1);
+        (void) ngx_http_bulletdrop_domains_store(res, 1,
+                                                 ctx->domains_ticket);
     }
 
     ngx_http_bulletdrop_finish(r,
@@ -633,6 +662,8 @@ ngx_http_bulletdrop_domains_seed(ngx_http_request_t *r,
     if (q == NULL || ngx_http_bulletdrop_db_param(q, 0, &names) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
+
+    ctx->domains_ticket = ngx_http_bulletdrop_domains_ticket();
 
     return ngx_http_bulletdrop_query_run(r, q);
 }
@@ -768,6 +799,8 @@ ngx_http_bulletdrop_domain_changed(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
+    ctx->domains_ticket = ngx_http_bulletdrop_domains_ticket();
+
     ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_query_run(r, q));
 }
 
@@ -787,7 +820,7 @@ ngx_http_bulletdrop_domain_answer(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    (void) ngx_http_bulletdrop_domains_store(res, 0);
+    (void) ngx_http_bulletdrop_domains_store(res, 0, ctx->domains_ticket);
 
     json = ctx->body;
     ctx->body = NULL;
