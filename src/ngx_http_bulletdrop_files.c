@@ -771,9 +771,11 @@ ngx_http_bulletdrop_files_send(ngx_event_t *ev)
         a.data = gets;
         a.len = pc - gets;
 
+        /* one batch at a time leases ahead: views ahead stay few */
         if (ngx_http_bulletdrop_db_param(q, 1, &a) != NGX_OK
             || ngx_http_bulletdrop_query_param(q, 2,
-                                              NGX_HTTP_BULLETDROP_LEASE)
+                                   ngx_http_bulletdrop_asks_out
+                                   ? "0" : NGX_HTTP_BULLETDROP_LEASE)
                != NGX_OK)
         {
             goto failed;
