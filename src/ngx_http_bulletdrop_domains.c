@@ -743,6 +743,7 @@ static void
 ngx_http_bulletdrop_domain_changed(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
+    char                       *constraint;
     json_t                     *json;
     ngx_http_request_t         *r;
     ngx_http_bulletdrop_ctx_t  *ctx;
@@ -751,8 +752,12 @@ ngx_http_bulletdrop_domain_changed(ngx_http_bulletdrop_db_query_t *q,
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        if (q->status == NGX_HTTP_BULLETDROP_DB_OK
-            && ngx_strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23505")
+        constraint = (q->status == NGX_HTTP_BULLETDROP_DB_OK)
+                     ? PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME)
+                     : NULL;
+
+        if (constraint
+            && ngx_strcmp(constraint, NGX_HTTP_BULLETDROP_SQL_DOMAIN_TAKEN)
                == 0)
         {
             ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
