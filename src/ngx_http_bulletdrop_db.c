@@ -368,13 +368,17 @@ ngx_http_bulletdrop_db_add_host(ngx_pool_t *pool, ngx_str_t *lists,
             return NGX_ERROR;
         }
 
-        last = ngx_cpymem(p, lists[i].data, lists[i].len);
+        /* memcpy() from NULL is undefined even for no bytes */
+        last = p;
 
         if (n) {
+            last = ngx_cpymem(last, lists[i].data, lists[i].len);
             *last++ = ',';
         }
 
-        last = ngx_cpymem(last, item[i]->data, item[i]->len);
+        if (item[i]->len) {
+            last = ngx_cpymem(last, item[i]->data, item[i]->len);
+        }
 
         lists[i].data = p;
         lists[i].len = last - p;
@@ -433,7 +437,10 @@ ngx_http_bulletdrop_db_add_option(ngx_conf_t *cf, ngx_array_t *options,
         return NGX_ERROR;
     }
 
-    ngx_memcpy(kv->value.data, value->data, value->len);
+    if (value->len) {
+        ngx_memcpy(kv->value.data, value->data, value->len);
+    }
+
     kv->value.data[value->len] = '\0';
 
     return NGX_OK;
