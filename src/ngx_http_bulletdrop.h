@@ -82,6 +82,8 @@ typedef struct {
 typedef struct {
     /* bulletdrop_files: requests are checked as a file domain's */
     ngx_flag_t                      files;
+    /* bulletdrop_file_cache_ttl: how long caches keep a file (files.c) */
+    time_t                          file_cache_ttl;
 } ngx_http_bulletdrop_loc_conf_t;
 
 
@@ -153,6 +155,8 @@ struct ngx_http_bulletdrop_ctx_s {
     ngx_uint_t                      page_limit;
     /* the read of the domains this request changed (domains.c) */
     ngx_atomic_uint_t               domains_ticket;
+    /* an answer held while the domains are read again; NULL: 204 */
+    ngx_buf_t                      *domains_answer;
 };
 
 

@@ -736,7 +736,8 @@ ngx_http_bulletdrop_domain_delete(ngx_http_request_t *r,
 
 /*
  * A domain was added, changed or removed: the table is read again before
- * the client hears of it.  The answer waits in ctx->body's place.
+ * the client hears of it.  The answer waits, serialized, in the request's
+ * pool (ctx->body is the request's own body, freed with it).
  */
 
 static void
@@ -744,7 +745,6 @@ ngx_http_bulletdrop_domain_changed(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
     char                       *constraint;
-    json_t                     *json;
     ngx_http_request_t         *r;
     ngx_http_bulletdrop_ctx_t  *ctx;
 
@@ -776,22 +776,15 @@ ngx_http_bulletdrop_domain_changed(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    if (q->stmt == NGX_HTTP_BULLETDROP_SQL_DOMAIN_DELETE) {
-        json = NULL;
-
-    } else {
-        json = ngx_http_bulletdrop_domain_json(res, 0);
-        if (json == NULL) {
+    if (q->stmt != NGX_HTTP_BULLETDROP_SQL_DOMAIN_DELETE) {
+        ctx->domains_answer = ngx_http_bulletdrop_json_buf(r,
+                                  ngx_http_bulletdrop_domain_json(res, 0));
+        if (ctx->domains_answer == NULL) {
             ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
             return;
         }
     }
 
-    if (ctx->body) {
-        json_decref(ctx->body);
-    }
-
-    ctx->body = json;
     ctx->match.nparams = (q->stmt == NGX_HTTP_BULLETDROP_SQL_DOMAIN_ADD);
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_DOMAIN_LIST,
@@ -814,7 +807,6 @@ static void
 ngx_http_bulletdrop_domain_answer(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    json_t                     *json;
     ngx_http_request_t         *r;
     ngx_http_bulletdrop_ctx_t  *ctx;
 
@@ -827,10 +819,7 @@ ngx_http_bulletdrop_domain_answer(ngx_http_bulletdrop_db_query_t *q,
 
     (void) ngx_http_bulletdrop_domains_store(res, 0, ctx->domains_ticket);
 
-    json = ctx->body;
-    ctx->body = NULL;
-
-    if (json == NULL) {
+    if (ctx->domains_answer == NULL) {
         r->headers_out.status = NGX_HTTP_NO_CONTENT;
         r->headers_out.content_length_n = 0;
         r->header_only = 1;
@@ -840,9 +829,11 @@ ngx_http_bulletdrop_domain_answer(ngx_http_bulletdrop_db_query_t *q,
     }
 
     ngx_http_bulletdrop_finish(r,
-        ngx_http_bulletdrop_json_send(r, ctx->match.nparams
-                                         ? NGX_HTTP_CREATED : NGX_HTTP_OK,
-                                      json));
+        ngx_http_bulletdrop_send_buf(r, ctx->match.nparams
+                                        ? NGX_HTTP_CREATED : NGX_HTTP_OK,
+                                     "application/json",
+                                     sizeof("application/json") - 1,
+                                     ctx->domains_answer));
 }
 
 

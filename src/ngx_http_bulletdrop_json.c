@@ -9,11 +9,26 @@ ngx_int_t
 ngx_http_bulletdrop_json_send(ngx_http_request_t *r, ngx_uint_t status,
     json_t *json)
 {
+    ngx_buf_t  *b;
+
+    b = ngx_http_bulletdrop_json_buf(r, json);
+    if (b == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_send_buf(r, status, "application/json",
+                                        sizeof("application/json") - 1, b);
+}
+
+
+ngx_buf_t *
+ngx_http_bulletdrop_json_buf(ngx_http_request_t *r, json_t *json)
+{
     size_t      len;
     ngx_buf_t  *b;
 
     if (json == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     len = json_dumpb(json, NULL, 0, JSON_COMPACT);
@@ -25,7 +40,7 @@ ngx_http_bulletdrop_json_send(ngx_http_request_t *r, ngx_uint_t status,
                      != len)
     {
         json_decref(json);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        return NULL;
     }
 
     json_decref(json);
@@ -33,8 +48,7 @@ ngx_http_bulletdrop_json_send(ngx_http_request_t *r, ngx_uint_t status,
     b->last += len;
     *b->last++ = '\n';
 
-    return ngx_http_bulletdrop_send_buf(r, status, "application/json",
-                                        sizeof("application/json") - 1, b);
+    return b;
 }
 
 

@@ -17,6 +17,13 @@ ngx_int_t ngx_http_bulletdrop_json_send(ngx_http_request_t *r,
     ngx_uint_t status, json_t *json);
 
 /*
+ * json as a buffer of the request's pool, ready for send_buf() (and the
+ * reference dropped); NULL on failure
+ */
+ngx_buf_t *ngx_http_bulletdrop_json_buf(ngx_http_request_t *r,
+    json_t *json);
+
+/*
  * b as the whole answer, of type (type_len: its part before parameters),
  * with "Cache-Control: no-store"
  */

@@ -391,6 +391,27 @@ subtest 'PATCH: a domain disabled and enabled again; unknown: 404' => sub {
     is_deeply(domain_rows(), $rows, 'none of these changed the table');
 };
 
+subtest 'domains changed over and over: the same workers answer' => sub {
+    my @workers = $t->nginx->worker_pids;
+    my %statuses;
+
+    for my $name (map { "churn$_.example.com" } 1 .. 10) {
+        my @res = ($t->post('/api/domains', token => $admin->{key},
+                            json => { name => $name }),
+                   patch_domain($name, 0), patch_domain($name, 1),
+                   $t->delete("/api/domains/$name",
+                              token => $admin->{key}));
+        $statuses{ join ' ', map { $_->{status} } @res }++;
+    }
+
+    is_deeply(\%statuses, { '201 200 200 204' => 10 },
+              'ten times added, disabled, enabled and deleted');
+    is_deeply([ $t->nginx->worker_pids ], \@workers,
+              'no worker died and was replaced');
+    unlike($t->nginx->log_text, qr/exited on signal|exited with code [1-9]/,
+           'the log tells of no worker exit');
+};
+
 subtest 'DELETE: 204, then 404; users\' defaults on it are cleared' => sub {
     $t->add_domains('tmp.example.com');
     my $res = set_default($bob, 'TMP.Example.com');
