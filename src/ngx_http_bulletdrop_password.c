@@ -4,24 +4,26 @@
  * scrypt takes tens of milliseconds and 32 MiB by design; on the event
  * loop it would stall every connection of the worker.  The job's inputs
  * are copied into memory of its own, since the request (and its pool)
- * may be gone before the thread is done: its pool cleanup only marks the
- * job orphaned, and the job is freed when its completion event runs.
+ * may be gone before the thread is done: the job is freed when its
+ * completion event runs.
  */
 
 #include <openssl/crypto.h>
 
 #include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_job.h"
 #include "ngx_http_bulletdrop_password.h"
 
 
-typedef struct {
-    ngx_thread_task_t                      task;
-    /* keeps a worker that shuts down gracefully until the job is back */
-    ngx_event_t                            hold;
+/* how long a job may keep a worker that is shutting down */
+#define NGX_HTTP_BULLETDROP_PASSWORD_HOLD  60000
 
-    /* NULL once the request has gone */
-    ngx_http_request_t                    *request;
-    ngx_pool_cleanup_t                    *cleanup;
+
+#if (NGX_THREADS)
+
+typedef struct {
+    ngx_http_bulletdrop_job_t              job;
+
     ngx_http_bulletdrop_password_t        *pw;
     ngx_http_bulletdrop_password_done_pt   done;
 
@@ -34,9 +36,6 @@ typedef struct {
     unsigned                               do_check:1;
     unsigned                               do_hash:1;
 
-    /* set by the event loop when the request goes; read by the thread */
-    ngx_atomic_t                           orphaned;
-
     int                                    matched;
     int                                    hashed;
     char                                   hash[BD_PASSWORD_HASH_MAX];
@@ -46,8 +45,8 @@ typedef struct {
 
 static void ngx_http_bulletdrop_password_thread(void *data, ngx_log_t *log);
 static void ngx_http_bulletdrop_password_event(ngx_event_t *ev);
-static void ngx_http_bulletdrop_password_hold(ngx_event_t *ev);
-static void ngx_http_bulletdrop_password_orphan(void *data);
+
+#endif
 
 
 ngx_int_t
@@ -58,6 +57,7 @@ ngx_http_bulletdrop_password_run(ngx_http_request_t *r,
 #if (NGX_THREADS)
     u_char                              *p;
     size_t                               size, stored_len;
+    ngx_int_t                            rc;
     ngx_http_bulletdrop_main_conf_t     *bmcf;
     ngx_http_bulletdrop_password_job_t  *job;
 
@@ -98,38 +98,26 @@ ngx_http_bulletdrop_password_run(ngx_http_request_t *r,
     job->do_hash = pw->do_hash;
     job->pw = pw;
     job->done = done;
-    job->request = r;
 
-    job->cleanup = ngx_pool_cleanup_add(r->pool, 0);
-    if (job->cleanup == NULL) {
-        ngx_free(job);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    job->job.what = pw->do_check ? "a password check" : "a password hash";
+    job->job.task.handler = ngx_http_bulletdrop_password_thread;
+    job->job.task.event.handler = ngx_http_bulletdrop_password_event;
+
+    rc = ngx_http_bulletdrop_watch_client(r);
+
+    if (rc == NGX_OK) {
+        rc = ngx_http_bulletdrop_job_post(r, &job->job, bmcf->thread_pool,
+                                          NGX_HTTP_BULLETDROP_PASSWORD_HOLD);
     }
 
-    job->task.ctx = job;
-    job->task.handler = ngx_http_bulletdrop_password_thread;
-    job->task.event.data = job;
-    job->task.event.handler = ngx_http_bulletdrop_password_event;
-    job->task.event.log = r->connection->log;
-
-    if (ngx_http_bulletdrop_watch_client(r) != NGX_OK
-        || ngx_thread_task_post(bmcf->thread_pool, &job->task) != NGX_OK)
-    {
-        /* a full queue: tell the client to come back, not to give up */
+    if (rc != NGX_OK) {
         OPENSSL_cleanse(job, size);
         ngx_free(job);
-        return NGX_HTTP_SERVICE_UNAVAILABLE;
+
+        /* a full queue: tell the client to come back, not to give up */
+        return rc == NGX_DECLINED ? NGX_HTTP_SERVICE_UNAVAILABLE
+                                  : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    job->cleanup->handler = ngx_http_bulletdrop_password_orphan;
-    job->cleanup->data = job;
-
-    job->hold.handler = ngx_http_bulletdrop_password_hold;
-    job->hold.data = job;
-    job->hold.log = r->connection->log;
-    ngx_add_timer(&job->hold, 60000);
-
-    r->main->count++;
 
     return NGX_DONE;
 
@@ -149,7 +137,7 @@ ngx_http_bulletdrop_password_thread(void *data, ngx_log_t *log)
     ngx_http_bulletdrop_password_job_t  *job = data;
 
     /* nobody waits for a job whose request has gone: skip the work */
-    if (job->orphaned) {
+    if (job->job.orphaned) {
         return;
     }
 
@@ -166,7 +154,7 @@ ngx_http_bulletdrop_password_thread(void *data, ngx_log_t *log)
         }
     }
 
-    if (job->do_hash && !job->orphaned) {
+    if (job->do_hash && !job->job.orphaned) {
         job->hashed = (bd_password_hash((char *) job->plain, job->plain_len,
                                         NULL, job->hash)
                        == 0);
@@ -183,17 +171,11 @@ ngx_http_bulletdrop_password_event(ngx_event_t *ev)
     ngx_http_bulletdrop_password_done_pt   done;
 
     job = ev->data;
-    r = job->request;
+    r = ngx_http_bulletdrop_job_back(&job->job);
     pw = job->pw;
     done = job->done;
 
-    if (job->hold.timer_set) {
-        ngx_del_timer(&job->hold);
-    }
-
     if (r) {
-        job->cleanup->handler = NULL;
-
         pw->matched = job->matched ? 1 : 0;
 
         if (job->do_hash && job->hashed) {
@@ -210,24 +192,6 @@ ngx_http_bulletdrop_password_event(ngx_event_t *ev)
     if (r) {
         done(r, pw);
     }
-}
-
-
-static void
-ngx_http_bulletdrop_password_hold(ngx_event_t *ev)
-{
-    ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
-                  "bulletdrop: a password job has not returned in a minute");
-}
-
-
-static void
-ngx_http_bulletdrop_password_orphan(void *data)
-{
-    ngx_http_bulletdrop_password_job_t  *job = data;
-
-    job->request = NULL;
-    (void) ngx_atomic_cmp_set(&job->orphaned, 0, 1);
 }
 
 #endif

@@ -26,6 +26,7 @@
 #include "ngx_http_bulletdrop_commit.h"
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_files.h"
+#include "ngx_http_bulletdrop_job.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_upload.h"
@@ -123,19 +124,18 @@ struct ngx_http_bulletdrop_upload_s {
  * a descriptor and the paths (tmp is NULL for an unnamed file): the request
  * may go first.
  */
+#if (NGX_THREADS)
 typedef struct {
-    ngx_thread_task_t                   task;
-    ngx_event_t                         hold;
+    ngx_http_bulletdrop_job_t           job;
     ngx_fd_t                            fd;
     ngx_err_t                           err;
     const char                         *failed;
-    ngx_http_request_t                 *request;
-    ngx_pool_cleanup_t                 *cleanup;
     u_char                             *tmp;
     u_char                             *path;
     u_char                             *dir;
     unsigned                            placed:1;
 } ngx_http_bulletdrop_sync_t;
+#endif
 
 
 static ngx_int_t ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
@@ -177,8 +177,6 @@ static ngx_int_t ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
 #if (NGX_THREADS)
 static void ngx_http_bulletdrop_sync_thread(void *data, ngx_log_t *log);
 static void ngx_http_bulletdrop_sync_event(ngx_event_t *ev);
-static void ngx_http_bulletdrop_sync_hold(ngx_event_t *ev);
-static void ngx_http_bulletdrop_sync_orphan(void *data);
 #endif
 static ngx_int_t ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
@@ -1083,6 +1081,7 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
     ngx_http_bulletdrop_main_conf_t  *bmcf;
 #if (NGX_THREADS)
     u_char                           *p;
+    ngx_int_t                         rc;
     ngx_http_bulletdrop_sync_t       *job;
 #endif
 
@@ -1128,51 +1127,34 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
     *ngx_cpymem(p, up->path.data, dir) = '\0';
 
     job->fd = dup(up->fd);
-    job->request = r;
-    job->cleanup = ngx_pool_cleanup_add(r->pool, 0);
 
-    if (job->fd == -1 || job->cleanup == NULL) {
-        if (job->fd != -1) {
-            (void) close(job->fd);
-        }
-
+    if (job->fd == -1) {
         ngx_free(job);
         return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
-    job->task.ctx = job;
-    job->task.handler = ngx_http_bulletdrop_sync_thread;
-    job->task.event.data = job;
-    job->task.event.handler = ngx_http_bulletdrop_sync_event;
-    job->task.event.log = r->connection->log;
+    job->job.what = "an upload's fsync()";
+    job->job.task.handler = ngx_http_bulletdrop_sync_thread;
+    job->job.task.event.handler = ngx_http_bulletdrop_sync_event;
 
-    if (ngx_thread_task_post(bmcf->thread_pool, &job->task) != NGX_OK) {
+    rc = ngx_http_bulletdrop_job_post(r, &job->job, bmcf->thread_pool,
+                                      NGX_HTTP_BULLETDROP_JOB_HOLD);
+
+    if (rc != NGX_OK) {
         (void) close(job->fd);
         ngx_free(job);
         return ngx_http_bulletdrop_upload_fail(r, up,
-                                               NGX_HTTP_SERVICE_UNAVAILABLE);
+                                           rc == NGX_DECLINED
+                                           ? NGX_HTTP_SERVICE_UNAVAILABLE
+                                           : NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
-
-    job->cleanup->handler = ngx_http_bulletdrop_sync_orphan;
-    job->cleanup->data = job;
 
     /*
      * The body is in: a client leaving now saves nothing, and abandoning
      * would be one more way out to get right
      */
     r->read_event_handler = ngx_http_block_reading;
-
-    /*
-     * A worker shutting down gracefully waits for timers that cannot be
-     * cancelled: this one keeps it until the job is back
-     */
-    job->hold.handler = ngx_http_bulletdrop_sync_hold;
-    job->hold.data = job;
-    job->hold.log = r->connection->log;
-    ngx_add_timer(&job->hold, NGX_HTTP_BULLETDROP_JOB_HOLD);
-
-    r->main->count++;
 
     return NGX_DONE;
 
@@ -1231,12 +1213,8 @@ ngx_http_bulletdrop_sync_event(ngx_event_t *ev)
     ngx_http_bulletdrop_sync_t  *job;
 
     job = ev->data;
-    r = job->request;
+    r = ngx_http_bulletdrop_job_back(&job->job);
     err = job->err;
-
-    if (job->hold.timer_set) {
-        ngx_del_timer(&job->hold);
-    }
 
     (void) close(job->fd);
 
@@ -1249,8 +1227,6 @@ ngx_http_bulletdrop_sync_event(ngx_event_t *ev)
         ngx_free(job);
         return;
     }
-
-    job->cleanup->handler = NULL;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
     ctx->upload->placed = job->placed;
@@ -1271,22 +1247,6 @@ ngx_http_bulletdrop_sync_event(ngx_event_t *ev)
     ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_upload_commit(r, ctx));
 }
 
-
-static void
-ngx_http_bulletdrop_sync_hold(ngx_event_t *ev)
-{
-    ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
-                  "bulletdrop: fsync() has not returned for an hour");
-}
-
-
-static void
-ngx_http_bulletdrop_sync_orphan(void *data)
-{
-    ngx_http_bulletdrop_sync_t  *job = data;
-
-    job->request = NULL;
-}
 
 #endif
 

@@ -11,6 +11,9 @@ use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
 
+use Time::HiRes qw(sleep);
+
+use BulletDrop::HTTP qw(build_request);
 use BulletDrop::Test qw(is_error);
 
 my $t = BulletDrop::Test->new;
@@ -93,6 +96,29 @@ subtest 'registrations are counted per address' => sub {
            ->{status}, 201, 'from another address: 201');
 
     $t3->teardown;
+};
+
+subtest 'clients that leave during a password check kill no worker'
+=> sub {
+    my @workers = $t->nginx->worker_pids;
+
+    # each leaves a little later than the one before, so that some leave
+    # before their check is queued, some while it runs
+    for my $i (0 .. 19) {
+        my $sock = $t->http->connect(from => '127.0.0.9');
+        print {$sock} build_request('POST', '/api/auth/login',
+            json => { username => "ghost$i", password => 'guess' x 4 });
+        sleep 0.004 * $i;
+        close $sock;
+    }
+
+    my $carol = $t->new_user('carol', password => 'carol long password');
+    ok(defined $t->login('carol', 'carol long password'),
+       'a login after them works');
+    is_deeply([ $t->nginx->worker_pids ], \@workers,
+              'no worker died and was replaced');
+    unlike($t->nginx->log_text, qr/exited on signal|exited with code [1-9]/,
+           'the log tells of no worker exit');
 };
 
 subtest 'a full thread pool queue is a 503 in JSON, with Retry-After'
