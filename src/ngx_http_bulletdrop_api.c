@@ -375,10 +375,21 @@ ngx_http_bulletdrop_answer(ngx_http_request_t *r, ngx_int_t rc)
         return rc;
     }
 
-    /* nginx's own reader refused a malformed chunked body */
+    /*
+     * nginx's own reader refused a malformed chunked body: where it ends
+     * is unknown, so the connection ends too, as nginx's own 400 does
+     */
     if (rc == NGX_HTTP_BAD_REQUEST) {
+        r->keepalive = 0;
         return ngx_http_bulletdrop_json_error(r, rc, "bad_request",
                                               "the request is malformed");
+    }
+
+    /* a chunked body past client_max_body_size */
+    if (rc == NGX_HTTP_REQUEST_ENTITY_TOO_LARGE) {
+        return ngx_http_bulletdrop_json_error(r, rc, "body_too_large",
+                                              "the body is larger than "
+                                              "this server takes");
     }
 
     r->expect_tested = 1;

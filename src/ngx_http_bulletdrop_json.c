@@ -69,6 +69,16 @@ ngx_http_bulletdrop_send_buf(ngx_http_request_t *r, ngx_uint_t status,
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
 
+    /*
+     * An answer while the body is still coming (a refusal mid-body): what
+     * follows on the connection cannot be told from a next request.  It
+     * closes, says so, and lingers so that the client reads the answer.
+     */
+    if (r->reading_body) {
+        r->keepalive = 0;
+        r->lingering_close = 1;
+    }
+
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
