@@ -779,9 +779,10 @@ failed:
 
 
 /*
- * LISTEN, as a query of no requester: finish_op() makes the connection
- * idle once it is answered.  Until then, notifications may have been
- * missed: the handler hears that anything may have changed.
+ * LISTEN is sent like a query that no request waits for; finish_op() makes
+ * the connection idle once it is answered.  Whatever was notified before
+ * (while this connection was down or connecting) was missed, so the notify
+ * handler is then told that anything may have changed.
  */
 
 static void
@@ -820,7 +821,11 @@ ngx_http_bulletdrop_db_notified(ngx_http_bulletdrop_db_conn_t *conn)
 }
 
 
-/* with no connection left, waiting requests fail now, not at the next try */
+/*
+ * A failed attempt: the next one is scheduled.  If no connection is left
+ * up or on its way up, pump() fails the waiting queries at once rather
+ * than letting them wait for an attempt that may never succeed.
+ */
 
 static void
 ngx_http_bulletdrop_db_connect_failed(ngx_http_bulletdrop_db_conn_t *conn)
@@ -974,7 +979,10 @@ ngx_http_bulletdrop_db_receive(ngx_http_bulletdrop_db_conn_t *conn)
     ngx_http_bulletdrop_db_notified(conn);
 
     if (conn->state == bd_conn_idle) {
-        /* else an idle connection only hears the server close it */
+        /*
+         * no reply is due on an idle connection: besides notifications,
+         * all it can hear is the server closing it
+         */
         if (PQstatus(conn->pg) == CONNECTION_BAD) {
             ngx_http_bulletdrop_db_lost(conn, "connection lost");
         }
@@ -1098,7 +1106,11 @@ ngx_http_bulletdrop_db_dispatch(ngx_http_bulletdrop_db_conn_t *conn,
 }
 
 
-/* sends the prepare the statement still needs on this connection, or it */
+/*
+ * Sends the query's statement: PQsendPrepare() if this connection has not
+ * prepared it yet (the query itself follows once that is answered), else
+ * PQsendQueryPrepared().
+ */
 
 static ngx_int_t
 ngx_http_bulletdrop_db_send(ngx_http_bulletdrop_db_conn_t *conn)
@@ -1152,11 +1164,9 @@ ngx_http_bulletdrop_db_flush(ngx_http_bulletdrop_db_conn_t *conn)
 
 
 /*
- * The connection broke.  Its query is sent again when that is harmless
- * (a read-only statement) and there is time left: the next request after
- * PostgreSQL dropped its sessions should not fail.  When the server drops
- * all of them, the other idle ones may not know it yet, so the budget is
- * one try per connection: each loss retires a different stale one.
+ * The connection broke while its events were being handled: it is
+ * dropped, and the waiting queries get the connections that are left (or
+ * fail at once if none is left).
  */
 
 static void
@@ -1171,6 +1181,15 @@ ngx_http_bulletdrop_db_lost(ngx_http_bulletdrop_db_conn_t *conn,
     ngx_http_bulletdrop_db_pump(pool);
 }
 
+
+/*
+ * Closes a broken connection and schedules its replacement.  Its query, if
+ * any, is sent again when that is harmless (a read-only statement) and
+ * there is time left: the next request after PostgreSQL dropped its
+ * sessions should not fail.  When the server drops all of them, the other
+ * idle connections may not know it yet, so a query may be retried once per
+ * connection in the pool: each loss retires a different stale one.
+ */
 
 static void
 ngx_http_bulletdrop_db_drop(ngx_http_bulletdrop_db_conn_t *conn,
@@ -1357,8 +1376,9 @@ ngx_http_bulletdrop_db_alive(ngx_http_bulletdrop_db_pool_t *pool)
 
 
 /*
- * Gives idle connections to waiting queries, in order; when no connection
- * is up or on its way up, nothing will ever serve the queue.
+ * Gives idle connections to waiting queries, in order.  When no connection
+ * is up or on its way up, no connection will come to serve the queue: the
+ * queries left in it fail at once.
  */
 
 static void
@@ -1571,7 +1591,10 @@ ngx_http_bulletdrop_db_run(ngx_http_bulletdrop_db_query_t *q)
     q->retries = 0;
     q->deadline = ngx_current_msec + pool->conf->timeout;
 
-    /* an idle connection means nothing is waiting */
+    /*
+     * the queue is served before a connection is left idle: with an idle
+     * connection, there is no queue for this query to jump
+     */
     conn = ngx_http_bulletdrop_db_idle(pool);
 
     if (conn) {
