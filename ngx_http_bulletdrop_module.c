@@ -186,6 +186,20 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
       offsetof(ngx_http_bulletdrop_loc_conf_t, files),
       NULL },
 
+    { ngx_string("bulletdrop_file_cache_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_loc_conf_t, file_cache_ttl),
+      NULL },
+
+    { ngx_string("bulletdrop_file_cache_shared_ttl"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_sec_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_loc_conf_t, file_cache_shared_ttl),
+      NULL },
+
     { ngx_string("bulletdrop_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_bulletdrop_api,
@@ -387,6 +401,8 @@ ngx_http_bulletdrop_create_loc_conf(ngx_conf_t *cf)
     }
 
     blcf->files = NGX_CONF_UNSET;
+    blcf->file_cache_ttl = NGX_CONF_UNSET;
+    blcf->file_cache_shared_ttl = NGX_CONF_UNSET;
 
     return blcf;
 }
@@ -399,6 +415,10 @@ ngx_http_bulletdrop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_bulletdrop_loc_conf_t *conf = child;
 
     ngx_conf_merge_value(conf->files, prev->files, 0);
+    ngx_conf_merge_sec_value(conf->file_cache_ttl, prev->file_cache_ttl,
+                             300);
+    ngx_conf_merge_sec_value(conf->file_cache_shared_ttl,
+                             prev->file_cache_shared_ttl, NGX_CONF_UNSET);
 
     return NGX_CONF_OK;
 }

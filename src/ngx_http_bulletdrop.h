@@ -84,6 +84,8 @@ typedef struct {
     ngx_flag_t                      files;
     /* bulletdrop_file_cache_ttl: how long caches keep a file (files.c) */
     time_t                          file_cache_ttl;
+    /* bulletdrop_file_cache_shared_ttl: s-maxage; NGX_CONF_UNSET: none */
+    time_t                          file_cache_shared_ttl;
 } ngx_http_bulletdrop_loc_conf_t;
 
 

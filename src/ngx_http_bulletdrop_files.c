@@ -10,7 +10,8 @@
  * against what the workers share of it, and against the database when
  * they know nothing or when a view must be counted: a view limit is kept
  * by one atomic update per view.  The header filter makes every answer
- * safe to open (types, nosniff, sandbox) and sets its caching; the log
+ * safe to open (types, nosniff, sandbox) and sets how long it may be
+ * cached; the log
  * phase counts views, sent in batches, and removes a file whose last view
  * was just served.  One worker sweeps expired files away.
  */
@@ -42,13 +43,6 @@
 /* rows a sweep takes at a time */
 #define NGX_HTTP_BULLETDROP_SWEEP_PAGE      200
 
-/*
- * Kept short: on this kernel an answer's head past 512 bytes costs a
- * sixth of a 300 KB file's requests/s (bench/serve.sh)
- */
-#define NGX_HTTP_BULLETDROP_IMMUTABLE  "max-age=31536000, immutable"
-
-
 typedef struct ngx_http_bulletdrop_asks_s  ngx_http_bulletdrop_asks_t;
 
 struct ngx_http_bulletdrop_file_s {
@@ -61,8 +55,12 @@ struct ngx_http_bulletdrop_file_s {
     ngx_str_t                           path;
     ngx_str_t                           disposition;
     bd_deliver_type_t                   type;
+    /* milliseconds since the epoch; 0: none (or not known) */
+    int64_t                             expires;
 
     unsigned                            limited:1;
+    /* a view limit: every view is counted, so none is cached */
+    unsigned                            max_views:1;
     /* the access phase waits for the database */
     unsigned                            waiting:1;
     unsigned                            decided:1;
@@ -135,7 +133,7 @@ static void ngx_http_bulletdrop_files_answer(ngx_http_bulletdrop_asks_t *b,
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static void ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
     PGresult *res, int row);
-static void ngx_http_bulletdrop_files_know(u_char *id, PGresult *res,
+static int64_t ngx_http_bulletdrop_files_know(u_char *id, PGresult *res,
     int row, ngx_uint_t gone);
 static ngx_int_t ngx_http_bulletdrop_files_refuse(ngx_http_request_t *r,
     ngx_uint_t status, const char *code, const char *detail);
@@ -143,6 +141,8 @@ static ngx_int_t ngx_http_bulletdrop_files_home(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_files_preflight(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_files_header(ngx_http_request_t *r,
     const char *key, const char *value, size_t len);
+static ngx_int_t ngx_http_bulletdrop_files_cache(ngx_http_request_t *r,
+    ngx_http_bulletdrop_file_t *f, ngx_str_t *value);
 static ngx_int_t ngx_http_bulletdrop_files_header_filter(
     ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_files_log(ngx_http_request_t *r);
@@ -547,6 +547,9 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
     f->limited = 1;
 
     if (ngx_http_bulletdrop_known_find(f->id, &known) == NGX_OK) {
+        f->expires = known.expires;
+        f->max_views = known.max_views;
+
         if (known.gone
             || (known.expires && ngx_http_bulletdrop_now() >= known.expires))
         {
@@ -921,8 +924,11 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
      */
     f->last = (spent && max_views == 1);
 
+    f->max_views = (max_views > 0);
+
     /* a row that is gone is remembered as gone: no query the next time */
-    ngx_http_bulletdrop_files_know(f->id, res, row, f->gone || spent);
+    f->expires = ngx_http_bulletdrop_files_know(f->id, res, row,
+                                                f->gone || spent);
 
     /* the database's views may be spent on this server's lease */
     if (f->gone && max_views > 0 && r->method == NGX_HTTP_GET
@@ -939,9 +945,12 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
 }
 
 
-/* what a row of bd_upload_view_batch() says of a file, into shared memory */
+/*
+ * What a row of bd_upload_view_batch() says of a file, into shared memory;
+ * its expiry is returned
+ */
 
-static void
+static int64_t
 ngx_http_bulletdrop_files_know(u_char *id, PGresult *res, int row,
     ngx_uint_t gone)
 {
@@ -956,6 +965,8 @@ ngx_http_bulletdrop_files_know(u_char *id, PGresult *res, int row,
 
     ngx_http_bulletdrop_known_store(id, expires, !PQgetisnull(res, row, 3),
                                     gone, lease == NGX_ERROR ? 0 : lease);
+
+    return expires;
 }
 
 
@@ -1080,13 +1091,17 @@ ngx_http_bulletdrop_files_header(ngx_http_request_t *r, const char *key,
 }
 
 
-/* the headers of every file answer */
+/*
+ * The headers of every file answer, kept short: on this kernel an answer's
+ * head past 512 bytes costs a sixth of a 300 KB file's requests/s
+ * (bench/serve.sh)
+ */
 
 static ngx_int_t
 ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
 {
+    ngx_str_t                    cache;
     ngx_uint_t                   status;
-    const char                  *cache;
     ngx_http_bulletdrop_ctx_t   *ctx;
     ngx_http_bulletdrop_file_t  *f;
 
@@ -1117,7 +1132,9 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
     r->headers_out.content_type_lowcase = NULL;
     r->headers_out.charset.len = 0;
 
-    cache = f->limited ? "no-store" : NGX_HTTP_BULLETDROP_IMMUTABLE;
+    if (ngx_http_bulletdrop_files_cache(r, f, &cache) != NGX_OK) {
+        return NGX_ERROR;
+    }
 
     if (ngx_http_bulletdrop_files_header(r, "X-Content-Type-Options",
                                          "nosniff", 7) != NGX_OK
@@ -1128,13 +1145,80 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
         || ngx_http_bulletdrop_files_header(r, "Content-Disposition",
                                             (char *) f->disposition.data,
                                             f->disposition.len) != NGX_OK
-        || ngx_http_bulletdrop_files_header(r, "Cache-Control", cache,
-                                            ngx_strlen(cache)) != NGX_OK)
+        || ngx_http_bulletdrop_files_header(r, "Cache-Control",
+                                            (char *) cache.data, cache.len)
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * How long a file may be kept by browsers and caches.  A deleted file
+ * must stop showing soon: not a year, as "immutable" had it, but
+ * bulletdrop_file_cache_ttl (5m), after which a cache asks again with the
+ * ETag or Last-Modified the static module sent, and hears 304 or, once the
+ * file is gone, 404.  Shared caches (a CDN, which can be purged) may get
+ * longer, as s-maxage, where bulletdrop_file_cache_shared_ttl says so.  An
+ * expiring file is never kept past its expiry; a file with a view limit
+ * never at all, each view being counted.  No "public" (nothing here needs
+ * it, and the head must stay small), nor "must-revalidate" or "stale-*":
+ * caches serve nothing stale unless cut off from us.
+ */
+
+static ngx_int_t
+ngx_http_bulletdrop_files_cache(ngx_http_request_t *r,
+    ngx_http_bulletdrop_file_t *f, ngx_str_t *value)
+{
+    u_char                          *p;
+    time_t                           ttl, shared;
+    int64_t                          left;
+    ngx_http_bulletdrop_loc_conf_t  *blcf;
+
+    if (f->max_views || (f->limited && f->expires == 0)) {
+        ngx_str_set(value, "no-store");
+        return NGX_OK;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bulletdrop_module);
+    ttl = blcf->file_cache_ttl;
+    shared = blcf->file_cache_shared_ttl;
+
+    if (f->expires) {
+        left = (f->expires - ngx_http_bulletdrop_now()) / 1000;
+        left = ngx_max(left, 0);
+
+        ttl = (time_t) ngx_min((int64_t) ttl, left);
+
+        if (shared != NGX_CONF_UNSET) {
+            shared = (time_t) ngx_min((int64_t) shared, left);
+        }
+    }
+
+    if (ttl == 0 && (shared == NGX_CONF_UNSET || shared == 0)) {
+        ngx_str_set(value, "no-cache");
+        return NGX_OK;
+    }
+
+    p = ngx_pnalloc(r->pool, sizeof("max-age=, s-maxage=") - 1
+                             + 2 * NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    value->data = p;
+    p = ngx_sprintf(p, "max-age=%T", ttl);
+
+    if (shared != NGX_CONF_UNSET) {
+        p = ngx_sprintf(p, ", s-maxage=%T", shared);
+    }
+
+    value->len = p - value->data;
+
+    return NGX_OK;
 }
 
 

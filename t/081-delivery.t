@@ -7,10 +7,11 @@
 # preflight.  Every file answer (200, 206, 304, 416) carries nosniff, a
 # sandbox, CORS, a Content-Disposition with the uploaded name and a
 # Content-Type by kind: media their own, text and markup as text/plain,
-# the rest as an attachment.  Permanent files are cached for a year and
-# cost the database nothing (served with PostgreSQL frozen or stopped);
-# files with limits are no-store and need it (503 without it).  A
-# deleted file is a 404 at once; other hosts get no files but the API.
+# the rest as an attachment.  Permanent files are cached for five minutes
+# (then revalidated: t/085) and cost the database nothing (served with
+# PostgreSQL frozen or stopped); files with a view limit are no-store and
+# need it (503 without it).  A deleted file is a 404 at once; other hosts
+# get no files but the API.
 
 use strict;
 use warnings;
@@ -24,7 +25,9 @@ use BulletDrop::Util qw(spew);
 
 my $EXTS = '.png .jpg .gif .webp .pdf .txt .md .mp4 .webm .json .csv '
          . '.zip .bin';
-my $FOREVER = 'max-age=31536000, immutable';
+# bulletdrop_file_cache_ttl's default: a deleted file is gone from caches
+# within minutes (t/085)
+my $CACHED = 'max-age=300';
 # no Access-Control-Expose-Headers: the head stays small (bench/serve.sh)
 my $EXPOSE = '';
 my $XATTR = 'user.bulletdrop.name';
@@ -129,7 +132,7 @@ subtest 'the seed\'s four domains and an added one serve files' => sub {
 
     for my $host (@SEED, $EXTRA) {
         my $res = at($host, $png->{path});
-        served_as($res, { type => 'image/png', cache => $FOREVER },
+        served_as($res, { type => 'image/png', cache => $CACHED },
                   "$host: 200, an image/png");
         ok($res->{body} eq $png->{data}, "$host: the bytes uploaded");
     }
@@ -213,9 +216,9 @@ subtest 'each kind of file has its type, inline or as an attachment'
         my ($ext, $type, $disp) = @$k;
         my $rec = $kind{$ext};
         my $res = at('media.localhost', $rec->{path});
-        served_as($res, { type => $type, cache => $FOREVER,
+        served_as($res, { type => $type, cache => $CACHED,
                           disposition => qq{$disp; filename="kind.$ext"} },
-                  ".$ext: $type, $disp, cached for a year");
+                  ".$ext: $type, $disp, cached for five minutes");
         ok($res->{body} eq $rec->{data}, ".$ext: the bytes uploaded");
         is($res->{headers}{'content-length'}, 2000, ".$ext: their length");
     }
@@ -236,7 +239,7 @@ subtest 'markup and scripts are shown as their source' => sub {
 
         my $res = at('shots.localhost', $path);
         served_as($res, { type => 'text/plain; charset=utf-8',
-                          cache => $FOREVER,
+                          cache => $CACHED,
                           disposition => qq{inline; filename="$id.$ext"} },
                   ".$ext without a name kept: text/plain, inline, named "
                   . 'by its id');
@@ -312,7 +315,7 @@ subtest 'ranges' => sub {
     my $res = at('img.localhost', $png->{path},
                  headers => [ Range => 'bytes=0-99' ]);
     served_as($res, { status => 206, type => 'image/png',
-                      cache => $FOREVER },
+                      cache => $CACHED },
               'bytes=0-99: 206, with the file\'s headers');
     is($res->{headers}{'content-range'}, 'bytes 0-99/5000',
        'Content-Range: bytes 0-99/5000');
@@ -342,7 +345,7 @@ subtest 'ranges' => sub {
               headers => [ Range => 'bytes=999999-' ]);
     served_as($res, { status => 416,
                       disposition => 'inline; filename="shot.png"',
-                      cache => $FOREVER },
+                      cache => $CACHED },
               'bytes=999999-: 416, with the file\'s headers, each once');
     is($res->{headers}{'content-range'}, 'bytes */5000',
        'Content-Range: bytes */5000');
@@ -357,7 +360,7 @@ subtest 'conditional GETs' => sub {
 
     my $res = at('img.localhost', $png->{path},
                  headers => [ 'If-None-Match' => $etag ]);
-    served_as($res, { status => 304, cache => $FOREVER,
+    served_as($res, { status => 304, cache => $CACHED,
                       disposition => 'inline; filename="shot.png"' },
               'If-None-Match with it: 304, with the file\'s headers');
     is($res->{body}, '', 'and no body');
@@ -365,7 +368,7 @@ subtest 'conditional GETs' => sub {
 
     $res = at('shots.localhost', $png->{path},
               headers => [ 'If-Modified-Since' => $modified ]);
-    served_as($res, { status => 304, cache => $FOREVER },
+    served_as($res, { status => 304, cache => $CACHED },
               'If-Modified-Since with the Last-Modified: 304');
     is($res->{body}, '', 'and no body');
 
@@ -388,7 +391,7 @@ subtest 'HEAD: the headers of a GET, no body' => sub {
         served_as($head, { type => $get->{headers}{'content-type'},
                            disposition =>
                                $get->{headers}{'content-disposition'},
-                           cache => $FOREVER },
+                           cache => $CACHED },
                   ".$ext: 200 and the headers of its GET");
         is($head->{headers}{'content-length'}, 2000,
            ".$ext: its Content-Length");
@@ -492,13 +495,15 @@ subtest 'the database down: permanent files serve, limited ones 503'
     my $views = upload_ok('views.png', sample('png', 1900, 'views'),
                           'X-BulletDrop-Max-Views' => 10);
 
-    served_as(at('img.localhost', $png->{path}), { cache => $FOREVER },
-              'a permanent file: cached for a year');
-    for my $rec ($ttl, $views) {
+    served_as(at('img.localhost', $png->{path}), { cache => $CACHED },
+              'a permanent file: cached for five minutes');
+    # an hour left: five minutes, as a permanent file (t/085)
+    for my $case ([ $ttl, $CACHED ], [ $views, 'no-store' ]) {
+        my ($rec, $cache) = @$case;
         my $res = at('img.localhost', $rec->{path});
-        served_as($res, { cache => 'no-store', type => 'image/png',
+        served_as($res, { cache => $cache, type => 'image/png',
                           disposition => qq{inline; filename="$rec->{name}"}
-                        }, "$rec->{name}, with a limit: no-store");
+                        }, "$rec->{name}, with a limit: $cache");
         ok($res->{body} eq $rec->{data}, "$rec->{name}: served whole");
     }
     my $etag = at('img.localhost', $png->{path})->{headers}{etag};
@@ -510,7 +515,7 @@ subtest 'the database down: permanent files serve, limited ones 503'
         $t->pg->$off;
 
         my $res = at('img.localhost', $png->{path});
-        served_as($res, { cache => $FOREVER, type => 'image/png' },
+        served_as($res, { cache => $CACHED, type => 'image/png' },
                   "PostgreSQL $how: a permanent file, 200");
         ok($res->{body} eq $png->{data}, "$how: whole");
         cmp_ok($res->{elapsed}, '<', 0.5,
