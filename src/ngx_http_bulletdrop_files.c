@@ -9,9 +9,9 @@
  * view limit has its id marked (bd_deliver_id_limited()); it is checked
  * against what the workers share of it, and against the database when
  * they know nothing or when a view must be counted: a view limit is kept
- * by one atomic update per view.  The header filter makes every answer
- * safe to open (types, nosniff, sandbox) and sets how long it may be
- * cached; the log
+ * by one atomic update per view.  A request of many ranges gets the whole
+ * file.  The header filter makes every answer safe to open (types,
+ * nosniff, sandbox) and sets how long it may be cached; the log
  * phase counts views, sent in batches, and removes a file whose last view
  * was just served.  One worker sweeps expired files away.
  */
@@ -42,6 +42,16 @@
 
 /* rows a sweep takes at a time */
 #define NGX_HTTP_BULLETDROP_SWEEP_PAGE      200
+
+/*
+ * Ranges in one request where the location sets no max_ranges: past them
+ * the whole file goes, as past max_ranges.  500 one-byte ranges of a 5 KB
+ * file made a 45 KB multipart answer; 16 keep the parts' heads (some 100
+ * bytes each) to a small share of an answer, and players and PDF readers
+ * ask for one to a few.
+ */
+#define NGX_HTTP_BULLETDROP_MAX_RANGES      16
+
 
 typedef struct ngx_http_bulletdrop_asks_s  ngx_http_bulletdrop_asks_t;
 
@@ -121,6 +131,7 @@ static ngx_int_t ngx_http_bulletdrop_files_elsewhere(ngx_http_request_t *r);
 static ngx_uint_t ngx_http_bulletdrop_files_uri(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_files_start(ngx_http_request_t *r,
     bd_deliver_path_t *dp);
+static void ngx_http_bulletdrop_files_ranges(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_files_name(ngx_http_request_t *r,
     ngx_http_bulletdrop_file_t *f, bd_deliver_path_t *dp);
 static ngx_int_t ngx_http_bulletdrop_files_ask(ngx_http_request_t *r,
@@ -522,6 +533,8 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
     ctx->file = f;
     ngx_http_set_ctx(r, ctx, ngx_http_bulletdrop_module);
 
+    ngx_http_bulletdrop_files_ranges(r);
+
     ngx_memcpy(f->id, dp->id, BD_DELIVER_ID_LEN);
     bd_deliver_type(dp->ext, dp->ext_len, &f->type);
 
@@ -576,6 +589,46 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
     }
 
     return ngx_http_bulletdrop_files_ask(r, f);
+}
+
+
+/*
+ * Where the location sets no max_ranges (nginx's default is no limit), a
+ * request of more than NGX_HTTP_BULLETDROP_MAX_RANGES ranges gets the
+ * whole file: its Range is not seen by the range filter, which would do
+ * the same past max_ranges.  An operator's max_ranges is left to nginx.
+ */
+
+static void
+ngx_http_bulletdrop_files_ranges(ngx_http_request_t *r)
+{
+    u_char                    *p, *last;
+    ngx_uint_t                 n;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (r->headers_in.range == NULL) {
+        return;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (clcf->max_ranges != NGX_MAX_INT32_VALUE) {
+        return;
+    }
+
+    p = r->headers_in.range->value.data;
+    last = p + r->headers_in.range->value.len;
+
+    for (n = 1; p < last; p++) {
+        if (*p == ',' && ++n > NGX_HTTP_BULLETDROP_MAX_RANGES) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "bulletdrop: more than %ui ranges: the whole file",
+                           (ngx_uint_t) NGX_HTTP_BULLETDROP_MAX_RANGES);
+
+            r->headers_in.range = NULL;
+            return;
+        }
+    }
 }
 
 

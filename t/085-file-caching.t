@@ -1,11 +1,15 @@
 #!/usr/bin/perl
-# How long browsers and caches keep a file.  A delete must mean gone: a
-# file without limits is kept for bulletdrop_file_cache_ttl (5 minutes
-# unless set), not a year, and then asked for again with its ETag or
-# Last-Modified, which is a 304 with no body while the file is there and a
-# 404 once it is deleted or expired.  An expiring file is never kept past
-# its expiry, a file with a view limit never at all; shared caches may get
-# longer (s-maxage) where the operator says so.
+# How long browsers and caches keep a file, and how many ranges one request
+# may ask for.  A delete must mean gone: a file without limits is kept for
+# bulletdrop_file_cache_ttl (5 minutes unless set), not a year, and then
+# asked for again with its ETag or Last-Modified, which is a 304 with no
+# body while the file is there and a 404 once it is deleted or expired.
+# An expiring file is never kept past its expiry, a file with a view limit
+# never at all; shared caches may get longer (s-maxage) where the operator
+# says so.  Where the location sets no max_ranges, a request of more than
+# 16 ranges gets the whole file, not a multipart answer ten times its size;
+# a few ranges are a 206 multipart/byteranges, and a max_ranges the
+# operator writes is nginx's to apply.
 
 use strict;
 use warnings;
@@ -52,6 +56,12 @@ sub max_age {
 
 # what came after the head, whatever the method
 sub sent_body { $_[0]{raw} =~ s/\A.*?\r\n\r\n//sr }
+
+# a Range header of $n one-byte ranges, every other byte
+sub ranges {
+    my ($n) = @_;
+    return 'bytes=' . join ',', map { 2 * $_ . '-' . 2 * $_ } 0 .. $n - 1;
+}
 
 my $png = upload_ok('shot.png', sample('png', 5000));
 
@@ -192,6 +202,50 @@ subtest 'a file with a view limit is never cached' => sub {
     }
 };
 
+subtest 'more than 16 ranges get the whole file; a few, a multipart '
+        . 'answer' => sub {
+    my $data = $png->{data};
+
+    my $res = fetch($png, headers => [ Range => ranges(500) ]);
+    is($res->{status}, 200, '500 ranges: 200');
+    ok($res->{body} eq $data, 'the whole file, once');
+    cmp_ok(length $res->{raw}, '<', length($data) + 1024,
+           'not a 51 KB multipart answer');
+    is($res->{headers}{'accept-ranges'}, 'bytes',
+       'Accept-Ranges: bytes, as nginx says past max_ranges');
+    is($res->{headers}{'x-content-type-options'}, 'nosniff',
+       'with the file\'s headers');
+
+    $res = fetch($png, headers => [ Range => 'bytes=0-9,100-109' ]);
+    is($res->{status}, 206, 'two ranges: 206');
+    my ($boundary) = ($res->{headers}{'content-type'} // '')
+                     =~ m{\Amultipart/byteranges; boundary=(\S+)\z};
+    ok($boundary, 'multipart/byteranges');
+    my @parts = grep { /Content-Range/ } split /--\Q$boundary\E/,
+                                               $res->{body} // '';
+    is_deeply([ map { /Content-Range: bytes (\d+-\d+)\/5000\r\n\r\n/
+                      ? $1 : '?' } @parts ], [ '0-9', '100-109' ],
+              'the two parts, in order');
+    ok(@parts == 2 && index($parts[0], substr($data, 0, 10)) >= 0
+           && index($parts[1], substr($data, 100, 10)) >= 0,
+       'with their bytes');
+    is($res->{headers}{'cache-control'}, $TTL, "and $TTL");
+
+    $res = fetch($png, headers => [ Range => ranges(16) ]);
+    is_deeply([ $res->{status}, scalar(() = $res->{body}
+                                       =~ /Content-Range: bytes/g) ],
+              [ 206, 16 ], '16 ranges: 206, 16 parts');
+    $res = fetch($png, headers => [ Range => ranges(17) ]);
+    ok($res->{status} == 200 && $res->{body} eq $data,
+       '17 ranges: 200, the whole file');
+
+    my $limited = upload_ok('ranged.png', sample('png', 4000, 'ranged'),
+                            'X-BulletDrop-Max-Views' => 100);
+    $res = fetch($limited, headers => [ Range => ranges(500) ]);
+    ok($res->{status} == 200 && $res->{body} eq $limited->{data},
+       'a file with a view limit: 500 ranges, the whole file too');
+};
+
 subtest 'a file answer\'s head stays under 512 bytes for a usual name'
 => sub {
     # as a browser or wrk asks: keep-alive, which the answer says (5 bytes
@@ -286,6 +340,41 @@ subtest 'bulletdrop_file_cache_shared_ttl: longer for a CDN (s-maxage), '
         or diag 'Cache-Control: ' . ($res->{headers}{'cache-control'} // '');
     is(fetch($views)->{headers}{'cache-control'}, 'no-store',
        'a file with a view limit: no-store still');
+};
+
+subtest 'a max_ranges of the operator\'s is nginx\'s to apply' => sub {
+    my $uploads = $t->upload_dir;
+    my $server = <<"EOF";
+        bulletdrop_files on;
+
+        location /api/ {
+            bulletdrop_api;
+        }
+
+        location /static/images/ {
+            alias $uploads/images/;
+            max_ranges 1000;
+        }
+
+        location /static/documents/ {
+            alias $uploads/documents/;
+            max_ranges 1;
+        }
+EOF
+    my $txt = upload_ok('ranges.txt', sample('txt', 3000, 'ranges'));
+    $t->restart_nginx(%conf, server => $server);
+
+    my $res = fetch($png, headers => [ Range => ranges(500) ]);
+    is_deeply([ $res->{status}, scalar(() = $res->{body}
+                                       =~ /Content-Range: bytes/g) ],
+              [ 206, 500 ], 'max_ranges 1000: 500 ranges are 500 parts');
+
+    $res = fetch($txt, headers => [ Range => 'bytes=0-9,100-109' ]);
+    ok($res->{status} == 200 && $res->{body} eq $txt->{data},
+       'max_ranges 1: two ranges get the whole file');
+    $res = fetch($txt, headers => [ Range => 'bytes=0-9' ]);
+    ok($res->{status} == 206 && $res->{body} eq substr($txt->{data}, 0, 10),
+       'and one range its bytes');
 };
 
 done_testing;
