@@ -7,12 +7,13 @@
  * PQconsumeInput() does not promise to drain the socket, and an
  * edge-triggered registration could then miss the rest of a reply.
  *
- * A connection is closed (waiting for its reconnect timer), connecting,
- * idle or busy.  The one deadline of whatever it is doing (connecting, or
- * the query it runs) is the timer of its read event.  Queries that find no
- * idle connection wait in a bounded FIFO queue, each with a timer at its
- * own deadline.  Handlers are always called from a posted event, so none
- * runs while the pool is halfway through a change.
+ * A connection is in one state at a time (the enum below); every change
+ * goes through set_state(), and advance() decides, from the state alone,
+ * what follows a reply.  The one deadline of whatever it is doing
+ * (connecting, or the query it runs) is the timer of its read event.
+ * Queries that find no idle connection wait in a bounded FIFO queue, each
+ * with a timer at its own deadline.  Handlers are always called from a
+ * posted event, so none runs while the pool is halfway through a change.
  *
  * The first connection of each worker also LISTENs on the "bulletdrop"
  * channel, once after each connect, before it takes queries; what it hears
@@ -32,13 +33,41 @@
 #define NGX_HTTP_BULLETDROP_DB_BACKOFF_MAX   5000
 
 
+/*
+ * A connection's states.  A working one goes
+ *
+ *     closed -> connecting [-> listening] -> idle
+ *     idle [-> preparing] -> querying -> idle
+ *
+ * and, when the requester of its query leaves, from preparing or querying
+ * to draining, then idle once the reply is read.  It goes back to closed
+ * from any state when it breaks, times out or the worker exits.  The
+ * states from listening on are "busy": a reply is due.
+ */
+
 typedef enum {
-    bd_conn_closed = 0,
-    bd_conn_connecting,
-    bd_conn_idle,
-    bd_conn_busy,
+    bd_conn_closed = 0,     /* its reconnect timer may be set */
+    bd_conn_connecting,     /* PQconnectPoll() until it is up */
+    bd_conn_idle,           /* in pool->idle, waiting for a query */
+    bd_conn_listening,      /* LISTEN sent (the first connection only) */
+    bd_conn_preparing,      /* the query's statement sent to be prepared */
+    bd_conn_querying,       /* the query sent */
+    bd_conn_draining,       /* a reply its requester no longer waits for */
     bd_conn_nstates
 } ngx_http_bulletdrop_db_state_e;
+
+#define ngx_http_bulletdrop_db_busy(state)  ((state) >= bd_conn_listening)
+
+
+static const char  *ngx_http_bulletdrop_db_states[] = {
+    "closed",
+    "connecting",
+    "idle",
+    "listening",
+    "preparing",
+    "querying",
+    "draining"
+};
 
 
 struct ngx_http_bulletdrop_db_conn_s {
@@ -49,9 +78,10 @@ struct ngx_http_bulletdrop_db_conn_s {
     ngx_event_t                      reconnect;
     ngx_queue_t                      idle;
 
-    /* the query being run; NULL once its requester has gone away */
+    /* set while preparing and querying, and only then */
     ngx_http_bulletdrop_db_query_t  *query;
     PGresult                        *result;
+    /* what a busy connection runs */
     ngx_uint_t                       stmt;
 
     ngx_uint_t                       failures;
@@ -59,9 +89,6 @@ struct ngx_http_bulletdrop_db_conn_s {
 
     /* one flag per statement of ngx_http_bulletdrop_sql[] */
     u_char                          *prepared;
-    unsigned                         preparing:1;
-    /* its LISTEN is under way */
-    unsigned                         listening:1;
 };
 
 
@@ -70,6 +97,7 @@ struct ngx_http_bulletdrop_db_pool_s {
     ngx_log_t                        log;
     ngx_http_bulletdrop_db_conn_t   *conns;
     ngx_uint_t                       nconns;
+    /* connections per state */
     ngx_uint_t                       count[bd_conn_nstates];
     ngx_queue_t                      idle;
     ngx_queue_t                      waiting;
@@ -102,10 +130,16 @@ static void ngx_http_bulletdrop_db_timed_out(
     ngx_http_bulletdrop_db_conn_t *conn);
 static void ngx_http_bulletdrop_db_receive(
     ngx_http_bulletdrop_db_conn_t *conn);
-static void ngx_http_bulletdrop_db_finish_op(
+static void ngx_http_bulletdrop_db_advance(
     ngx_http_bulletdrop_db_conn_t *conn);
-static void ngx_http_bulletdrop_db_dispatch(
-    ngx_http_bulletdrop_db_conn_t *conn, ngx_http_bulletdrop_db_query_t *q);
+static void ngx_http_bulletdrop_db_listened(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static ngx_int_t ngx_http_bulletdrop_db_prepared(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_release(
+    ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_start(ngx_http_bulletdrop_db_conn_t *conn,
+    ngx_http_bulletdrop_db_query_t *q);
 static ngx_int_t ngx_http_bulletdrop_db_send(
     ngx_http_bulletdrop_db_conn_t *conn);
 static ngx_int_t ngx_http_bulletdrop_db_flush(
@@ -627,7 +661,11 @@ ngx_http_bulletdrop_db_exit_process(ngx_http_bulletdrop_db_conf_t *dbcf)
             ngx_del_timer(&conn->reconnect);
         }
 
-        conn->query = NULL;
+        if (conn->query) {
+            conn->query->conn = NULL;
+            conn->query = NULL;
+        }
+
         ngx_http_bulletdrop_db_close(conn);
     }
 
@@ -779,19 +817,16 @@ failed:
 
 
 /*
- * LISTEN is sent like a query that no request waits for; finish_op() makes
- * the connection idle once it is answered.  Whatever was notified before
- * (while this connection was down or connecting) was missed, so the notify
- * handler is then told that anything may have changed.
+ * LISTEN is sent like a query that no request waits for; the connection
+ * takes queries once it is answered (see listened()).
  */
 
 static void
 ngx_http_bulletdrop_db_listen(ngx_http_bulletdrop_db_conn_t *conn)
 {
     conn->stmt = NGX_HTTP_BULLETDROP_SQL_LISTEN;
-    conn->listening = 1;
 
-    ngx_http_bulletdrop_db_set_state(conn, bd_conn_busy);
+    ngx_http_bulletdrop_db_set_state(conn, bd_conn_listening);
     ngx_add_timer(conn->c->read, conn->pool->conf->timeout);
 
     if (!PQsendQuery(conn->pg, ngx_http_bulletdrop_sql[conn->stmt].sql)) {
@@ -946,7 +981,8 @@ ngx_http_bulletdrop_db_timed_out(ngx_http_bulletdrop_db_conn_t *conn)
     ngx_log_error(NGX_LOG_ERR, &pool->log, 0,
                   "bulletdrop db #%ui: \"%s\" timed out%s, reconnecting",
                   conn->id, ngx_http_bulletdrop_sql[conn->stmt].name,
-                  (q || conn->listening) ? "" : " after its requester left");
+                  (conn->state == bd_conn_draining)
+                  ? " after its requester left" : "");
 
     ngx_http_bulletdrop_db_close(conn);
     ngx_http_bulletdrop_db_schedule(conn);
@@ -994,7 +1030,7 @@ ngx_http_bulletdrop_db_receive(ngx_http_bulletdrop_db_conn_t *conn)
         res = PQgetResult(conn->pg);
 
         if (res == NULL) {
-            ngx_http_bulletdrop_db_finish_op(conn);
+            ngx_http_bulletdrop_db_advance(conn);
             return;
         }
 
@@ -1013,56 +1049,117 @@ ngx_http_bulletdrop_db_receive(ngx_http_bulletdrop_db_conn_t *conn)
 }
 
 
-/* the prepare or the query on a busy connection has returned all it has */
+/*
+ * The dispatcher.  libpq has returned all it will for the operation under
+ * way, its first result in conn->result: the state says what comes next.
+ */
 
 static void
-ngx_http_bulletdrop_db_finish_op(ngx_http_bulletdrop_db_conn_t *conn)
+ngx_http_bulletdrop_db_advance(ngx_http_bulletdrop_db_conn_t *conn)
 {
-    PGresult                        *res;
-    ngx_http_bulletdrop_db_pool_t   *pool;
-    ngx_http_bulletdrop_db_query_t  *q;
-
-    pool = conn->pool;
-    res = conn->result;
-
-    if (res == NULL || PQstatus(conn->pg) == CONNECTION_BAD) {
+    if (conn->result == NULL || PQstatus(conn->pg) == CONNECTION_BAD) {
         /* e.g. "terminating connection due to administrator command" */
         ngx_http_bulletdrop_db_lost(conn, "connection lost");
         return;
     }
 
-    if (conn->listening) {
-        conn->listening = 0;
+    switch (conn->state) {
 
-        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-            ngx_http_bulletdrop_db_log(conn, NGX_LOG_ERR, "cannot listen",
-                                       PQresultErrorMessage(res));
+    case bd_conn_listening:
+        ngx_http_bulletdrop_db_listened(conn);
+        return;
+
+    case bd_conn_preparing:
+        if (ngx_http_bulletdrop_db_prepared(conn) == NGX_OK) {
+            /* now the query itself */
+            (void) ngx_http_bulletdrop_db_send(conn);
+            return;
         }
 
-        pool->conf->notify(&pool->log, NULL);
-    }
+        /* a statement that cannot be prepared: the error is its result */
+        break;
 
-    if (conn->preparing) {
-        conn->preparing = 0;
+    case bd_conn_querying:
+        break;
 
-        if (PQresultStatus(res) == PGRES_COMMAND_OK) {
-            conn->result = NULL;
-            PQclear(res);
-            res = NULL;
-            conn->prepared[conn->stmt] = 1;
-
-            if (conn->query) {
-                (void) ngx_http_bulletdrop_db_send(conn);
-                return;
-            }
-
-        } else {
-            /* a statement that cannot be prepared: the error is its result */
-            ngx_http_bulletdrop_db_log(conn, NGX_LOG_ERR, "cannot prepare",
-                                       PQresultErrorMessage(res));
+    case bd_conn_draining:
+        /*
+         * what is drained may be the answer to a prepare (the statement
+         * is not prepared yet): it is kept if it succeeded
+         */
+        if (!conn->prepared[conn->stmt]) {
+            (void) ngx_http_bulletdrop_db_prepared(conn);
         }
+
+        break;
+
+    default:
+        ngx_log_error(NGX_LOG_ALERT, &conn->pool->log, 0,
+                      "bulletdrop db #%ui: a reply while %s", conn->id,
+                      ngx_http_bulletdrop_db_states[conn->state]);
+        ngx_http_bulletdrop_db_lost(conn, "unexpected reply");
+        return;
     }
 
+    ngx_http_bulletdrop_db_release(conn);
+}
+
+
+/*
+ * Whatever was notified before the LISTEN (while this connection was down
+ * or connecting) was missed: the notify handler is told that anything may
+ * have changed.
+ */
+
+static void
+ngx_http_bulletdrop_db_listened(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    ngx_http_bulletdrop_db_pool_t  *pool;
+
+    pool = conn->pool;
+
+    if (PQresultStatus(conn->result) != PGRES_COMMAND_OK) {
+        ngx_http_bulletdrop_db_log(conn, NGX_LOG_ERR, "cannot listen",
+                                   PQresultErrorMessage(conn->result));
+    }
+
+    pool->conf->notify(&pool->log, NULL);
+
+    ngx_http_bulletdrop_db_release(conn);
+}
+
+
+/* NGX_OK: the statement is prepared on this connection, its result freed */
+
+static ngx_int_t
+ngx_http_bulletdrop_db_prepared(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    if (PQresultStatus(conn->result) != PGRES_COMMAND_OK) {
+        ngx_http_bulletdrop_db_log(conn, NGX_LOG_ERR, "cannot prepare",
+                                   PQresultErrorMessage(conn->result));
+        return NGX_ERROR;
+    }
+
+    PQclear(conn->result);
+    conn->result = NULL;
+    conn->prepared[conn->stmt] = 1;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The operation is over: the connection goes back to the pool, and its
+ * query, if any, gets the result.
+ */
+
+static void
+ngx_http_bulletdrop_db_release(ngx_http_bulletdrop_db_conn_t *conn)
+{
+    PGresult                        *res;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    res = conn->result;
     conn->result = NULL;
 
     if (conn->c->read->timer_set) {
@@ -1081,23 +1178,32 @@ ngx_http_bulletdrop_db_finish_op(ngx_http_bulletdrop_db_conn_t *conn)
         PQclear(res);
     }
 
-    ngx_http_bulletdrop_db_pump(pool);
+    ngx_http_bulletdrop_db_pump(conn->pool);
 }
 
 
 /* running queries */
 
+/* an idle connection takes a query */
+
 static void
-ngx_http_bulletdrop_db_dispatch(ngx_http_bulletdrop_db_conn_t *conn,
+ngx_http_bulletdrop_db_start(ngx_http_bulletdrop_db_conn_t *conn,
     ngx_http_bulletdrop_db_query_t *q)
 {
     ngx_msec_int_t  left;
 
+#if (NGX_DEBUG)
+    if (conn->state != bd_conn_idle || conn->query || q->conn) {
+        ngx_log_error(NGX_LOG_ALERT, &conn->pool->log, 0,
+                      "bulletdrop db #%ui: \"%s\" started while %s",
+                      conn->id, ngx_http_bulletdrop_sql[q->stmt].name,
+                      ngx_http_bulletdrop_db_states[conn->state]);
+    }
+#endif
+
     conn->query = q;
     conn->stmt = q->stmt;
     q->conn = conn;
-
-    ngx_http_bulletdrop_db_set_state(conn, bd_conn_busy);
 
     left = (ngx_msec_int_t) (q->deadline - ngx_current_msec);
     ngx_add_timer(conn->c->read, left > 0 ? (ngx_msec_t) left : 1);
@@ -1121,11 +1227,12 @@ ngx_http_bulletdrop_db_send(ngx_http_bulletdrop_db_conn_t *conn)
     stmt = &ngx_http_bulletdrop_sql[conn->stmt];
 
     if (!conn->prepared[conn->stmt]) {
-        conn->preparing = 1;
+        ngx_http_bulletdrop_db_set_state(conn, bd_conn_preparing);
         ok = PQsendPrepare(conn->pg, stmt->name, stmt->sql, stmt->nparams,
                            NULL);
 
     } else {
+        ngx_http_bulletdrop_db_set_state(conn, bd_conn_querying);
         ok = PQsendQueryPrepared(conn->pg, stmt->name, stmt->nparams,
                                  conn->query->params, NULL, NULL, 0);
     }
@@ -1274,13 +1381,16 @@ ngx_http_bulletdrop_db_close(ngx_http_bulletdrop_db_conn_t *conn)
         conn->result = NULL;
     }
 
-    conn->preparing = 0;
-    conn->listening = 0;
     ngx_memzero(conn->prepared, NGX_HTTP_BULLETDROP_SQL_N);
 
     ngx_http_bulletdrop_db_set_state(conn, bd_conn_closed);
 }
 
+
+/*
+ * Every change of state goes through here: it keeps the idle list and the
+ * counts per state, and it is what a debug log traces.
+ */
 
 static void
 ngx_http_bulletdrop_db_set_state(ngx_http_bulletdrop_db_conn_t *conn,
@@ -1289,6 +1399,36 @@ ngx_http_bulletdrop_db_set_state(ngx_http_bulletdrop_db_conn_t *conn,
     ngx_http_bulletdrop_db_pool_t  *pool;
 
     pool = conn->pool;
+
+    if (ngx_http_bulletdrop_db_busy(state)) {
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, &pool->log, 0,
+                       "bulletdrop db #%ui: %s -> %s \"%s\"", conn->id,
+                       ngx_http_bulletdrop_db_states[conn->state],
+                       ngx_http_bulletdrop_db_states[state],
+                       ngx_http_bulletdrop_sql[conn->stmt].name);
+
+    } else {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &pool->log, 0,
+                       "bulletdrop db #%ui: %s -> %s", conn->id,
+                       ngx_http_bulletdrop_db_states[conn->state],
+                       ngx_http_bulletdrop_db_states[state]);
+    }
+
+#if (NGX_DEBUG)
+    if (pool->count[conn->state] == 0
+        || (conn->query != NULL)
+           != (state == bd_conn_preparing || state == bd_conn_querying))
+    {
+        ngx_log_error(NGX_LOG_ALERT, &pool->log, 0,
+                      "bulletdrop db #%ui: %s -> %s out of step "
+                      "(%ui %s, query %p)", conn->id,
+                      ngx_http_bulletdrop_db_states[conn->state],
+                      ngx_http_bulletdrop_db_states[state],
+                      pool->count[conn->state],
+                      ngx_http_bulletdrop_db_states[conn->state],
+                      conn->query);
+    }
+#endif
 
     if (conn->state == bd_conn_idle) {
         ngx_queue_remove(&conn->idle);
@@ -1367,11 +1507,12 @@ ngx_http_bulletdrop_db_unwatch(ngx_http_bulletdrop_db_conn_t *conn,
 
 /* the queue */
 
+/* up or on its way up: connecting, idle or busy */
+
 static ngx_uint_t
 ngx_http_bulletdrop_db_alive(ngx_http_bulletdrop_db_pool_t *pool)
 {
-    return pool->count[bd_conn_connecting] + pool->count[bd_conn_idle]
-           + pool->count[bd_conn_busy];
+    return pool->nconns - pool->count[bd_conn_closed];
 }
 
 
@@ -1396,7 +1537,7 @@ ngx_http_bulletdrop_db_pump(ngx_http_bulletdrop_db_pool_t *pool)
 
         if (conn) {
             ngx_http_bulletdrop_db_dequeue(q);
-            ngx_http_bulletdrop_db_dispatch(conn, q);
+            ngx_http_bulletdrop_db_start(conn, q);
             continue;
         }
 
@@ -1598,7 +1739,7 @@ ngx_http_bulletdrop_db_run(ngx_http_bulletdrop_db_query_t *q)
     conn = ngx_http_bulletdrop_db_idle(pool);
 
     if (conn) {
-        ngx_http_bulletdrop_db_dispatch(conn, q);
+        ngx_http_bulletdrop_db_start(conn, q);
         return;
     }
 
@@ -1708,6 +1849,8 @@ ngx_http_bulletdrop_db_abandon(void *data)
 {
     ngx_http_bulletdrop_db_query_t *q = data;
 
+    ngx_http_bulletdrop_db_conn_t  *conn;
+
     if (q->finished) {
         return;
     }
@@ -1728,9 +1871,23 @@ ngx_http_bulletdrop_db_abandon(void *data)
     }
 
     if (q->conn) {
-        /* the connection drains the reply and goes back to the pool */
-        q->conn->query = NULL;
+        /* the connection reads the reply to its end, then takes queries */
+        conn = q->conn;
+
+#if (NGX_DEBUG)
+        if (conn->query != q) {
+            ngx_log_error(NGX_LOG_ALERT, &conn->pool->log, 0,
+                          "bulletdrop db #%ui: abandoned \"%s\" while %s "
+                          "another", conn->id,
+                          ngx_http_bulletdrop_sql[q->stmt].name,
+                          ngx_http_bulletdrop_db_states[conn->state]);
+        }
+#endif
+
+        conn->query = NULL;
         q->conn = NULL;
+
+        ngx_http_bulletdrop_db_set_state(conn, bd_conn_draining);
     }
 }
 
