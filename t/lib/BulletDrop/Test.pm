@@ -27,6 +27,15 @@ package BulletDrop::Test;
 #   my $before = $t->uploads_state;  ...;  leaves_nothing($t, $before, ...);
 #
 # BULLETDROP_KEEP=1 keeps the directory (and says where) for a post-mortem.
+#
+# When the test is done (done_testing), or when a test tears a fixture
+# down itself, the fixture checks what its nginx left, all its restarts
+# together: a worker that died, an [alert], [crit] or [emerg] line, a
+# sanitizer report (make test-asan).  Any of them is a failed test that
+# shows the lines, the reports and the configuration.  A test that causes
+# such a line on purpose says which, as narrowly as it can:
+#
+#   $t->expect_log(qr/worker process \d+ exited on signal 9\b/);
 
 use strict;
 use warnings;
@@ -50,16 +59,47 @@ use BulletDrop::Util qw(top_dir slurp spew random_text);
 
 our @EXPORT_OK = qw(free_port wait_until random_text jwt_forge jwt_decode
                     json_type iso_time is_error is_profile is_upload
-                    leaves_nothing sample png filler);
+                    leaves_nothing sample png filler nginx_clean);
 
 my @live;
 
+# whether a check's result can still be a test of its own (it cannot once
+# the test file has ended), and whether one failed after that
+my ($ENDING, $FAILED_LATE) = (0, 0);
+
+# the fixtures this process made (a forked child leaves its parent's alone)
+sub _ours { grep { defined && $_->{pid} == $$ } @live }
+
 END {
-    local $?;
-    # a copy: teardown() takes each fixture off @live
-    my @fixtures = grep { defined } @live;
-    $_->teardown for @fixtures;
+    my $status = $?;
+    {
+        local $?;
+        $ENDING = 1;
+        # a copy: teardown() takes each fixture off @live
+        my @fixtures = _ours();
+        $_->teardown for @fixtures;
+    }
+    # a check that failed after the last test fails the file all the same
+    $? = $status || ($FAILED_LATE ? 1 : 0);
 }
+
+# Test::More's done_testing (or the end of a test file that has a plan):
+# the fixtures are torn down and checked while a check can still be a test.
+my $hooked;
+sub _hook_done_testing {
+    return if $hooked++ || !$INC{'Test2/API.pm'};
+    Test2::API::test2_add_callback_testing_done(sub {
+        my (undef, $hub) = @_;
+        my $plan = $hub->plan;
+        # a fixed plan counts its tests: a clean check adds none to it
+        local $BulletDrop::Test::QUIET_WHEN_CLEAN =
+            defined $plan && $plan =~ /\A\d+\z/;
+        my @fixtures = _ours();
+        $_->teardown for @fixtures;
+    });
+    return;
+}
+our $QUIET_WHEN_CLEAN = 0;
 
 $SIG{INT} = $SIG{TERM} = sub { exit 130 };
 
@@ -210,8 +250,10 @@ sub new {
     print STDERR "# BULLETDROP_KEEP: test files stay in $dir\n"
         if $ENV{BULLETDROP_KEEP};
 
-    my $self = bless { dir => $dir, port => free_port() }, $class;
+    my $self = bless { dir => $dir, port => free_port(), pid => $$,
+                       expect_log => [] }, $class;
     push @live, $self;
+    _hook_done_testing();
 
     # the key our JWTs are signed with, and that tests forge with
     $self->{jwt_secret} = random_text(48);
@@ -1022,6 +1064,71 @@ sub db_backends {
     return map { $_->[0] } @$rows;
 }
 
+# Error log lines this test causes on purpose ([alert], [crit], [emerg],
+# a worker's death), as patterns: the teardown check lets the lines they
+# match pass.  Make them narrow: a pattern for the lines, not for a level.
+# Sanitizer reports cannot be expected.
+sub expect_log {
+    my ($self, @patterns) = @_;
+    croak 'expect_log takes patterns: qr/.../'
+        if !@patterns || grep { ref ne 'Regexp' } @patterns;
+    push @{ $self->{expect_log} }, @patterns;
+    return $self;
+}
+
+# What the teardown check would find in this fixture's nginx now (see
+# BulletDrop::Nginx::problems), the expected lines set apart.
+sub log_problems {
+    my ($self) = @_;
+    my $nginx = $self->{nginx} // $self->{stopped_nginx} // return undef;
+    return $nginx->problems(expect => $self->{expect_log});
+}
+
+# One check that an nginx ran clean (see the top of this file).  A bad
+# nginx is a failed test; a clean one a passed test (unless the file has a
+# fixed plan).  After the test file has ended, the diagnostics are printed
+# and the file fails through its exit status.
+sub check_nginx {
+    my ($nginx, $name, %o) = @_;
+
+    my $p = $nginx->problems(expect => $o{expect});
+    return 1 unless $nginx->runs || @{ $p->{reports} };
+
+    my $bad = @{ $p->{lines} } || @{ $p->{reports} } || @{ $p->{master} };
+    my $text = $bad ? $nginx->problems_text($p) : '';
+    $name //= 'nginx ran clean: no worker died, no [alert], [crit] or '
+            . '[emerg], no sanitizer report';
+
+    my $hub = $INC{'Test2/API.pm'} && Test2::API::test2_stack()->top;
+    if (!$hub || $ENDING || $hub->ended
+        || ($hub->plan // '') eq 'SKIP')
+    {
+        return 1 unless $bad;
+        $FAILED_LATE = 1;
+        print STDERR map { "# $_\n" } "not ok: $name", split /\n/, $text;
+        return 0;
+    }
+
+    return 1 if !$bad && $QUIET_WHEN_CLEAN;
+
+    require Test::More;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $ok = Test::More::ok(!$bad, $name);
+    Test::More::diag($text) unless $ok;
+    return $ok;
+}
+
+# check_nginx for an nginx this fixture did not start (`make run`'s):
+# nginx_clean("$run_dir/nginx", $name, expect => [qr/.../])
+sub nginx_clean {
+    my ($prefix, $name, %o) = @_;
+    my $nginx = BulletDrop::Nginx->new(prefix => $prefix);
+    # its log, from the start, under the configuration it has now
+    $nginx->note_run(offset => 0) if -e $nginx->error_log;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    return check_nginx($nginx, $name, %o);
+}
+
 sub teardown {
     my ($self) = @_;
 
@@ -1035,7 +1142,14 @@ sub teardown {
         eval { $self->{pg}->stop('immediate'); 1 } or warn $@;
     }
 
+    my $nginx = $self->{nginx};
     delete @$self{qw(nginx pg)};
+
+    if ($nginx) {
+        $self->{stopped_nginx} = $nginx;
+        local $Test::Builder::Level = $Test::Builder::Level + 1;
+        check_nginx($nginx, undef, expect => $self->{expect_log});
+    }
     return;
 }
 
