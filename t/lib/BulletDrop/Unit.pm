@@ -28,20 +28,25 @@ sub run_unit {
     my $out = "$top/build/unit";
     make_path($out);
 
+    # built under a name of its own, then renamed: `make test` and
+    # `make test-asan` (or two people) may build the same test at once
+    my $tmp = "$out/$name.$$.tmp";
     my ($status, $stdout, $stderr) = run_cmd(
         [ $ENV{CC} // 'cc', '-std=c99', '-Wall', '-Wextra', '-Werror',
           '-g', '-O1', '-fno-omit-frame-pointer',
           '-fsanitize=address,undefined', '-fno-sanitize-recover=all',
-          "-I$top/src", "-I$top/t/unit", '-o', "$out/$name",
+          "-I$top/src", "-I$top/t/unit", '-o', $tmp,
           "$top/t/unit/$name.c", (map { "$top/$_" } @$sources),
           @{ $o{libs} // [] } ],
         check => 0);
 
     if ($status != 0) {
+        unlink $tmp;
         print "1..1\nnot ok 1 - t/unit/$name.c compiles\n";
         print map { "# $_\n" } split /\n/, $stderr . $stdout;
         exit 1;
     }
+    rename $tmp, "$out/$name" or die "cannot rename $tmp: $!";
 
     exec "$out/$name" or die "cannot run $out/$name: $!";
 }
