@@ -8,10 +8,21 @@
 #                 (or to $BULLETDROP_DB when set)
 #   make fsck     list upload rows without files and files without rows
 #   make test     deps, build, prove -r t/
-#   make clean    remove the build tree
+#   make test-asan  the same with AddressSanitizer and UBSan: the module
+#                 built into build/asan/, Debian's nginx run with the
+#                 sanitizer runtimes preloaded
+#   make clean    remove the build trees
 
 SHELL      := /bin/bash
 TOP        := $(CURDIR)
+
+# SANITIZE=address,undefined builds an instrumented module, by default in
+# a tree of its own (make test-asan does this)
+SANITIZE   ?=
+ASAN_BUILD := $(TOP)/build/asan
+ifneq ($(SANITIZE),)
+BUILD      ?= $(ASAN_BUILD)
+endif
 BUILD      ?= $(TOP)/build
 NGINX_SRC  ?= /usr/share/nginx/src
 NGX_BUILD  := $(BUILD)/nginx
@@ -26,6 +37,22 @@ CC_OPT     := -g -O2 -fstack-protector-strong -Wformat \
               -Werror=format-security -fPIC -D_FORTIFY_SOURCE=2
 LD_OPT     := -Wl,-z,relro -Wl,-z,now -fPIC
 
+# Instrumented: without _FORTIFY_SOURCE, whose __memcpy_chk and friends
+# run inside libc where ASan's interceptors never see them.
+ifneq ($(SANITIZE),)
+CC_OPT     := -g -O2 -fstack-protector-strong -Wformat \
+              -Werror=format-security -fPIC \
+              -fsanitize=$(SANITIZE) -fno-omit-frame-pointer
+LD_OPT     += -fsanitize=$(SANITIZE)
+endif
+
+# The sanitizer runtimes of this gcc, which an uninstrumented nginx must
+# load before anything else (LD_PRELOAD) to host an instrumented module.
+SAN_RUNTIMES = $(shell for l in libasan.so libubsan.so; do \
+                   f=$$($(CC) -print-file-name=$$l); \
+                   [ -f "$$f" ] && readlink -f "$$f"; \
+               done | paste -sd:)
+
 # gcc, make and pkg-config build the module; perl (prove and the core
 # modules), curl, openssl (a throwaway certificate) and strace (the order
 # of a commit's system calls) serve the tests.
@@ -37,7 +64,7 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STACK      := perl -I$(TOP)/t/lib -MBulletDrop::Stack \
               -e 'BulletDrop::Stack::main(@ARGV)' --
 
-.PHONY: all deps run stop migrate fsck test clean FORCE
+.PHONY: all deps run stop migrate fsck test test-asan clean FORCE
 
 all: $(MODULE)
 
@@ -95,7 +122,23 @@ fsck:
 test: deps all
 	prove -r t/
 
+# The whole suite against the instrumented module.  The harness
+# (t/lib/BulletDrop/Nginx.pm) gives each nginx it starts the runtimes in
+# BULLETDROP_PRELOAD and a sanitizer log dir in its prefix, and fails a
+# test file whose nginx left a report there.  BUILD and SANITIZE in the
+# environment keep a `make run` started by a test on this tree.
+test-asan: deps
+	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
+	    BUILD=$(ASAN_BUILD) all
+	@rt='$(SAN_RUNTIMES)'; [[ "$$rt" == *libasan*:*libubsan* ]] \
+	    || { echo "test-asan: no libasan.so/libubsan.so for $(CC)" >&2; \
+	         exit 1; }
+	BUILD=$(ASAN_BUILD) SANITIZE=address,undefined \
+	BULLETDROP_MODULE=$(ASAN_BUILD)/ngx_http_bulletdrop_module.so \
+	BULLETDROP_PRELOAD='$(SAN_RUNTIMES)' \
+	    prove -r t/
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD)
 
 FORCE:
