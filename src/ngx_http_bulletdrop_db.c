@@ -70,9 +70,51 @@ static const char  *ngx_http_bulletdrop_db_states[] = {
 };
 
 
+/*
+ * What an error line on a connection's log says was under way, followed
+ * by the statement: ' while running "bd_user_by_key"'.  Lines about
+ * connecting say so themselves.
+ */
+
+static char  *ngx_http_bulletdrop_db_actions[] = {
+    NULL,
+    NULL,
+    NULL,
+    "running",
+    "preparing",
+    "running",
+    "draining"
+};
+
+
+#if (NGX_DEBUG)
+
+/* what PQconnectPoll() returns (PostgresPollingStatusType) */
+static const char  *ngx_http_bulletdrop_db_polls[] = {
+    "failed",
+    "reading",
+    "writing",
+    "ok",
+    "active"
+};
+
+/* q->status */
+static const char  *ngx_http_bulletdrop_db_statuses[] = {
+    "ok",
+    "timed out",
+    "unavailable",
+    "busy",
+    "lost"
+};
+
+#endif
+
+
 struct ngx_http_bulletdrop_db_conn_s {
     ngx_http_bulletdrop_db_pool_t   *pool;
     ngx_uint_t                       id;
+    /* the pool's log, with what this connection does as its action */
+    ngx_log_t                        log;
     PGconn                          *pg;
     ngx_connection_t                *c;
     ngx_event_t                      reconnect;
@@ -172,6 +214,8 @@ static void ngx_http_bulletdrop_db_complete(ngx_http_bulletdrop_db_query_t *q,
 static void ngx_http_bulletdrop_db_completed(ngx_event_t *ev);
 static void ngx_http_bulletdrop_db_abandon(void *data);
 static void ngx_http_bulletdrop_db_notice(void *arg, const char *message);
+static u_char *ngx_http_bulletdrop_db_log_error(ngx_log_t *log, u_char *buf,
+    size_t len);
 static void ngx_http_bulletdrop_db_log(ngx_http_bulletdrop_db_conn_t *conn,
     ngx_uint_t level, const char *what, const char *detail);
 
@@ -604,7 +648,6 @@ ngx_http_bulletdrop_db_init_process(ngx_cycle_t *cycle,
     pool->conf = dbcf;
     pool->nconns = dbcf->pool_size;
     pool->log = *cycle->log;
-    pool->log.action = "talking to PostgreSQL";
 
     pool->conns = ngx_pcalloc(cycle->pool, pool->nconns
                               * sizeof(ngx_http_bulletdrop_db_conn_t));
@@ -621,6 +664,10 @@ ngx_http_bulletdrop_db_init_process(ngx_cycle_t *cycle,
         conn->pool = pool;
         conn->id = i;
 
+        conn->log = pool->log;
+        conn->log.handler = ngx_http_bulletdrop_db_log_error;
+        conn->log.data = conn;
+
         conn->prepared = ngx_pcalloc(cycle->pool, NGX_HTTP_BULLETDROP_SQL_N);
         if (conn->prepared == NULL) {
             return NGX_ERROR;
@@ -628,13 +675,18 @@ ngx_http_bulletdrop_db_init_process(ngx_cycle_t *cycle,
 
         conn->reconnect.handler = ngx_http_bulletdrop_db_reconnect_handler;
         conn->reconnect.data = conn;
-        conn->reconnect.log = &pool->log;
+        conn->reconnect.log = &conn->log;
         /* a pending reconnect must not hold a worker that is shutting down */
         conn->reconnect.cancelable = 1;
     }
 
     pool->count[bd_conn_closed] = pool->nconns;
     dbcf->pool = pool;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &pool->log, 0,
+                   "bulletdrop db: %ui connections, timeout %M ms, "
+                   "queue %i", pool->nconns, dbcf->timeout,
+                   dbcf->queue_size);
 
     for (i = 0; i < pool->nconns; i++) {
         ngx_http_bulletdrop_db_connect(&pool->conns[i]);
@@ -653,6 +705,10 @@ ngx_http_bulletdrop_db_exit_process(ngx_http_bulletdrop_db_conf_t *dbcf)
     if (dbcf->pool == NULL) {
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &dbcf->pool->log, 0,
+                   "bulletdrop db: exit, %ui queries wait",
+                   dbcf->pool->nwaiting);
 
     for (i = 0; i < dbcf->pool->nconns; i++) {
         conn = &dbcf->pool->conns[i];
@@ -708,16 +764,20 @@ ngx_http_bulletdrop_db_connect(ngx_http_bulletdrop_db_conn_t *conn)
         goto failed;
     }
 
-    c = ngx_get_connection(PQsocket(conn->pg), &pool->log);
+    c = ngx_get_connection(PQsocket(conn->pg), &conn->log);
     if (c == NULL) {
         goto failed;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                   "bulletdrop db #%ui: connect start, fd %d", conn->id,
+                   c->fd);
+
     c->data = conn;
     c->read->handler = ngx_http_bulletdrop_db_event_handler;
     c->write->handler = ngx_http_bulletdrop_db_event_handler;
-    c->read->log = &pool->log;
-    c->write->log = &pool->log;
+    c->read->log = &conn->log;
+    c->write->log = &conn->log;
 
     conn->c = c;
     ngx_http_bulletdrop_db_set_state(conn, bd_conn_connecting);
@@ -761,6 +821,10 @@ ngx_http_bulletdrop_db_connect_poll(ngx_http_bulletdrop_db_conn_t *conn)
     status = PQconnectPoll(conn->pg);
 
     ngx_http_bulletdrop_db_set_fd(conn);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                   "bulletdrop db #%ui: connect poll: %s, fd %d", conn->id,
+                   ngx_http_bulletdrop_db_polls[status], conn->c->fd);
 
     switch (status) {
 
@@ -847,6 +911,11 @@ ngx_http_bulletdrop_db_notified(ngx_http_bulletdrop_db_conn_t *conn)
     notify = conn->pool->conf->notify;
 
     while ((n = PQnotifies(conn->pg)) != NULL) {
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                       "bulletdrop db #%ui: notified \"%s\" while %s",
+                       conn->id, n->extra,
+                       ngx_http_bulletdrop_db_states[conn->state]);
+
         if (notify) {
             notify(&conn->pool->log, n->extra);
         }
@@ -866,6 +935,11 @@ static void
 ngx_http_bulletdrop_db_connect_failed(ngx_http_bulletdrop_db_conn_t *conn)
 {
     conn->failures++;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                   "bulletdrop db #%ui: connect failed, %ui in a row",
+                   conn->id, conn->failures);
+
     ngx_http_bulletdrop_db_close(conn);
     ngx_http_bulletdrop_db_schedule(conn);
     ngx_http_bulletdrop_db_pump(conn->pool);
@@ -878,6 +952,9 @@ ngx_http_bulletdrop_db_reconnect_handler(ngx_event_t *ev)
     ngx_http_bulletdrop_db_conn_t  *conn;
 
     conn = ev->data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "bulletdrop db #%ui: reconnect timer", conn->id);
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         return;
@@ -900,10 +977,16 @@ ngx_http_bulletdrop_db_schedule(ngx_http_bulletdrop_db_conn_t *conn)
     ngx_msec_t  delay;
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                       "bulletdrop db #%ui: no reconnect, exiting",
+                       conn->id);
         return;
     }
 
     if (conn->failures == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                       "bulletdrop db #%ui: reconnect now", conn->id);
+
         ngx_http_bulletdrop_db_connect(conn);
         return;
     }
@@ -916,6 +999,10 @@ ngx_http_bulletdrop_db_schedule(ngx_http_bulletdrop_db_conn_t *conn)
     }
 
     delay -= ngx_random() % (delay / 4 + 1);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                   "bulletdrop db #%ui: reconnect in %M ms, %ui failed",
+                   conn->id, delay, conn->failures);
 
     ngx_add_timer(&conn->reconnect, delay);
 }
@@ -931,6 +1018,20 @@ ngx_http_bulletdrop_db_event_handler(ngx_event_t *ev)
 
     c = ev->data;
     conn = c->data;
+
+    ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "bulletdrop db #%ui: %s event while %s%s", conn->id,
+                   ev->write ? "write" : "read",
+                   ngx_http_bulletdrop_db_states[conn->state],
+                   ev->timedout ? ", timed out" : "");
+
+#if (NGX_DEBUG)
+    if (conn->state == bd_conn_closed) {
+        ngx_log_error(NGX_LOG_ALERT, ev->log, 0,
+                      "bulletdrop db #%ui: event while closed", conn->id);
+        return;
+    }
+#endif
 
     if (ev->timedout) {
         ev->timedout = 0;
@@ -1034,6 +1135,11 @@ ngx_http_bulletdrop_db_receive(ngx_http_bulletdrop_db_conn_t *conn)
             return;
         }
 
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                       "bulletdrop db #%ui: result %s while %s", conn->id,
+                       PQresStatus(PQresultStatus(res)),
+                       ngx_http_bulletdrop_db_states[conn->state]);
+
         /* a prepared statement yields one result; keep the first */
         if (conn->result == NULL) {
             conn->result = res;
@@ -1122,6 +1228,10 @@ ngx_http_bulletdrop_db_listened(ngx_http_bulletdrop_db_conn_t *conn)
         ngx_http_bulletdrop_db_log(conn, NGX_LOG_ERR, "cannot listen",
                                    PQresultErrorMessage(conn->result));
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                   "bulletdrop db #%ui: listening; anything may have changed",
+                   conn->id);
 
     pool->conf->notify(&pool->log, NULL);
 
@@ -1253,6 +1363,11 @@ ngx_http_bulletdrop_db_flush(ngx_http_bulletdrop_db_conn_t *conn)
 
     rc = PQflush(conn->pg);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
+                   "bulletdrop db #%ui: flush: %s", conn->id,
+                   rc == 0 ? "all sent" : (rc == 1 ? "more to send"
+                                                   : "failed"));
+
     if (rc == 0) {
         if (ngx_http_bulletdrop_db_unwatch(conn, NGX_WRITE_EVENT) == NGX_OK) {
             return NGX_OK;
@@ -1323,6 +1438,12 @@ ngx_http_bulletdrop_db_drop(ngx_http_bulletdrop_db_conn_t *conn,
         && q->retries < conn->pool->nconns)
     {
         q->retries++;
+
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, q->event.log, 0,
+                       "bulletdrop db: \"%s\" sent again, try %ui of %ui",
+                       ngx_http_bulletdrop_sql[q->stmt].name, q->retries,
+                       conn->pool->nconns);
+
         ngx_http_bulletdrop_db_enqueue(q, 1);
         return;
     }
@@ -1401,14 +1522,14 @@ ngx_http_bulletdrop_db_set_state(ngx_http_bulletdrop_db_conn_t *conn,
     pool = conn->pool;
 
     if (ngx_http_bulletdrop_db_busy(state)) {
-        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, &pool->log, 0,
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
                        "bulletdrop db #%ui: %s -> %s \"%s\"", conn->id,
                        ngx_http_bulletdrop_db_states[conn->state],
                        ngx_http_bulletdrop_db_states[state],
                        ngx_http_bulletdrop_sql[conn->stmt].name);
 
     } else {
-        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &pool->log, 0,
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
                        "bulletdrop db #%ui: %s -> %s", conn->id,
                        ngx_http_bulletdrop_db_states[conn->state],
                        ngx_http_bulletdrop_db_states[state]);
@@ -1437,6 +1558,7 @@ ngx_http_bulletdrop_db_set_state(ngx_http_bulletdrop_db_conn_t *conn,
     pool->count[conn->state]--;
     pool->count[state]++;
     conn->state = state;
+    conn->log.action = ngx_http_bulletdrop_db_actions[state];
 
     if (state == bd_conn_idle) {
         ngx_queue_insert_tail(&pool->idle, &conn->idle);
@@ -1528,6 +1650,14 @@ ngx_http_bulletdrop_db_pump(ngx_http_bulletdrop_db_pool_t *pool)
     ngx_http_bulletdrop_db_conn_t   *conn;
     ngx_http_bulletdrop_db_query_t  *q;
 
+    if (ngx_queue_empty(&pool->waiting)) {
+        return;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, &pool->log, 0,
+                   "bulletdrop db: pump: %ui waiting, %ui idle",
+                   pool->nwaiting, pool->count[bd_conn_idle]);
+
     while (!ngx_queue_empty(&pool->waiting)) {
 
         q = ngx_queue_data(ngx_queue_head(&pool->waiting),
@@ -1607,6 +1737,11 @@ ngx_http_bulletdrop_db_enqueue(ngx_http_bulletdrop_db_query_t *q,
     pool->nwaiting++;
     q->waiting = 1;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, q->event.log, 0,
+                   "bulletdrop db: \"%s\" waits%s, %ui in the queue",
+                   ngx_http_bulletdrop_sql[q->stmt].name,
+                   at_head ? " first" : "", pool->nwaiting);
+
     q->event.handler = ngx_http_bulletdrop_db_wait_expired;
     ngx_add_timer(&q->event, (ngx_msec_t) left);
 }
@@ -1618,6 +1753,10 @@ ngx_http_bulletdrop_db_dequeue(ngx_http_bulletdrop_db_query_t *q)
     ngx_queue_remove(&q->queue);
     q->db->nwaiting--;
     q->waiting = 0;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->event.log, 0,
+                   "bulletdrop db: \"%s\" dequeued, %ui in the queue",
+                   ngx_http_bulletdrop_sql[q->stmt].name, q->db->nwaiting);
 
     if (q->event.timer_set) {
         ngx_del_timer(&q->event);
@@ -1728,6 +1867,10 @@ ngx_http_bulletdrop_db_run(ngx_http_bulletdrop_db_query_t *q)
 
     pool = q->db;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, q->event.log, 0,
+                   "bulletdrop db: run \"%s\"",
+                   ngx_http_bulletdrop_sql[q->stmt].name);
+
     q->finished = 0;
     q->retries = 0;
     q->deadline = ngx_current_msec + pool->conf->timeout;
@@ -1812,6 +1955,11 @@ static void
 ngx_http_bulletdrop_db_complete(ngx_http_bulletdrop_db_query_t *q,
     ngx_int_t status, PGresult *res)
 {
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->event.log, 0,
+                   "bulletdrop db: \"%s\" done: %s",
+                   ngx_http_bulletdrop_sql[q->stmt].name,
+                   ngx_http_bulletdrop_db_statuses[status]);
+
     q->status = status;
     q->result = res;
     q->conn = NULL;
@@ -1854,6 +2002,12 @@ ngx_http_bulletdrop_db_abandon(void *data)
     if (q->finished) {
         return;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->event.log, 0,
+                   "bulletdrop db: \"%s\" abandoned %s",
+                   ngx_http_bulletdrop_sql[q->stmt].name,
+                   q->event.posted ? "with its answer posted"
+                   : (q->waiting ? "while waiting" : "on its connection"));
 
     q->finished = 1;
 
@@ -1921,6 +2075,24 @@ ngx_http_bulletdrop_db_log(ngx_http_bulletdrop_db_conn_t *conn,
         len--;
     }
 
-    ngx_log_error(level, &conn->pool->log, 0, "bulletdrop db #%ui: %s: %*s",
+    ngx_log_error(level, &conn->log, 0, "bulletdrop db #%ui: %s: %*s",
                   conn->id, what, len, detail);
+}
+
+
+/* what the connection was doing, after an error line on its log */
+
+static u_char *
+ngx_http_bulletdrop_db_log_error(ngx_log_t *log, u_char *buf, size_t len)
+{
+    ngx_http_bulletdrop_db_conn_t  *conn;
+
+    if (log->action == NULL) {
+        return buf;
+    }
+
+    conn = log->data;
+
+    return ngx_snprintf(buf, len, " while %s \"%s\"", log->action,
+                       ngx_http_bulletdrop_sql[conn->stmt].name);
 }
