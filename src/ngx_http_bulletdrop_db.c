@@ -16,8 +16,9 @@
  * posted event, so none runs while the pool is halfway through a change.
  *
  * The first connection of each worker also LISTENs on the "bulletdrop"
- * channel, once after each connect, before it takes queries; what it hears
- * (on whichever state it is in) goes to the conf's notify handler.
+ * channel, once after each connect, before it takes queries.  Its
+ * notifications are read with whatever else it reads, in any state, and
+ * go to the conf's notify handler.
  */
 
 #include <ngx_config.h>
