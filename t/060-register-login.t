@@ -344,14 +344,17 @@ subtest 'bulletdrop_thread_pool chooses the threads that hash' => sub {
         return scalar @tasks;
     };
 
-    is($threads->(), 33, 'by default: the worker and the 32 threads of '
-       . 'nginx\'s "default" pool');
+    # a worker starts its threads after it starts listening: poll
+    is(wait_until(sub { $threads->() == 33 && 33 }) || $threads->(), 33,
+       'by default: the worker and the 32 threads of nginx\'s "default" '
+       . 'pool');
 
     $t->restart_nginx(main => "thread_pool lonely threads=1;\n",
                       thread_pool => 'lonely');
 
-    is($threads->(), 2, 'with a pool of its own: the worker and its one '
-       . 'thread, and no "default" pool');
+    is(wait_until(sub { $threads->() == 2 && 2 }, 5) || $threads->(), 2,
+       'with a pool of its own: the worker and its one thread, and no '
+       . '"default" pool');
 
     my @res = $t->http->parallel(map {
         ['POST', '/api/auth/login',

@@ -108,6 +108,7 @@ subtest 'a worker killed mid-upload leaves nothing behind' => sub {
     ok(under_way(), 'the upload is under way');
 
     my @old = $t->nginx->worker_pids;
+    $t->expect_log(qr/worker process \d+ exited on signal 9/);
     kill 'KILL', @old;
     ok(wait_until(sub {
         my @now = $t->nginx->worker_pids;
