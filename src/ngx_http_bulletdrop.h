@@ -142,10 +142,9 @@ struct ngx_http_bulletdrop_ctx_s {
     /* the parsed request body: a JSON object, or NULL */
     json_t                         *body;
 
-    /* a refusal waiting to be sent (see ngx_http_bulletdrop_refuse()) */
-    ngx_uint_t                      err_status;
-    const char                     *err_code;
-    const char                     *err_detail;
+    /* the error recorded to be answered (error.h): BD_ERR_* */
+    ngx_uint_t                      error;
+    const char                     *error_detail;
 
     /* each step's own state, while it runs */
     ngx_http_bulletdrop_auth_t     *auth;

@@ -7,7 +7,7 @@
  * ngx_http_bulletdrop_account_t in ctx->account.
  */
 
-#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_accounts.h"
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_authcache.h"
@@ -18,6 +18,11 @@
 #include "ngx_http_bulletdrop_password.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "bd_text.h"
+
+
+#define NGX_HTTP_BULLETDROP_NOT_A_DOMAIN                                      \
+    "default_domain is not one of this server's enabled domains (GET "       \
+    "/api/domains)"
 
 
 #define NGX_HTTP_BULLETDROP_KEY_NAME_MAX      64
@@ -106,9 +111,8 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
     if (bmcf->registration == NGX_HTTP_BULLETDROP_REGISTRATION_CLOSED) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_FORBIDDEN,
-                                          "registration_closed",
-                                          "this server takes no new users");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_REGISTRATION_CLOSED,
+                                                NULL);
     }
 
     acct = ngx_http_bulletdrop_account(r, ctx);
@@ -121,7 +125,7 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
                                         v, NULL)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_error_send(r, ctx);
     }
 
     ngx_http_bulletdrop_json_str(v[0], &acct->username);
@@ -130,10 +134,8 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
     if (!bd_username_valid((char *) acct->username.data,
                            acct->username.len))
     {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_username",
-                                          "a user name has 3 to 32 of A-Z, "
-                                          "a-z, 0-9, \"_\", \".\" and \"-\"");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_USERNAME,
+                                                NULL);
     }
 
     if (!ngx_http_bulletdrop_password_fits(&acct->pw.plain)) {
@@ -142,10 +144,8 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
 
     if (bmcf->registration == NGX_HTTP_BULLETDROP_REGISTRATION_INVITE) {
         if (v[2] == NULL) {
-            return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_FORBIDDEN,
-                                              "invite_required",
-                                              "registering here needs an "
-                                              "invite code");
+            return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVITE_REQUIRED,
+                                                    NULL);
         }
 
         ngx_http_bulletdrop_json_str(v[2], &invite);
@@ -199,17 +199,14 @@ ngx_http_bulletdrop_register_checked(ngx_http_bulletdrop_db_query_t *q,
     }
 
     if (PQgetvalue(res, 0, 0)[0] == 't') {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_CONFLICT,
-                                          "username_taken",
-                                          "that user name is taken");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_USERNAME_TAKEN, NULL));
         return;
     }
 
     if (PQgetvalue(res, 0, 1)[0] != 't') {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
-                                          "invalid_invite",
-                                          "that invite does not exist, was "
-                                          "used or has expired");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_INVITE, NULL));
         return;
     }
 
@@ -288,34 +285,34 @@ ngx_http_bulletdrop_register_done(ngx_http_bulletdrop_db_query_t *q,
             if (ngx_strcmp(constraint,
                            NGX_HTTP_BULLETDROP_SQL_USERNAME_TAKEN) == 0)
             {
-                ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_CONFLICT,
-                                                  "username_taken",
-                                                  "that user name is taken");
+                ngx_http_bulletdrop_finish(r,
+                    ngx_http_bulletdrop_error_record(ctx, BD_ERR_USERNAME_TAKEN,
+                                                     NULL));
                 return;
             }
 
             if (ngx_strcmp(constraint,
                            NGX_HTTP_BULLETDROP_SQL_INVITE_USED) == 0)
             {
-                ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
-                                                  "invalid_invite",
-                                                  "that invite was used");
+                ngx_http_bulletdrop_finish(r,
+                    ngx_http_bulletdrop_error_record(ctx,
+                        BD_ERR_INVALID_INVITE, "that invite was used"));
                 return;
             }
         }
     }
 
     if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish(r, NGX_DECLINED);
         return;
     }
 
     if (PQntuples(res) == 0) {
         /* only an invited registration inserts nothing */
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
-                                          "invalid_invite",
-                                          "that invite does not exist or "
-                                          "has expired");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_INVITE,
+                                             "that invite does not exist or "
+                                             "has expired"));
         return;
     }
 
@@ -363,7 +360,7 @@ ngx_http_bulletdrop_login(ngx_http_request_t *r,
                                         v, NULL)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_error_send(r, ctx);
     }
 
     ngx_http_bulletdrop_json_str(v[0], &acct->username);
@@ -468,18 +465,18 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
                           "bulletdrop: failed login for an invalid name");
         }
 
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                          "invalid_credentials",
-                                          "wrong user name or password");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_CREDENTIALS,
+                                             NULL));
         return;
     }
 
     ngx_http_bulletdrop_limit_passed(r, &acct->username);
 
     if (ctx->user.disabled) {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
-                                          "account_disabled",
-                                          "this account is disabled");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_ACCOUNT_DISABLED,
+                                             NULL));
         return;
     }
 
@@ -519,11 +516,9 @@ ngx_http_bulletdrop_too_many(ngx_http_request_t *r,
     ngx_str_set(&h->key, "Retry-After");
     h->value.len = ngx_sprintf(h->value.data, "%T", retry) - h->value.data;
 
-    ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_TOO_MANY_REQUESTS,
-                               "too_many_attempts",
-                               "too many attempts: wait and try again");
+    ngx_http_bulletdrop_error_record(ctx, BD_ERR_TOO_MANY_ATTEMPTS, NULL);
 
-    return ngx_http_bulletdrop_send_refusal(r, ctx);
+    return ngx_http_bulletdrop_error_send(r, ctx);
 }
 
 
@@ -565,18 +560,18 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
                                         v, given)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_error_send(r, ctx);
     }
 
     if (!given[0] && !given[1] && !given[2]) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                   "nothing_to_change",
-                   "give new_password and current_password, or "
-                   "default_domain");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOTHING_TO_CHANGE,
+                                                "give new_password and "
+                                                "current_password, or "
+                                                "default_domain");
     }
 
     if (given[0] != given[1]) {
-        return ngx_http_bulletdrop_reject(r, ctx, 422, "missing_field",
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_MISSING_FIELD,
                    given[0] ? "the field \"new_password\" is required "
                               "with \"current_password\""
                             : "the field \"current_password\" is required "
@@ -595,12 +590,9 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
             if (ngx_http_bulletdrop_domain_enabled(domain.data, domain.len)
                 != NGX_OK)
             {
-                return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                                  "invalid_domain",
-                                                  "default_domain is not one "
-                                                  "of this server's enabled "
-                                                  "domains (GET "
-                                                  "/api/domains)");
+                return ngx_http_bulletdrop_error_record(ctx,
+                           BD_ERR_INVALID_DOMAIN,
+                           NGX_HTTP_BULLETDROP_NOT_A_DOMAIN);
             }
 
             acct->domain = (const char *) domain.data;
@@ -627,9 +619,8 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
 
     /* no password is that long: no need to hash to know it is wrong */
     if (acct->pw.check.len > BD_PASSWORD_MAX) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_FORBIDDEN,
-                                          "wrong_password",
-                                          "the current password is wrong");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_WRONG_PASSWORD,
+                                                NULL);
     }
 
     acct->pw.stored = (char *) ctx->user.password_hash.data;
@@ -654,9 +645,8 @@ ngx_http_bulletdrop_me_checked(ngx_http_request_t *r,
     }
 
     if (!pw->matched) {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
-                                          "wrong_password",
-                                          "the current password is wrong");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_WRONG_PASSWORD, NULL));
         return;
     }
 
@@ -722,11 +712,10 @@ ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
         state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
 
         if (state && ngx_strcmp(state, "23503") == 0) {
-            ngx_http_bulletdrop_finish_reject(r,
-                ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module),
-                NGX_HTTP_BAD_REQUEST, "invalid_domain",
-                "default_domain is not one of this server's enabled "
-                "domains (GET /api/domains)");
+            ngx_http_bulletdrop_finish(r,
+                ngx_http_bulletdrop_error_record(
+                    ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module),
+                    BD_ERR_INVALID_DOMAIN, NGX_HTTP_BULLETDROP_NOT_A_DOMAIN));
             return;
         }
     }
@@ -738,17 +727,15 @@ ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
 
     if (PQntuples(res) == 0) {
         if (q->stmt == NGX_HTTP_BULLETDROP_SQL_USER_UPDATE) {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
-                                       "conflict",
-                                       "the password was changed "
-                                       "meanwhile: try again");
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_CONFLICT,
+                                             "the password was changed "
+                                             "meanwhile: try again");
         } else {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_NOT_FOUND,
-                                       "not_found",
-                                       "there is no such user");
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                             "there is no such user");
         }
 
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish(r, NGX_DECLINED);
         return;
     }
 
@@ -843,7 +830,7 @@ ngx_http_bulletdrop_key_create(ngx_http_request_t *r,
                                         v, NULL)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_error_send(r, ctx);
     }
 
     ngx_http_bulletdrop_json_str(v[0], &name);
@@ -851,10 +838,7 @@ ngx_http_bulletdrop_key_create(ngx_http_request_t *r,
     if (name.len == 0 || name.len > NGX_HTTP_BULLETDROP_KEY_NAME_MAX
         || bd_has_control((char *) name.data, name.len))
     {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_name",
-                                          "a key's name has 1 to 64 bytes "
-                                          "of text");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_NAME, NULL);
     }
 
     return ngx_http_bulletdrop_key_mint(r, ctx, &name,
@@ -908,10 +892,8 @@ void
 ngx_http_bulletdrop_too_many_keys(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
-    ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_CONFLICT,
-                                      "too_many_keys",
-                                      "a user holds at most 100 API keys: "
-                                      "delete one first");
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_TOO_MANY_KEYS, NULL));
 }
 
 
@@ -965,9 +947,8 @@ ngx_http_bulletdrop_key_delete(ngx_http_request_t *r,
     id = ngx_http_bulletdrop_parse_id((u_char *) ctx->match.params[0].data,
                                       ctx->match.params[0].len);
     if (id < 0) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "there is no such API key");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                                "there is no such API key");
     }
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_KEY_DELETE,
@@ -1000,9 +981,9 @@ ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
 
     /* someone else's key is as absent as one that never was */
     if (PQntuples(res) == 0) {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "there is no such API key");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                             "there is no such API key"));
         return;
     }
 
@@ -1058,7 +1039,7 @@ ngx_http_bulletdrop_invite_create(ngx_http_request_t *r,
                                         v, NULL)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_error_send(r, ctx);
     }
 
     ttl = v[0] ? json_integer_value(v[0]) : NGX_HTTP_BULLETDROP_INVITE_TTL;
@@ -1066,10 +1047,9 @@ ngx_http_bulletdrop_invite_create(ngx_http_request_t *r,
     if (ttl < NGX_HTTP_BULLETDROP_INVITE_TTL_MIN
         || ttl > NGX_HTTP_BULLETDROP_INVITE_TTL_MAX)
     {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_expiry",
-                                          "expires_in is in seconds, from "
-                                          "60 to 31536000");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_EXPIRY,
+                                                "expires_in is in seconds, "
+                                                "from 60 to 31536000");
     }
 
     if (ngx_http_bulletdrop_secret_new(r->pool, "",
@@ -1147,10 +1127,9 @@ ngx_http_bulletdrop_admin_users(ngx_http_request_t *r,
     }
 
     if (limit < 1 || limit > NGX_HTTP_BULLETDROP_PAGE_MAX || after < 0) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_query",
-                                          "limit is from 1 to 200, after a "
-                                          "user id");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_QUERY,
+                                                "limit is from 1 to 200, "
+                                                "after a user id");
     }
 
     /* the page size decides next_after */
@@ -1237,9 +1216,8 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
     id = ngx_http_bulletdrop_parse_id((u_char *) ctx->match.params[0].data,
                                       ctx->match.params[0].len);
     if (id < 0) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "there is no such user");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                                "there is no such user");
     }
 
     if (ngx_http_bulletdrop_body_fields(r, ctx,
@@ -1247,14 +1225,13 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
                                         v, given)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_error_send(r, ctx);
     }
 
     if (!given[0] && !given[1] && !given[2]) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "nothing_to_change",
-                                          "give role, disabled or "
-                                          "quota_bytes");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOTHING_TO_CHANGE,
+                                                "give role, disabled or "
+                                                "quota_bytes");
     }
 
     role_text = NULL;
@@ -1267,18 +1244,14 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
             || (ngx_strcmp(role_text, "user") != 0
                 && ngx_strcmp(role_text, "admin") != 0))
         {
-            return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                              "invalid_role",
-                                              "a role is \"user\" or "
-                                              "\"admin\"");
+            return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_ROLE,
+                                                    NULL);
         }
     }
 
     if (v[2] && json_integer_value(v[2]) < 0) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_quota",
-                                          "quota_bytes is 0 or more, or "
-                                          "null for no limit");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_QUOTA,
+                                                NULL);
     }
 
     /* the last word on an admin's own access is another admin's */
@@ -1286,10 +1259,8 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
         && ((role_text && ngx_strcmp(role_text, "admin") != 0)
             || (v[1] && json_is_true(v[1]))))
     {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_CONFLICT,
-                                          "cannot_change_self",
-                                          "an administrator cannot demote "
-                                          "or disable themselves");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_CANNOT_CHANGE_SELF,
+                                                NULL);
     }
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_ADMIN_USER_UPDATE,
@@ -1393,10 +1364,9 @@ static ngx_int_t
 ngx_http_bulletdrop_bad_password(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
-    ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST, "invalid_password",
-                               "a password has 8 to 1024 bytes");
+    ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_PASSWORD, NULL);
 
-    return ngx_http_bulletdrop_send_refusal(r, ctx);
+    return ngx_http_bulletdrop_error_send(r, ctx);
 }
 
 

@@ -1,10 +1,6 @@
 /*
- * BulletDrop: the JSON API under /api/.
- *
- * A request flows one way: route -> authenticate -> read the body -> the
- * route's handler -> database and thread pool steps -> the answer.  Each
- * asynchronous step returns NGX_DONE and, when its work is done, runs the
- * next step and finishes the request with what that step returned.
+ * BulletDrop: the JSON API under /api/ and the delete links under /d/:
+ * the route table, and who may call each route.
  */
 
 #ifndef _NGX_HTTP_BULLETDROP_API_H_INCLUDED_
@@ -16,94 +12,6 @@
 
 /* the content handler of a location with "bulletdrop_api" */
 ngx_int_t ngx_http_bulletdrop_api_handler(ngx_http_request_t *r);
-
-/* a query on the worker's pool whose handler gets q->data == r */
-ngx_http_bulletdrop_db_query_t *ngx_http_bulletdrop_query(
-    ngx_http_request_t *r, ngx_uint_t stmt,
-    ngx_http_bulletdrop_db_handler_pt handler);
-
-/* sets the n-th parameter from a C string, or SQL NULL for NULL */
-ngx_int_t ngx_http_bulletdrop_query_param(ngx_http_bulletdrop_db_query_t *q,
-    ngx_uint_t n, const char *value);
-
-ngx_int_t ngx_http_bulletdrop_query_int(ngx_http_bulletdrop_db_query_t *q,
-    ngx_uint_t n, int64_t value);
-
-/* runs the query; returns NGX_DONE (or an error status) */
-ngx_int_t ngx_http_bulletdrop_query_run(ngx_http_request_t *r,
-    ngx_http_bulletdrop_db_query_t *q);
-
-/*
- * "http://host[:port]" as the client named this server, for links that
- * work as printed; NGX_DECLINED when the Host header is not a plain host
- * name or address (it would be reflected into links and scripts).
- */
-ngx_int_t ngx_http_bulletdrop_base_url(ngx_http_request_t *r,
-    ngx_str_t *url);
-
-/*
- * "http://host:port" for another host of this server: the scheme and the
- * port of the request's (a checked base URL's Host)
- */
-ngx_int_t ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
-    ngx_str_t *url);
-
-/* the refusal of a request whose Host cannot make links */
-ngx_int_t ngx_http_bulletdrop_bad_host(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx);
-
-/*
- * In a query handler: the request's ctx when the query ran and returned
- * rows; otherwise the failure is answered, the request finished, and NULL
- * returned.
- */
-ngx_http_bulletdrop_ctx_t *ngx_http_bulletdrop_query_done(
-    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
-
-/* notices a client that leaves while the request waits (NGX_ERROR: failed) */
-ngx_int_t ngx_http_bulletdrop_watch_client(ngx_http_request_t *r);
-
-/*
- * NGX_OK when the query ran and its result has the status wanted;
- * otherwise logs why, records a 503 refusal in the request's ctx and
- * returns NGX_DECLINED.
- */
-ngx_int_t ngx_http_bulletdrop_query_ok(ngx_http_bulletdrop_db_query_t *q,
-    PGresult *res, ExecStatusType want);
-/* the same for r, when the query is not r's alone (a batch) */
-ngx_int_t ngx_http_bulletdrop_query_ok_for(ngx_http_request_t *r,
-    ngx_http_bulletdrop_db_query_t *q, PGresult *res, ExecStatusType want);
-
-/*
- * Finishes a request from an event handler with what a step returned
- * (through ngx_http_bulletdrop_answer()).
- */
-void ngx_http_bulletdrop_finish(ngx_http_request_t *r, ngx_int_t rc);
-
-/* what a step returned, with a status nginx would answer in HTML in JSON */
-ngx_int_t ngx_http_bulletdrop_answer(ngx_http_request_t *r, ngx_int_t rc);
-
-/* records a refusal in ctx, to be sent later */
-void ngx_http_bulletdrop_refuse(ngx_http_bulletdrop_ctx_t *ctx,
-    ngx_uint_t status, const char *code, const char *detail);
-
-/* sends the refusal recorded in ctx */
-ngx_int_t ngx_http_bulletdrop_send_refusal(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx);
-
-/* records and sends a refusal: what a step returns */
-ngx_int_t ngx_http_bulletdrop_reject(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
-    const char *detail);
-
-/* sends the recorded refusal and finishes, from an event handler */
-void ngx_http_bulletdrop_finish_refusal(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx);
-
-/* records and sends a refusal and finishes, from an event handler */
-void ngx_http_bulletdrop_finish_reject(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
-    const char *detail);
 
 
 #endif /* _NGX_HTTP_BULLETDROP_API_H_INCLUDED_ */

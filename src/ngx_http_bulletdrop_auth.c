@@ -12,7 +12,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
-#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_body.h"
@@ -32,9 +32,6 @@ struct ngx_http_bulletdrop_auth_s {
 };
 
 
-static ngx_int_t ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
-    const char *detail);
 static ngx_int_t ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r,
     ngx_str_t *token, int64_t *id, int64_t *version, const char **err);
 static ngx_int_t ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
@@ -65,9 +62,7 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
         || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
                            sizeof("Bearer ") - 1) != 0)
     {
-        return ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                   "unauthorized",
-                   "send \"Authorization: Bearer <token or API key>\"");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_UNAUTHORIZED, NULL);
     }
 
     token.data = h->value.data + sizeof("Bearer ") - 1;
@@ -79,13 +74,13 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
     }
 
     if (token.len == 0) {
-        return ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                   "unauthorized", "the bearer token is empty");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_UNAUTHORIZED,
+                                                "the bearer token is empty");
     }
 
     if (token.len > NGX_HTTP_BULLETDROP_TOKEN_MAX) {
-        return ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                   "invalid_token", "the token is not valid");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_TOKEN,
+                                                NULL);
     }
 
     auth = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_auth_t));
@@ -119,10 +114,9 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
         if (ngx_http_bulletdrop_jwt_verify(r, &token, &id, &version, &err)
             != NGX_OK)
         {
-            return ngx_http_bulletdrop_auth_refuse(r, ctx,
-                       NGX_HTTP_UNAUTHORIZED,
-                       err ? "token_expired" : "invalid_token",
-                       err ? err : "the token is not valid");
+            return ngx_http_bulletdrop_error_record(ctx,
+                       err ? BD_ERR_TOKEN_EXPIRED : BD_ERR_INVALID_TOKEN,
+                       err);
         }
 
         auth->version = version;
@@ -170,26 +164,22 @@ ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
     {
         /* a revoked key, or a token of a user that is gone */
         ngx_http_bulletdrop_finish(r,
-            ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                            "invalid_token",
-                                            "the token is not valid"));
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_TOKEN, NULL));
         return;
     }
 
     if (auth->version != -1 && auth->version != ctx->user.token_version) {
         ngx_http_bulletdrop_finish(r,
-            ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                            "invalid_token",
-                                            "the token was issued before "
-                                            "the password changed"));
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_TOKEN,
+                                             "the token was issued before "
+                                             "the password changed"));
         return;
     }
 
     if (ctx->user.disabled) {
         ngx_http_bulletdrop_finish(r,
-            ngx_http_bulletdrop_auth_refuse(r, ctx, NGX_HTTP_FORBIDDEN,
-                                            "account_disabled",
-                                            "this account is disabled"));
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_ACCOUNT_DISABLED,
+                                             NULL));
         return;
     }
 
@@ -237,28 +227,6 @@ ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
     ctx->cred.len = p - ctx->cred.data;
 
     return ngx_http_bulletdrop_authcache_get(r->pool, &ctx->cred, &ctx->user);
-}
-
-
-static ngx_int_t
-ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
-    const char *detail)
-{
-    ngx_table_elt_t  *h;
-
-    if (status == NGX_HTTP_UNAUTHORIZED) {
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-        ngx_str_set(&h->key, "WWW-Authenticate");
-        ngx_str_set(&h->value, "Bearer realm=\"bulletdrop\"");
-    }
-
-    return ngx_http_bulletdrop_reject(r, ctx, status, code, detail);
 }
 
 

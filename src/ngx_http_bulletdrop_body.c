@@ -1,5 +1,6 @@
 /*
- * BulletDrop: small request bodies (JSON objects and forms) for the API.
+ * BulletDrop: request bodies, read as they stream: JSON objects and forms
+ * kept whole for the API's routes, uploads handed on chunk by chunk.
  *
  * Bodies are read with nginx's unbuffered reader and handed, as they
  * arrive, to a chunk handler: an upload streams to its file, a small body
@@ -8,7 +9,7 @@
  * included.  Nothing reaches nginx's own temp files.
  */
 
-#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "bd_text.h"
@@ -48,7 +49,6 @@ static ngx_int_t ngx_http_bulletdrop_body_type(ngx_http_request_t *r,
     const char *type);
 static ngx_int_t ngx_http_bulletdrop_body_start(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_reader_t *b);
-static ngx_int_t ngx_http_bulletdrop_body_too_large(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_body_oom(ngx_http_bulletdrop_ctx_t *ctx);
 static void ngx_http_bulletdrop_body_cleanup(void *data);
 
@@ -65,9 +65,8 @@ ngx_http_bulletdrop_body_read(ngx_http_request_t *r,
             return next(r, ctx);
         }
 
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_json",
-                                          "this route needs a JSON body");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_JSON,
+                                                "this route needs a JSON body");
     }
 
     b = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_reader_t));
@@ -90,21 +89,21 @@ ngx_http_bulletdrop_body_read(ngx_http_request_t *r,
         b->form = 1;
 
     } else {
-        return ngx_http_bulletdrop_reject(r, ctx,
-                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type",
+        return ngx_http_bulletdrop_error_record(ctx,
+                   BD_ERR_UNSUPPORTED_MEDIA_TYPE,
                    ctx->body_kind == NGX_HTTP_BULLETDROP_BODY_FORM
                    ? "send application/json or "
                      "application/x-www-form-urlencoded"
-                   : "send application/json");
+                   : NULL);
     }
 
     if (r->headers_in.content_length_n > NGX_HTTP_BULLETDROP_BODY_MAX) {
         /* answered without reading it: the connection is not reused */
         r->keepalive = 0;
         r->lingering_close = 1;
-        r->expect_tested = 1;
 
-        return ngx_http_bulletdrop_body_too_large(r);
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_BODY_TOO_LARGE,
+                                         NGX_HTTP_BULLETDROP_BODY_TOO_LARGE);
     }
 
     size = r->headers_in.chunked ? NGX_HTTP_BULLETDROP_BODY_MAX
@@ -190,7 +189,7 @@ ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
         if (rc != NGX_OK) {
             /* refused mid-body: the rest is not read, the connection ends */
             ngx_http_finalize_request(r, rc == NGX_DECLINED
-                                   ? ngx_http_bulletdrop_send_refusal(r, ctx)
+                                   ? ngx_http_bulletdrop_error_send(r, ctx)
                                    : ngx_http_bulletdrop_answer(r,
                                             NGX_HTTP_INTERNAL_SERVER_ERROR));
             return;
@@ -275,10 +274,8 @@ ngx_http_bulletdrop_body_keep(ngx_http_request_t *r,
     b = ctx->reader;
 
     if (n > (size_t) (b->end - b->last)) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                   "body_too_large",
-                                   NGX_HTTP_BULLETDROP_BODY_TOO_LARGE);
-        return NGX_DECLINED;
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_BODY_TOO_LARGE,
+                                         NGX_HTTP_BULLETDROP_BODY_TOO_LARGE);
     }
 
     b->last = ngx_cpymem(b->last, p, n);
@@ -297,19 +294,10 @@ ngx_http_bulletdrop_body_kept(ngx_http_request_t *r,
     ctx->reader = NULL;
 
     if (ngx_http_bulletdrop_body_parse(r, ctx, b) != NGX_OK) {
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_error_send(r, ctx);
     }
 
     return b->next(r, ctx);
-}
-
-
-static ngx_int_t
-ngx_http_bulletdrop_body_too_large(ngx_http_request_t *r)
-{
-    return ngx_http_bulletdrop_json_error(r,
-               NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "body_too_large",
-               NGX_HTTP_BULLETDROP_BODY_TOO_LARGE);
 }
 
 
@@ -357,9 +345,8 @@ ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
                                err.line, err.column, err.position);
         }
 
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST, "invalid_json",
-                                   detail ? (char *) detail
-                                          : "malformed JSON");
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_JSON,
+                                         (char *) detail);
         return NGX_ERROR;
     }
 
@@ -367,8 +354,8 @@ ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
     cln->data = json;
 
     if (!json_is_object(json)) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST, "invalid_json",
-                                   "the body must be a JSON object");
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_JSON,
+                                         "the body must be a JSON object");
         return NGX_ERROR;
     }
 
@@ -414,18 +401,16 @@ ngx_http_bulletdrop_body_form(ngx_http_request_t *r,
         if (!bd_utf8_valid(name, nlen) || !bd_utf8_valid(value, vlen)
             || ngx_strlchr((u_char *) name, (u_char *) name + nlen, '\0'))
         {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_form",
-                                       "the form is not UTF-8 text");
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_FORM,
+                                             "the form is not UTF-8 text");
             return NGX_ERROR;
         }
 
         name[nlen] = '\0';
 
         if (json_object_get(obj, name) != NULL) {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_form",
-                                       "a field is given twice");
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_FORM,
+                                             "a field is given twice");
             return NGX_ERROR;
         }
 
@@ -437,8 +422,8 @@ ngx_http_bulletdrop_body_form(ngx_http_request_t *r,
     }
 
     if (rc < 0) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST, "invalid_form",
-                                   "a malformed %-escape in the form");
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_FORM,
+                                         "a malformed %-escape in the form");
         return NGX_ERROR;
     }
 
@@ -451,8 +436,7 @@ ngx_http_bulletdrop_body_form(ngx_http_request_t *r,
 static ngx_int_t
 ngx_http_bulletdrop_body_oom(ngx_http_bulletdrop_ctx_t *ctx)
 {
-    ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_INTERNAL_SERVER_ERROR,
-                               "internal_error", "out of memory");
+    ngx_http_bulletdrop_error_record(ctx, BD_ERR_INTERNAL, "out of memory");
     return NGX_ERROR;
 }
 
@@ -491,14 +475,15 @@ ngx_http_bulletdrop_body_fields(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_field_t *fields,
     json_t **values, ngx_uint_t *present)
 {
-    size_t       len;
-    u_char      *detail;
-    json_t      *v;
-    ngx_int_t    ok;
-    ngx_uint_t   i, n, known;
-    const char  *key, *code;
+    size_t                      len;
+    u_char                     *detail;
+    json_t                     *v;
+    ngx_int_t                   ok;
+    ngx_uint_t                  i, n, known;
+    const char                 *key;
+    ngx_http_bulletdrop_err_e   err;
 
-    code = NULL;
+    err = BD_ERR_NONE;
     detail = ngx_pnalloc(r->pool, 256);
     if (detail == NULL) {
         return ngx_http_bulletdrop_body_oom(ctx);
@@ -514,7 +499,7 @@ ngx_http_bulletdrop_body_fields(ngx_http_request_t *r,
 
         if (v == NULL) {
             if (fields[i].required) {
-                code = "missing_field";
+                err = BD_ERR_MISSING_FIELD;
                 (void) ngx_snprintf(detail, 255, "the field \"%s\" is "
                                     "required%Z", fields[i].name);
                 break;
@@ -540,7 +525,7 @@ ngx_http_bulletdrop_body_fields(ngx_http_request_t *r,
         }
 
         if (!ok) {
-            code = "wrong_type";
+            err = BD_ERR_WRONG_TYPE;
             (void) ngx_snprintf(detail, 255, "the field \"%s\" must be %s%Z",
                                 fields[i].name,
                                 fields[i].type
@@ -557,7 +542,7 @@ ngx_http_bulletdrop_body_fields(ngx_http_request_t *r,
 
     n = i;
 
-    if (code == NULL && ctx->body) {
+    if (err == BD_ERR_NONE && ctx->body) {
         json_object_foreach(ctx->body, key, v) {
             known = 0;
 
@@ -569,7 +554,7 @@ ngx_http_bulletdrop_body_fields(ngx_http_request_t *r,
             }
 
             if (!known) {
-                code = "unknown_field";
+                err = BD_ERR_UNKNOWN_FIELD;
 
                 /* the client's name, cut to 64 bytes on a UTF-8 boundary */
                 len = ngx_strlen(key);
@@ -587,11 +572,9 @@ ngx_http_bulletdrop_body_fields(ngx_http_request_t *r,
         }
     }
 
-    if (code == NULL) {
+    if (err == BD_ERR_NONE) {
         return NGX_OK;
     }
 
-    ngx_http_bulletdrop_refuse(ctx, 422, code, (char *) detail);
-
-    return NGX_DECLINED;
+    return ngx_http_bulletdrop_error_record(ctx, err, (char *) detail);
 }

@@ -1,6 +1,7 @@
 /*
- * BulletDrop: small request bodies (JSON objects and forms) for the API,
- * read into memory up to a limit and parsed.
+ * BulletDrop: request bodies, read as they stream: small ones (JSON
+ * objects and forms) kept whole up to a limit and parsed, uploads handed
+ * to a chunk handler as they arrive.
  */
 
 #ifndef _NGX_HTTP_BULLETDROP_BODY_H_INCLUDED_

@@ -8,9 +8,9 @@
  */
 
 #include "ngx_http_bulletdrop_accounts.h"
-#include "ngx_http_bulletdrop_api.h"
 #include "ngx_http_bulletdrop_clients.h"
 #include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_upload.h"
 
 

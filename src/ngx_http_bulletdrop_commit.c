@@ -11,7 +11,7 @@
  * passes in the queue is answered without being sent.
  */
 
-#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_commit.h"
 #include "ngx_http_bulletdrop_sql.h"
 

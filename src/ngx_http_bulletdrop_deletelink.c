@@ -5,7 +5,7 @@
  * stored: a wrong token and a used one look the same.
  */
 
-#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_deletelink.h"
 #include "ngx_http_bulletdrop_json.h"
@@ -305,17 +305,15 @@ ngx_http_bulletdrop_delete_link_deleted(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
     ngx_http_request_t                 *r;
-    ngx_http_bulletdrop_ctx_t          *ctx;
     ngx_http_bulletdrop_delete_link_t  *dl;
 
     dl = q->data;
     r = dl->r;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
     if (ngx_http_bulletdrop_query_ok_for(r, q, res, PGRES_TUPLES_OK)
         != NGX_OK)
     {
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish(r, NGX_DECLINED);
         return;
     }
 
@@ -348,10 +346,9 @@ ngx_http_bulletdrop_delete_link_gone(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
     if (!ngx_http_bulletdrop_delete_link_html(r)) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "this delete link is wrong or was "
-                                          "already used");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                                "this delete link is wrong "
+                                                "or was already used");
     }
 
     return ngx_http_bulletdrop_delete_link_page(r, NGX_HTTP_NOT_FOUND,

@@ -9,7 +9,7 @@
  * client hears of it.
  */
 
-#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_json.h"
@@ -597,14 +597,14 @@ ngx_http_bulletdrop_domain_add(ngx_http_request_t *r,
                                         NULL)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_error_send(r, ctx);
     }
 
     name.data = (u_char *) json_string_value(v[0]);
     name.len = json_string_length(v[0]);
 
     if (ngx_http_bulletdrop_domain_name(r, ctx, &name) != NGX_OK) {
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_error_send(r, ctx);
     }
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_DOMAIN_ADD,
@@ -638,11 +638,8 @@ ngx_http_bulletdrop_domains_seed(ngx_http_request_t *r,
     base = &bmcf->base_domain;
 
     if (base->len == 0) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_CONFLICT,
-                                          "no_base_domain",
-                                          "this server has no "
-                                          "bulletdrop_base_domain to seed "
-                                          "from");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_NO_BASE_DOMAIN,
+                                                NULL);
     }
 
     /* the longest names a valid base can make are refused by the table */
@@ -690,7 +687,7 @@ ngx_http_bulletdrop_domain_update(ngx_http_request_t *r,
                                         NULL)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_send_refusal(r, ctx);
+        return ngx_http_bulletdrop_error_send(r, ctx);
     }
 
     name.data = (u_char *) ctx->match.params[0].data;
@@ -760,19 +757,17 @@ ngx_http_bulletdrop_domain_changed(ngx_http_bulletdrop_db_query_t *q,
             && ngx_strcmp(constraint, NGX_HTTP_BULLETDROP_SQL_DOMAIN_TAKEN)
                == 0)
         {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_CONFLICT,
-                                       "domain_exists",
-                                       "this domain is registered already");
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_DOMAIN_EXISTS, NULL);
         }
 
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish(r, NGX_DECLINED);
         return;
     }
 
     if (PQntuples(res) != 1) {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "there is no such domain");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                             "there is no such domain"));
         return;
     }
 
@@ -854,10 +849,7 @@ ngx_http_bulletdrop_domain_name(ngx_http_request_t *r,
     name->data = p;
 
     if (!bd_hostname_valid((char *) name->data, name->len)) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_domain",
-                                   "a domain is a host name such as "
-                                   "img.example.com");
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_DOMAIN, NULL);
         return NGX_DECLINED;
     }
 

@@ -17,7 +17,7 @@
  */
 
 /* nginx's headers first: they ask the system's for _GNU_SOURCE */
-#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_files.h"
 #include "ngx_http_bulletdrop_json.h"
@@ -147,7 +147,7 @@ static void ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
 static int64_t ngx_http_bulletdrop_files_know(u_char *id, PGresult *res,
     int row, ngx_uint_t gone);
 static ngx_int_t ngx_http_bulletdrop_files_refuse(ngx_http_request_t *r,
-    ngx_uint_t status, const char *code, const char *detail);
+    ngx_http_bulletdrop_err_e err, const char *detail);
 static ngx_int_t ngx_http_bulletdrop_files_home(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_files_preflight(ngx_http_request_t *r);
 static ngx_int_t ngx_http_bulletdrop_files_header(ngx_http_request_t *r,
@@ -434,8 +434,7 @@ ngx_http_bulletdrop_files_access(ngx_http_request_t *r)
         }
 
         if (f->gone) {
-            return ngx_http_bulletdrop_files_refuse(r, NGX_HTTP_NOT_FOUND,
-                                                    "not_found",
+            return ngx_http_bulletdrop_files_refuse(r, BD_ERR_NOT_FOUND,
                                                     "there is no such file");
         }
 
@@ -455,9 +454,9 @@ ngx_http_bulletdrop_files_access(ngx_http_request_t *r)
             return NGX_DECLINED;
         }
 
-        return ngx_http_bulletdrop_files_refuse(r,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "unavailable",
-                   "the file domains are not loaded yet: try again");
+        return ngx_http_bulletdrop_files_refuse(r, BD_ERR_UNAVAILABLE,
+                                                "the file domains are not "
+                                                "loaded yet: try again");
     }
 
     if (r->uri.len == 1 && r->uri.data[0] == '/') {
@@ -465,9 +464,10 @@ ngx_http_bulletdrop_files_access(ngx_http_request_t *r)
     }
 
     if (bd_deliver_path((char *) r->uri.data, r->uri.len, &dp) != 0) {
-        return ngx_http_bulletdrop_files_refuse(r, NGX_HTTP_NOT_FOUND,
-                   "not_found", "a file domain serves /static/<category>/"
-                   "<id>.<ext> and nothing else");
+        return ngx_http_bulletdrop_files_refuse(r, BD_ERR_NOT_FOUND,
+                                                "a file domain serves "
+                                                "/static/<category>/<id>.<ext> "
+                                                "and nothing else");
     }
 
     if (r->method == NGX_HTTP_OPTIONS) {
@@ -482,8 +482,7 @@ ngx_http_bulletdrop_files_access(ngx_http_request_t *r)
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
-        return ngx_http_bulletdrop_files_refuse(r, NGX_HTTP_NOT_ALLOWED,
-                                                "method_not_allowed",
+        return ngx_http_bulletdrop_files_refuse(r, BD_ERR_METHOD_NOT_ALLOWED,
                                                 "files are read with GET");
     }
 
@@ -497,8 +496,7 @@ static ngx_int_t
 ngx_http_bulletdrop_files_elsewhere(ngx_http_request_t *r)
 {
     if (ngx_http_bulletdrop_files_uri(r)) {
-        return ngx_http_bulletdrop_files_refuse(r, NGX_HTTP_NOT_FOUND,
-                                                "not_found",
+        return ngx_http_bulletdrop_files_refuse(r, BD_ERR_NOT_FOUND,
                                                 "files are served on the "
                                                 "file domains only");
     }
@@ -544,8 +542,7 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
         break;
 
     case NGX_DECLINED:
-        return ngx_http_bulletdrop_files_refuse(r, NGX_HTTP_NOT_FOUND,
-                                                "not_found",
+        return ngx_http_bulletdrop_files_refuse(r, BD_ERR_NOT_FOUND,
                                                 "there is no such file");
 
     default:
@@ -567,8 +564,7 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
             || (known.expires && ngx_http_bulletdrop_now() >= known.expires))
         {
             f->gone = 1;
-            return ngx_http_bulletdrop_files_refuse(r, NGX_HTTP_NOT_FOUND,
-                                                    "not_found",
+            return ngx_http_bulletdrop_files_refuse(r, BD_ERR_NOT_FOUND,
                                                     "there is no such file");
         }
 
@@ -951,9 +947,9 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
     r->read_event_handler = ngx_http_block_reading;
 
     if (row < 0) {
-        (void) ngx_http_bulletdrop_files_refuse(r,
-                   NGX_HTTP_SERVICE_UNAVAILABLE, "database_unavailable",
-                   "this file's limits cannot be checked now: try again");
+        (void) ngx_http_bulletdrop_files_refuse(r, BD_ERR_DATABASE_UNAVAILABLE,
+                                                "this file's limits cannot "
+                                                "be checked now: try again");
         ngx_http_run_posted_requests(c);
         return;
     }
@@ -1029,18 +1025,19 @@ ngx_http_bulletdrop_files_know(u_char *id, PGresult *res, int row,
  */
 
 static ngx_int_t
-ngx_http_bulletdrop_files_refuse(ngx_http_request_t *r, ngx_uint_t status,
-    const char *code, const char *detail)
+ngx_http_bulletdrop_files_refuse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_err_e err, const char *detail)
 {
-    ngx_int_t  rc;
+    ngx_http_bulletdrop_ctx_t  *ctx;
 
-    rc = ngx_http_discard_request_body(r);
-
-    if (rc == NGX_OK) {
-        rc = ngx_http_bulletdrop_json_error(r, status, code, detail);
+    ctx = ngx_http_bulletdrop_ctx(r);
+    if (ctx == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return NGX_DONE;
     }
 
-    ngx_http_finalize_request(r, rc);
+    ngx_http_bulletdrop_error_record(ctx, err, detail);
+    ngx_http_finalize_request(r, ngx_http_bulletdrop_error_send(r, ctx));
 
     return NGX_DONE;
 }
@@ -1058,8 +1055,7 @@ ngx_http_bulletdrop_files_home(ngx_http_request_t *r)
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
     if (bmcf->base_domain.len == 0) {
-        return ngx_http_bulletdrop_files_refuse(r, NGX_HTTP_NOT_FOUND,
-                                                "not_found",
+        return ngx_http_bulletdrop_files_refuse(r, BD_ERR_NOT_FOUND,
                                                 "a file domain serves files "
                                                 "only");
     }

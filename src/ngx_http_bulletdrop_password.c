@@ -10,7 +10,7 @@
 
 #include <openssl/crypto.h>
 
-#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_job.h"
 #include "ngx_http_bulletdrop_password.h"
 

@@ -19,7 +19,7 @@
  */
 
 /* nginx's headers first: they ask the system's for _GNU_SOURCE */
-#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_body.h"
@@ -146,9 +146,6 @@ static ngx_table_elt_t *ngx_http_bulletdrop_header_in(ngx_http_request_t *r,
     const char *name, size_t len);
 static ngx_int_t ngx_http_bulletdrop_upload_name(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up, u_char *name, size_t len);
-static ngx_int_t ngx_http_bulletdrop_upload_refuse(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
-    const char *detail);
 static ngx_int_t ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up);
 static int ngx_http_bulletdrop_place(ngx_fd_t fd, u_char *tmp, u_char *path);
@@ -156,8 +153,8 @@ static void ngx_http_bulletdrop_upload_cleanup(void *data);
 static void ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up);
 static void ngx_http_bulletdrop_too_large(ngx_http_bulletdrop_ctx_t *ctx,
     ngx_http_bulletdrop_upload_t *up);
-static ngx_int_t ngx_http_bulletdrop_upload_reject(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
+static ngx_int_t ngx_http_bulletdrop_upload_abort(
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_err_e err,
     const char *detail);
 static ngx_int_t ngx_http_bulletdrop_upload_fail(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up, ngx_int_t status);
@@ -266,9 +263,9 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
         left = ctx->user.quota_bytes - ctx->user.usage_bytes;
 
         if (left <= 0) {
-            return ngx_http_bulletdrop_upload_refuse(r, ctx,
-                       NGX_HTTP_REQUEST_ENTITY_TOO_LARGE, "quota_exceeded",
-                       "your storage quota is used up");
+            return ngx_http_bulletdrop_error_record(ctx, BD_ERR_QUOTA_EXCEEDED,
+                                                    "your storage quota is "
+                                                    "used up");
         }
 
         if (left < up->limit) {
@@ -286,9 +283,10 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
                 r->headers_in.content_type->value.len, boundary, &blen)
             != 0)
         {
-            return ngx_http_bulletdrop_upload_refuse(r, ctx,
-                       NGX_HTTP_BAD_REQUEST, "invalid_multipart",
-                       "a multipart/form-data body needs a valid boundary");
+            return
+                ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_MULTIPART,
+                                                 "a multipart/form-data body "
+                                                 "needs a valid boundary");
         }
 
         up->multipart = 1;
@@ -326,30 +324,22 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
         }
 
         if (name.len == 0) {
-            return ngx_http_bulletdrop_upload_refuse(r, ctx,
-                       NGX_HTTP_BAD_REQUEST, "missing_filename",
-                       "name the file with X-Filename or ?filename=, or "
-                       "send multipart/form-data");
+            return
+                ngx_http_bulletdrop_error_record(ctx, BD_ERR_MISSING_FILENAME,
+                                                 NULL);
         }
 
         if (ngx_http_bulletdrop_upload_name(r, up, name.data, name.len)
             != NGX_OK)
         {
-            return ngx_http_bulletdrop_upload_refuse(r, ctx,
-                       NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                       "extension_not_allowed",
-                       "files of this type are not taken here");
+            return ngx_http_bulletdrop_error_record(ctx,
+                       BD_ERR_EXTENSION_NOT_ALLOWED, NULL);
         }
     }
 
     if (ngx_http_bulletdrop_upload_options(r, ctx, up) != NGX_OK) {
-        if (ctx->err_status == 0) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        return ngx_http_bulletdrop_upload_refuse(r, ctx, ctx->err_status,
-                                                 ctx->err_code,
-                                                 ctx->err_detail);
+        /* NGX_DECLINED answers the error recorded */
+        return ctx->error ? NGX_DECLINED : NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     /* the declared length says enough to refuse before reading */
@@ -357,17 +347,14 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
     slack = up->multipart ? NGX_HTTP_BULLETDROP_MULTIPART_SLACK : 0;
 
     if (cl == 0 || (cl < 0 && !r->headers_in.chunked)) {
-        return ngx_http_bulletdrop_upload_refuse(r, ctx,
-                   NGX_HTTP_BAD_REQUEST,
-                   up->multipart ? "no_file" : "empty_file",
+        return ngx_http_bulletdrop_error_record(ctx,
+                   up->multipart ? BD_ERR_NO_FILE : BD_ERR_EMPTY_FILE,
                    "the request has no body");
     }
 
     if (cl > up->limit + slack) {
         ngx_http_bulletdrop_too_large(ctx, up);
-        return ngx_http_bulletdrop_upload_refuse(r, ctx, ctx->err_status,
-                                                 ctx->err_code,
-                                                 ctx->err_detail);
+        return NGX_DECLINED;
     }
 
     if (ngx_http_bulletdrop_upload_open(r, up) != NGX_OK) {
@@ -420,18 +407,16 @@ ngx_http_bulletdrop_upload_options(ngx_http_request_t *r,
             break;
 
         case NGX_AGAIN:
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                       "unavailable",
-                                       "the file domains are not loaded "
-                                       "yet: try again");
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_UNAVAILABLE,
+                                             "the file domains are not "
+                                             "loaded yet: try again");
             return NGX_DECLINED;
 
         default:
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_domain",
-                                       "X-BulletDrop-Domain is not one of "
-                                       "this server's enabled domains (GET "
-                                       "/api/domains)");
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_DOMAIN,
+                                             "X-BulletDrop-Domain is not one "
+                                             "of this server's enabled "
+                                             "domains (GET /api/domains)");
             return NGX_DECLINED;
         }
 
@@ -463,15 +448,14 @@ ngx_http_bulletdrop_upload_options(ngx_http_request_t *r,
                              &up->expires);
 
         if (rc < 0) {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                   "invalid_expiry",
-                   rc == BD_EXPIRY_PAST
-                   ? "X-BulletDrop-Expires is in the past"
-                   : rc == BD_EXPIRY_TOO_FAR
-                   ? "X-BulletDrop-Expires is more than ten years away"
-                   : "X-BulletDrop-Expires takes 30s, 10m, 1h, 7d, 2w, an "
-                     "RFC 3339 time or never");
-            return NGX_DECLINED;
+            return ngx_http_bulletdrop_error_record(ctx,
+                       BD_ERR_INVALID_EXPIRY,
+                       rc == BD_EXPIRY_PAST
+                       ? "X-BulletDrop-Expires is in the past"
+                       : rc == BD_EXPIRY_TOO_FAR
+                       ? "X-BulletDrop-Expires is more than ten years away"
+                       : "X-BulletDrop-Expires takes 30s, 10m, 1h, 7d, 2w, "
+                         "an RFC 3339 time or never");
         }
 
     } else if (bmcf->default_expiry) {
@@ -484,10 +468,7 @@ ngx_http_bulletdrop_upload_options(ngx_http_request_t *r,
                                 &up->max_views)
              != 0)
     {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                   "invalid_max_views",
-                                   "X-BulletDrop-Max-Views is a whole "
-                                   "number from 1 to 2147483647");
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_MAX_VIEWS, NULL);
         return NGX_DECLINED;
     }
 
@@ -562,27 +543,6 @@ ngx_http_bulletdrop_upload_name(ngx_http_request_t *r,
     up->name_len = bd_file_display_name((char *) name, len, up->name);
 
     return NGX_OK;
-}
-
-
-/*
- * A refusal before the body is read: the body is not read at all, and the
- * connection, whose rest of a body nobody wants, is closed after it.
- */
-
-static ngx_int_t
-ngx_http_bulletdrop_upload_refuse(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
-    const char *detail)
-{
-    r->expect_tested = 1;
-
-    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
-        r->keepalive = 0;
-        r->lingering_close = 1;
-    }
-
-    return ngx_http_bulletdrop_json_error(r, status, code, detail);
 }
 
 
@@ -759,27 +719,22 @@ ngx_http_bulletdrop_too_large(ngx_http_bulletdrop_ctx_t *ctx,
     ngx_http_bulletdrop_upload_t *up)
 {
     if (up->quota_limits) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                   "quota_exceeded",
-                                   "the file is larger than what is left of "
-                                   "your storage quota");
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_QUOTA_EXCEEDED, NULL);
     } else {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                   "file_too_large",
-                                   "the file is larger than this server "
-                                   "takes");
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_FILE_TOO_LARGE, NULL);
     }
 }
 
 
+/* the file goes at once, and err is recorded */
+
 static ngx_int_t
-ngx_http_bulletdrop_upload_reject(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t status, const char *code,
-    const char *detail)
+ngx_http_bulletdrop_upload_abort(ngx_http_bulletdrop_ctx_t *ctx,
+    ngx_http_bulletdrop_err_e err, const char *detail)
 {
     ngx_http_bulletdrop_upload_drop(ctx->upload);
 
-    return ngx_http_bulletdrop_reject(r, ctx, status, code, detail);
+    return ngx_http_bulletdrop_error_record(ctx, err, detail);
 }
 
 
@@ -823,8 +778,8 @@ ngx_http_bulletdrop_upload_chunk(ngx_http_request_t *r,
             rc = NGX_DECLINED;
 
         } else if (mrc == BD_MULTIPART_ERROR) {
-            ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                       "invalid_multipart", up->mp->error);
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_MULTIPART,
+                                             up->mp->error);
             rc = NGX_DECLINED;
 
         } else {
@@ -868,9 +823,8 @@ ngx_http_bulletdrop_upload_write(ngx_http_request_t *r,
             up->magic_checked = 1;
 
             if (bd_file_magic(up->ext, up->head, up->head_len, 0) != 1) {
-                ngx_http_bulletdrop_refuse(ctx,
-                    NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "type_mismatch",
-                    "the file's content does not match its extension");
+                ngx_http_bulletdrop_error_record(ctx, BD_ERR_TYPE_MISMATCH,
+                                                 NULL);
                 return NGX_DECLINED;
             }
         }
@@ -899,9 +853,8 @@ ngx_http_bulletdrop_upload_write(ngx_http_request_t *r,
                           up->tmp.data);
 
             if (err == NGX_ENOSPC) {
-                ngx_http_bulletdrop_refuse(ctx, 507, "insufficient_storage",
-                                           "the server's disk is full");
-                return NGX_DECLINED;
+                return ngx_http_bulletdrop_error_record(ctx,
+                           BD_ERR_INSUFFICIENT_STORAGE, NULL);
             }
 
             return NGX_ERROR;
@@ -933,18 +886,15 @@ ngx_http_bulletdrop_part_begin(void *data, const bd_multipart_part_t *part)
     }
 
     if (up->file_seen) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                   "too_many_files",
-                                   "send one part named \"file\"");
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_TOO_MANY_FILES, NULL);
         return 1;
     }
 
     up->file_seen = 1;
 
     if (!part->has_filename || part->filename_len == 0) {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_BAD_REQUEST,
-                                   "missing_filename",
-                                   "the \"file\" part needs a filename");
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_MISSING_FILENAME,
+                                         "the \"file\" part needs a filename");
         return 1;
     }
 
@@ -952,9 +902,8 @@ ngx_http_bulletdrop_part_begin(void *data, const bd_multipart_part_t *part)
                                         part->filename_len)
         != NGX_OK)
     {
-        ngx_http_bulletdrop_refuse(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                   "extension_not_allowed",
-                                   "files of this type are not taken here");
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_EXTENSION_NOT_ALLOWED,
+                                         NULL);
         return 1;
     }
 
@@ -1011,35 +960,27 @@ ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
 
     if (up->multipart) {
         if (bd_multipart_finish(up->mp) != BD_MULTIPART_DONE) {
-            return ngx_http_bulletdrop_upload_reject(r, ctx,
-                                              NGX_HTTP_BAD_REQUEST,
-                                              "invalid_multipart",
-                                              up->mp->error
-                                              ? up->mp->error
-                                              : "the body ended too soon");
+            return ngx_http_bulletdrop_upload_abort(ctx,
+                       BD_ERR_INVALID_MULTIPART,
+                       up->mp->error ? up->mp->error
+                                     : "the body ended too soon");
         }
 
         if (!up->file_seen) {
-            return ngx_http_bulletdrop_upload_reject(r, ctx,
-                                              NGX_HTTP_BAD_REQUEST, "no_file",
-                                              "send the file in a part "
-                                              "named \"file\"");
+            return ngx_http_bulletdrop_upload_abort(ctx, BD_ERR_NO_FILE,
+                                                    NULL);
         }
     }
 
     if (up->size == 0) {
-        return ngx_http_bulletdrop_upload_reject(r, ctx,
-                                                 NGX_HTTP_BAD_REQUEST,
-                                                 "empty_file",
-                                                 "the file is empty");
+        return ngx_http_bulletdrop_upload_abort(ctx, BD_ERR_EMPTY_FILE, NULL);
     }
 
     if (!up->magic_checked
         && bd_file_magic(up->ext, up->head, up->head_len, 1) != 1)
     {
-        return ngx_http_bulletdrop_upload_reject(r, ctx,
-                   NGX_HTTP_UNSUPPORTED_MEDIA_TYPE, "type_mismatch",
-                   "the file's content does not match its extension");
+        return ngx_http_bulletdrop_upload_abort(ctx, BD_ERR_TYPE_MISMATCH,
+                                                NULL);
     }
 
     if (EVP_DigestFinal_ex(up->sha, md, &n) != 1
@@ -1437,11 +1378,10 @@ ngx_http_bulletdrop_upload_recorded(ngx_http_bulletdrop_commit_t *c,
             return;
         }
 
-        ngx_http_bulletdrop_finish_reject(r, ctx,
-                                          NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                          "internal_error",
-                                          "the upload could not be "
-                                          "recorded");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INTERNAL,
+                                             "the upload could not be "
+                                             "recorded"));
         return;
     }
 
@@ -1460,7 +1400,7 @@ ngx_http_bulletdrop_upload_recorded(ngx_http_bulletdrop_commit_t *c,
     {
         /* no row, no file */
         ngx_http_bulletdrop_upload_drop(up);
-        ngx_http_bulletdrop_finish_refusal(r, ctx);
+        ngx_http_bulletdrop_finish(r, NGX_DECLINED);
         return;
     }
 
@@ -1468,11 +1408,10 @@ ngx_http_bulletdrop_upload_recorded(ngx_http_bulletdrop_commit_t *c,
         /* the batch was written, but not as expected: the file stays */
         up->inserting = 1;
         ngx_http_bulletdrop_upload_drop(up);
-        ngx_http_bulletdrop_finish_reject(r, ctx,
-                                          NGX_HTTP_INTERNAL_SERVER_ERROR,
-                                          "internal_error",
-                                          "the database answered "
-                                          "unexpectedly");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INTERNAL,
+                                             "the database answered "
+                                             "unexpectedly"));
         return;
     }
 
@@ -1522,20 +1461,16 @@ ngx_http_bulletdrop_upload_refused(ngx_http_request_t *r,
 {
     if (ngx_strcmp(why, "quota") == 0) {
         /* uploads that finished meanwhile took what the quota left */
-        ngx_http_bulletdrop_finish_reject(r, ctx,
-                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                          "quota_exceeded",
-                                          "the file is larger than what is "
-                                          "left of your storage quota");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_QUOTA_EXCEEDED, NULL));
         return;
     }
 
     if (ngx_strcmp(why, "late") == 0) {
-        ngx_http_bulletdrop_finish_reject(r, ctx,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "database_unavailable",
-                                          "the upload could not be "
-                                          "recorded in time");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_DATABASE_UNAVAILABLE,
+                                             "the upload could not be "
+                                             "recorded in time"));
         return;
     }
 
@@ -1543,15 +1478,15 @@ ngx_http_bulletdrop_upload_refused(ngx_http_request_t *r,
     ngx_http_bulletdrop_authcache_forget(&ctx->cred);
 
     if (ngx_strcmp(why, "disabled") == 0) {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_FORBIDDEN,
-                                          "account_disabled",
-                                          "this account is disabled");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_ACCOUNT_DISABLED,
+                                             NULL));
         return;
     }
 
-    ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_UNAUTHORIZED,
-                                      "invalid_token",
-                                      "the token is not valid any more");
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_TOKEN,
+                                         "the token is not valid any more"));
 }
 
 

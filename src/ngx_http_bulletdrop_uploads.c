@@ -4,7 +4,7 @@
  * else's upload is as absent as one that never was.
  */
 
-#include "ngx_http_bulletdrop_api.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_upload.h"
@@ -167,10 +167,9 @@ ngx_http_bulletdrop_uploads_list(ngx_http_request_t *r,
     if (limit < 1 || limit > NGX_HTTP_BULLETDROP_PAGE_MAX
         || (before.data && ngx_http_bulletdrop_upload_id(&before) != NGX_OK))
     {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_query",
-                                          "limit is from 1 to 200, before "
-                                          "an upload id");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_QUERY,
+                                                "limit is from 1 to 200, "
+                                                "before an upload id");
     }
 
     ctx->page_limit = limit;
@@ -217,10 +216,10 @@ ngx_http_bulletdrop_uploads_listed(ngx_http_bulletdrop_db_query_t *q,
     n = PQntuples(res);
 
     if (n == 1 && PQgetisnull(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_ID)) {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_BAD_REQUEST,
-                                          "invalid_query",
-                                          "before is not one of your "
-                                          "uploads");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_QUERY,
+                                             "before is not one of your "
+                                             "uploads"));
         return;
     }
 
@@ -292,9 +291,8 @@ ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
     }
 
     if (ngx_http_bulletdrop_upload_id(&ctx->match.params[0]) != NGX_OK) {
-        return ngx_http_bulletdrop_reject(r, ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "there is no such upload");
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                                "there is no such upload");
     }
 
     q = ngx_http_bulletdrop_upload_query(r, ctx, stmt, handler);
@@ -350,9 +348,9 @@ ngx_http_bulletdrop_upload_found(ngx_http_bulletdrop_db_query_t *q,
 
     /* someone else's upload is as absent as one that never was */
     if (PQntuples(res) != 1) {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "there is no such upload");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                             "there is no such upload"));
         return;
     }
 
@@ -377,9 +375,9 @@ ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
     }
 
     if (PQntuples(res) != 1) {
-        ngx_http_bulletdrop_finish_reject(r, ctx, NGX_HTTP_NOT_FOUND,
-                                          "not_found",
-                                          "there is no such upload");
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                             "there is no such upload"));
         return;
     }
 

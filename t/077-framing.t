@@ -135,6 +135,28 @@ for my $route (sort keys %routes) {
     };
 }
 
+subtest 'a broken chunked body on any path: one answer, then the end' => sub {
+    my $t2 = BulletDrop::Test->new;
+    $t2->start_nginx(files => 1);
+
+    for my $head ('GET /api/health', 'GET /api/nope', 'DELETE /api/health',
+                  'POST /api/auth/login', 'POST /d/abc',
+                  'GET /static/images/x.png')
+    {
+        my $sock = $t2->http->connect;
+        print {$sock} "$head HTTP/1.1\r\nHost: localhost\r\n"
+            . "Content-Type: text/plain\r\n"
+            . "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
+            . $smuggled;
+        my $raw = $t2->http->read_all($sock, 5);
+        my @statuses = $raw =~ m{^HTTP/1\.1 (\d{3})}mg;
+        is(scalar @statuses, 1, "$head: one answer (@statuses)");
+        like($raw, qr{^Connection: close\r$}m, "$head: Connection: close");
+    }
+
+    $t2->teardown;
+};
+
 # An upload refused once its body shows what is wrong, with 100 Continue
 # as ShareX asks for it: the client has been invited to send, and gets
 # the refusal while more is on its way.

@@ -1,0 +1,358 @@
+/*
+ * BulletDrop: what every handler of a request calls: the database query
+ * helpers, the links of this server, and how a step's result becomes the
+ * answer.  It calls no handler: the route table and the handlers call it.
+ */
+
+#include "ngx_http_bulletdrop_request.h"
+#include "ngx_http_bulletdrop_error.h"
+#include "ngx_http_bulletdrop_sql.h"
+
+
+static const char *ngx_http_bulletdrop_scheme(ngx_http_request_t *r);
+
+
+/*
+ * A step that gives up returns a status, which nginx would answer with an
+ * HTML page, or NGX_DECLINED with an error recorded: the API answers in
+ * JSON.  Statuses that mean the connection is gone or broken are left to
+ * nginx.
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_answer(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    if ((rc < NGX_HTTP_SPECIAL_RESPONSE && rc != NGX_DECLINED)
+        || r->header_sent
+        || r->connection->error
+        || rc == NGX_HTTP_REQUEST_TIME_OUT
+        || rc == NGX_HTTP_CLIENT_CLOSED_REQUEST
+        || rc == NGX_HTTP_CLOSE)
+    {
+        return rc;
+    }
+
+    ctx = ngx_http_bulletdrop_ctx(r);
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    switch (rc) {
+
+    case NGX_DECLINED:
+        /* the step recorded why */
+        break;
+
+    case NGX_HTTP_BAD_REQUEST:
+        /*
+         * nginx's own reader refused a malformed chunked body: where it
+         * ends is unknown, so the connection ends too, as nginx's own 400
+         * does
+         */
+        r->keepalive = 0;
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_BAD_REQUEST, NULL);
+        break;
+
+    case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
+        /* a chunked body past client_max_body_size */
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_BODY_TOO_LARGE, NULL);
+        break;
+
+    case NGX_HTTP_SERVICE_UNAVAILABLE:
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_UNAVAILABLE, NULL);
+        break;
+
+    default:
+        ngx_http_bulletdrop_error_record(ctx, BD_ERR_INTERNAL, NULL);
+        break;
+    }
+
+    return ngx_http_bulletdrop_error_send(r, ctx);
+}
+
+
+/* database-backed steps */
+
+ngx_http_bulletdrop_db_query_t *
+ngx_http_bulletdrop_query(ngx_http_request_t *r, ngx_uint_t stmt,
+    ngx_http_bulletdrop_db_handler_pt handler)
+{
+    ngx_http_bulletdrop_db_query_t   *q;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    q = ngx_http_bulletdrop_db_query_create(bmcf->db.pool, r->pool,
+                                            r->connection->log, stmt);
+    if (q == NULL) {
+        return NULL;
+    }
+
+    q->handler = handler;
+    q->data = r;
+
+    return q;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_query_param(ngx_http_bulletdrop_db_query_t *q,
+    ngx_uint_t n, const char *value)
+{
+    ngx_str_t  s;
+
+    if (value == NULL) {
+        return ngx_http_bulletdrop_db_param(q, n, NULL);
+    }
+
+    s.data = (u_char *) value;
+    s.len = ngx_strlen(value);
+
+    return ngx_http_bulletdrop_db_param(q, n, &s);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_query_int(ngx_http_bulletdrop_db_query_t *q,
+    ngx_uint_t n, int64_t value)
+{
+    ngx_str_t  s;
+    u_char     text[NGX_INT64_LEN];
+
+    s.data = text;
+    s.len = ngx_sprintf(text, "%L", value) - text;
+
+    /* the pool keeps its own copy */
+    return ngx_http_bulletdrop_db_param(q, n, &s);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_query_run(ngx_http_request_t *r,
+    ngx_http_bulletdrop_db_query_t *q)
+{
+    if (ngx_http_bulletdrop_watch_client(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_bulletdrop_db_run(q);
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+/*
+ * Watches for the client leaving while the request waits for the
+ * database or the thread pool: the request is then finalized, and its
+ * pool's cleanups abandon the work.  A close that arrived with the request
+ * was reported with it and will not be reported again by an
+ * edge-triggered event method: look now.  While a body is being read,
+ * nginx's own reader watches the connection.
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_watch_client(ngx_http_request_t *r)
+{
+    ngx_event_t  *rev;
+
+    if (r->discard_body || r->reading_body) {
+        return NGX_OK;
+    }
+
+    rev = r->connection->read;
+
+    if (rev->ready) {
+        ngx_post_event(rev, &ngx_posted_events);
+
+    } else if (ngx_handle_read_event(rev, 0) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    r->read_event_handler = ngx_http_test_reading;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_query_ok(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res, ExecStatusType want)
+{
+    return ngx_http_bulletdrop_query_ok_for(q->data, q, res, want);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_query_ok_for(ngx_http_request_t *r,
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res, ExecStatusType want)
+{
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (q->status != NGX_HTTP_BULLETDROP_DB_OK) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "bulletdrop: \"%s\": %s",
+                      ngx_http_bulletdrop_sql[q->stmt].name,
+                      ngx_http_bulletdrop_db_status_text(q->status));
+
+        return ngx_http_bulletdrop_error_record(ctx,
+                   BD_ERR_DATABASE_UNAVAILABLE,
+                   ngx_http_bulletdrop_db_status_text(q->status));
+    }
+
+    if (PQresultStatus(res) != want) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "bulletdrop: \"%s\" failed: %s",
+                      ngx_http_bulletdrop_sql[q->stmt].name,
+                      PQresultErrorMessage(res));
+
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_DATABASE_ERROR,
+                                                NULL);
+    }
+
+    return NGX_OK;
+}
+
+
+static const char *
+ngx_http_bulletdrop_scheme(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_SSL)
+    return r->connection->ssl ? "https" : "http";
+#else
+    return "http";
+#endif
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
+{
+    u_char      c, *p;
+    size_t      i;
+    ngx_str_t   host;
+
+    if (r->headers_in.host == NULL || r->headers_in.host->value.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    host = r->headers_in.host->value;
+
+    url->data = ngx_pnalloc(r->pool, sizeof("https://") + host.len);
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(url->data, "%s://", ngx_http_bulletdrop_scheme(r));
+
+    /* nginx lets far more through (quotes, '@', any byte over 0x7f) */
+    for (i = 0; i < host.len; i++) {
+        c = ngx_tolower(host.data[i]);
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.'
+              || c == '-' || c == ':' || c == '[' || c == ']'))
+        {
+            return NGX_DECLINED;
+        }
+
+        *p++ = c;
+    }
+
+    url->len = p - url->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * "http://<host>:<port>": another host of this server, on the scheme and
+ * the port the client used (a development stack's links carry its port)
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
+    ngx_str_t *url)
+{
+    u_char     *p, *colon;
+    ngx_str_t   port;
+
+    ngx_str_null(&port);
+
+    if (r->headers_in.host) {
+        p = r->headers_in.host->value.data;
+        colon = p + r->headers_in.host->value.len;
+
+        /* the last colon, after an IPv6 address's bracket if any */
+        while (colon > p && colon[-1] != ':' && colon[-1] != ']') {
+            colon--;
+        }
+
+        if (colon > p && colon[-1] == ':') {
+            port.data = colon - 1;
+            port.len = p + r->headers_in.host->value.len - port.data;
+
+            /* digits only: anything else stays out of links and headers */
+            if (ngx_atoi(colon, port.len - 1) == NGX_ERROR) {
+                ngx_str_null(&port);
+            }
+        }
+    }
+
+    url->data = ngx_pnalloc(r->pool, sizeof("https://") + host->len
+                                     + port.len);
+    if (url->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    url->len = ngx_sprintf(url->data, "%s://%V%V",
+                           ngx_http_bulletdrop_scheme(r), host, &port)
+               - url->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_bad_host(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_HOST, NULL);
+}
+
+
+ngx_http_bulletdrop_ctx_t *
+ngx_http_bulletdrop_query_done(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+        ngx_http_bulletdrop_finish(r, NGX_DECLINED);
+        return NULL;
+    }
+
+    return ctx;
+}
+
+
+/* called from an event handler, outside nginx's own request processing */
+
+void
+ngx_http_bulletdrop_finish(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
+
+    ngx_http_finalize_request(r, ngx_http_bulletdrop_answer(r, rc));
+    ngx_http_run_posted_requests(c);
+}
