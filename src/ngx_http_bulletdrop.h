@@ -32,6 +32,17 @@ typedef struct {
 } ngx_http_bulletdrop_limit_conf_t;
 
 
+/* what each worker keeps of a concern, private to its files */
+typedef struct ngx_http_bulletdrop_upload_worker_s
+    ngx_http_bulletdrop_upload_worker_t;
+typedef struct ngx_http_bulletdrop_known_worker_s
+    ngx_http_bulletdrop_known_worker_t;
+typedef struct ngx_http_bulletdrop_views_worker_s
+    ngx_http_bulletdrop_views_worker_t;
+typedef struct ngx_http_bulletdrop_sweep_worker_s
+    ngx_http_bulletdrop_sweep_worker_t;
+
+
 typedef struct {
     ngx_http_bulletdrop_db_conf_t   db;
 
@@ -71,6 +82,12 @@ typedef struct {
     /* of uploads that do not say: seconds, 0: never */
     time_t                          default_expiry;
     ngx_msec_t                      sweep_interval;
+
+    /* this worker's state, set up in init_process (NULL: not used) */
+    ngx_http_bulletdrop_upload_worker_t  *upload;    /* upload.c */
+    ngx_http_bulletdrop_known_worker_t   *known;     /* known.c */
+    ngx_http_bulletdrop_views_worker_t   *views;     /* views.c */
+    ngx_http_bulletdrop_sweep_worker_t   *sweep;     /* sweep.c */
 
     /* some location has "bulletdrop_api" */
     unsigned                        api:1;

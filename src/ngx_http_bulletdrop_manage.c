@@ -1,13 +1,14 @@
 /*
- * BulletDrop: a user's uploads: the list, one, and deleting one.  The
- * owner sees and deletes their own, an administrator anyone's; someone
- * else's upload is as absent as one that never was.
+ * BulletDrop: managing a user's uploads once they are in: the list, one,
+ * and deleting one.  The owner sees and deletes their own, an
+ * administrator anyone's; someone else's upload is as absent as one that
+ * never was.
  */
 
 #include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_manage.h"
 #include "ngx_http_bulletdrop_sql.h"
-#include "ngx_http_bulletdrop_upload.h"
 #include "bd_file.h"
 
 
