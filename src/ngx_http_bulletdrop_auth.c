@@ -39,9 +39,6 @@ static ngx_int_t ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
     int64_t version);
 static void ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res);
-static int64_t ngx_http_bulletdrop_pg_int(PGresult *res, int row, int col);
-static ngx_int_t ngx_http_bulletdrop_pg_str(ngx_pool_t *pool, PGresult *res,
-    int row, int col, ngx_str_t *s);
 
 
 ngx_int_t
@@ -444,35 +441,34 @@ ngx_http_bulletdrop_user_read(ngx_pool_t *pool, PGresult *res, int row,
 
     ngx_str_null(&user->password_hash);
 
-    user->id = ngx_http_bulletdrop_pg_int(res, row,
+    user->id = ngx_http_bulletdrop_db_int(res, row,
                    NGX_HTTP_BULLETDROP_USER_ID);
-    user->quota_bytes = ngx_http_bulletdrop_pg_int(res, row,
+    user->quota_bytes = ngx_http_bulletdrop_db_int(res, row,
                    NGX_HTTP_BULLETDROP_USER_QUOTA);
-    user->usage_bytes = ngx_http_bulletdrop_pg_int(res, row,
+    user->usage_bytes = ngx_http_bulletdrop_db_int(res, row,
                    NGX_HTTP_BULLETDROP_USER_USAGE_BYTES);
-    user->usage_files = ngx_http_bulletdrop_pg_int(res, row,
+    user->usage_files = ngx_http_bulletdrop_db_int(res, row,
                    NGX_HTTP_BULLETDROP_USER_USAGE_FILES);
-    user->token_version = ngx_http_bulletdrop_pg_int(res, row,
+    user->token_version = ngx_http_bulletdrop_db_int(res, row,
                    NGX_HTTP_BULLETDROP_USER_TOKEN_VERSION);
 
-    /* booleans come as "t" and "f" */
-    user->disabled = (PQgetvalue(res, row, NGX_HTTP_BULLETDROP_USER_DISABLED)
-                      [0] == 't');
+    user->disabled = ngx_http_bulletdrop_db_bool(res, row,
+                         NGX_HTTP_BULLETDROP_USER_DISABLED);
 
-    if (ngx_http_bulletdrop_pg_str(pool, res, row,
+    if (ngx_http_bulletdrop_db_str(pool, res, row,
                                    NGX_HTTP_BULLETDROP_USER_USERNAME,
                                    &user->username) != NGX_OK
-        || ngx_http_bulletdrop_pg_str(pool, res, row,
+        || ngx_http_bulletdrop_db_str(pool, res, row,
                                       NGX_HTTP_BULLETDROP_USER_ROLE,
                                       &user->role) != NGX_OK
-        || ngx_http_bulletdrop_pg_str(pool, res, row,
+        || ngx_http_bulletdrop_db_str(pool, res, row,
                                       NGX_HTTP_BULLETDROP_USER_CREATED_AT,
                                       &user->created_at) != NGX_OK
-        || ngx_http_bulletdrop_pg_str(pool, res, row,
+        || ngx_http_bulletdrop_db_str(pool, res, row,
                                       NGX_HTTP_BULLETDROP_USER_DEFAULT_DOMAIN,
                                       &user->default_domain) != NGX_OK
         || (with_hash
-            && ngx_http_bulletdrop_pg_str(pool, res, row,
+            && ngx_http_bulletdrop_db_str(pool, res, row,
                                        NGX_HTTP_BULLETDROP_USER_PASSWORD_HASH,
                                        &user->password_hash) != NGX_OK))
     {
@@ -508,47 +504,6 @@ ngx_http_bulletdrop_user_json(ngx_http_bulletdrop_user_t *user)
                                         user->default_domain.len),
                      "created_at",
                          user->created_at.data, user->created_at.len);
-}
-
-
-/* -1 for SQL NULL: every integer column we read is otherwise >= 0 */
-
-static int64_t
-ngx_http_bulletdrop_pg_int(PGresult *res, int row, int col)
-{
-    char  *v;
-
-    if (PQgetisnull(res, row, col)) {
-        return -1;
-    }
-
-    v = PQgetvalue(res, row, col);
-
-    return ngx_atoof((u_char *) v, ngx_strlen(v));
-}
-
-
-/* a copy in the pool, which outlives the result; data NULL for SQL NULL */
-
-static ngx_int_t
-ngx_http_bulletdrop_pg_str(ngx_pool_t *pool, PGresult *res, int row, int col,
-    ngx_str_t *s)
-{
-    if (PQgetisnull(res, row, col)) {
-        ngx_str_null(s);
-        return NGX_OK;
-    }
-
-    s->len = PQgetlength(res, row, col);
-    s->data = ngx_pnalloc(pool, s->len + 1);
-    if (s->data == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(s->data, PQgetvalue(res, row, col), s->len);
-    s->data[s->len] = '\0';
-
-    return NGX_OK;
 }
 
 

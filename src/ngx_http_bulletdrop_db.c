@@ -1950,6 +1950,115 @@ ngx_http_bulletdrop_db_check(ngx_http_bulletdrop_db_query_t *q,
 }
 
 
+/* reading results: see db.h for what each gives for NULL and bad values */
+
+ngx_uint_t
+ngx_http_bulletdrop_db_null(PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? 1 : 0;
+}
+
+
+int64_t
+ngx_http_bulletdrop_db_int(PGresult *res, int row, int col)
+{
+    if (PQgetisnull(res, row, col)) {
+        return -1;
+    }
+
+    /* NGX_ERROR (-1) for an empty value, a non-digit or an overflow */
+    return ngx_atoof((u_char *) PQgetvalue(res, row, col),
+                     PQgetlength(res, row, col));
+}
+
+
+int64_t
+ngx_http_bulletdrop_db_msec(PGresult *res, int row, int col)
+{
+    u_char   *p, *dot, *end;
+    int64_t   s, ms, unit;
+
+    if (PQgetisnull(res, row, col)) {
+        return -1;
+    }
+
+    p = (u_char *) PQgetvalue(res, row, col);
+    end = p + PQgetlength(res, row, col);
+
+    /* float8 text: "1765000000.123456", or "1765000000" when whole */
+    dot = ngx_strlchr(p, end, '.');
+
+    s = ngx_atoof(p, (dot ? dot : end) - p);
+    if (s < 0 || s >= NGX_MAX_OFF_T_VALUE / 1000) {
+        return -1;
+    }
+
+    ms = 0;
+
+    if (dot) {
+        for (p = dot + 1, unit = 100; p < end; p++, unit /= 10) {
+            if (*p < '0' || *p > '9') {
+                return -1;
+            }
+
+            ms += (*p - '0') * unit;
+        }
+    }
+
+    return s * 1000 + ms;
+}
+
+
+ngx_uint_t
+ngx_http_bulletdrop_db_bool(PGresult *res, int row, int col)
+{
+    /* booleans come as "t" and "f" */
+    return !PQgetisnull(res, row, col) && PQgetvalue(res, row, col)[0] == 't';
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_db_str(ngx_pool_t *pool, PGresult *res, int row, int col,
+    ngx_str_t *s)
+{
+    if (PQgetisnull(res, row, col)) {
+        ngx_str_null(s);
+        return NGX_OK;
+    }
+
+    s->len = PQgetlength(res, row, col);
+    s->data = ngx_pnalloc(pool, s->len + 1);
+    if (s->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(s->data, PQgetvalue(res, row, col), s->len);
+    s->data[s->len] = '\0';
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_bulletdrop_db_ref(PGresult *res, int row, int col, ngx_str_t *s)
+{
+    if (PQgetisnull(res, row, col)) {
+        ngx_str_null(s);
+        return;
+    }
+
+    s->data = (u_char *) PQgetvalue(res, row, col);
+    s->len = PQgetlength(res, row, col);
+}
+
+
+const char *
+ngx_http_bulletdrop_db_text(PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col) ? NULL : PQgetvalue(res, row, col);
+}
+
+
 /* handlers run from posted events, never inside the pool's own changes */
 
 static void

@@ -113,4 +113,56 @@ ngx_int_t ngx_http_bulletdrop_db_check(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res, ExecStatusType want, ngx_log_t *log, const char *what);
 
 
+/*
+ * Reading a result, row by row and by the column enums of sql.h: the
+ * only place that parses what PostgreSQL sends as text.  The result is
+ * cleared once its handler returns, so what must outlive the handler is
+ * copied (db_str); what is used within it may point into the result
+ * (db_ref, db_text).  None of them checks row or col: the caller checked
+ * PQntuples() and PQnfields().
+ */
+
+/* 1 when the value is SQL NULL */
+ngx_uint_t ngx_http_bulletdrop_db_null(PGresult *res, int row, int col);
+
+/*
+ * An integer column (smallint, integer, bigint): its value, which is
+ * >= 0 in every column we read; -1 for SQL NULL and for anything but
+ * decimal digits that fit in an int64_t (a sign, a fraction, an empty
+ * value).  A column where NULL means something (no quota, no limit) is
+ * told from a broken one with db_null().
+ */
+int64_t ngx_http_bulletdrop_db_int(PGresult *res, int row, int col);
+
+/*
+ * A double precision column of epoch seconds, as milliseconds (rounded
+ * down); -1 for SQL NULL and for anything that is not a number >= 0.
+ */
+int64_t ngx_http_bulletdrop_db_msec(PGresult *res, int row, int col);
+
+/* a boolean column: 1 for true; 0 for false and for SQL NULL */
+ngx_uint_t ngx_http_bulletdrop_db_bool(PGresult *res, int row, int col);
+
+/*
+ * A text column copied into pool, followed by a '\0' that len does not
+ * count: it outlives the result.  data is NULL for SQL NULL.  NGX_ERROR:
+ * out of memory.
+ */
+ngx_int_t ngx_http_bulletdrop_db_str(ngx_pool_t *pool, PGresult *res,
+    int row, int col, ngx_str_t *s);
+
+/*
+ * The same, pointing into the result: valid until the handler returns,
+ * and '\0'-terminated.  data is NULL for SQL NULL.
+ */
+void ngx_http_bulletdrop_db_ref(PGresult *res, int row, int col,
+    ngx_str_t *s);
+
+/*
+ * A text column as a C string in the result, valid until the handler
+ * returns; NULL for SQL NULL (where libpq itself gives "").
+ */
+const char *ngx_http_bulletdrop_db_text(PGresult *res, int row, int col);
+
+
 #endif /* _NGX_HTTP_BULLETDROP_DB_H_INCLUDED_ */
