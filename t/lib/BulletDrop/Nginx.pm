@@ -107,8 +107,11 @@ sub _env {
     # LeakSanitizer cannot stop the world in a worker that strace is
     # tracing.  ASAN_OPTIONS and UBSAN_OPTIONS given to the tests are
     # applied after these (the last setting of a flag wins).
+    # fast_unwind_on_malloc=0: the stacks of an allocation and of its
+    # free go through nginx, which has no frame pointers (whole stacks for
+    # a use after free, at some CPU on every malloc).
     my $asan = join ':', 'detect_leaks=0', 'abort_on_error=1',
-        'halt_on_error=1', 'disable_coredump=1',
+        'halt_on_error=1', 'disable_coredump=1', 'fast_unwind_on_malloc=0',
         "strip_path_prefix=$strip", $ENV{ASAN_OPTIONS} // (),
         "log_path=$dir/asan";
 
@@ -287,7 +290,10 @@ sub start {
         my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1',
                                       PeerPort => $self->{port},
                                       Timeout => 1);
-        return $pid if $s && -s $self->pid_file;
+        if ($s && -s $self->pid_file) {
+            $self->_wait_workers($deadline);
+            return $pid;
+        }
 
         sleep 0.02;
     }
@@ -295,6 +301,18 @@ sub start {
     $self->stop;
     croak "nginx did not listen on port $self->{port}:\n"
         . $self->log_tail(20);
+}
+
+# The master listens before it forks its workers: a test that asks for
+# them at once must find them all.  (One that dies as it starts is left to
+# problems().)
+sub _wait_workers {
+    my ($self, $deadline) = @_;
+    my ($n) = $self->{runs}[-1]{conf} =~ /^\s*worker_processes\s+(\w+)\s*;/m;
+    $n //= 1;
+    $n = (`getconf _NPROCESSORS_ONLN` =~ /(\d+)/)[0] // 1 if $n eq 'auto';
+    sleep 0.02 while $self->worker_pids < $n && time < $deadline;
+    return;
 }
 
 # QUIT lets workers finish their requests; TERM does not wait.
@@ -485,9 +503,13 @@ sub problems_text {
     }
     # `nginx -t` and the master, or every worker, often report the same
     # thing: each report once, with the other files that hold it
+    # (the same: the same errors, through the same functions)
     my (@order, %same);
     for my $r (@reports) {
-        (my $key = $r->[1]) =~ s/0x[0-9a-f]+|==\d+==|\b[TP]\d+\b//g;
+        my $key = join "\n",
+            (grep { /ERROR:|SUMMARY:|runtime error:/ } split /\n/, $r->[1]),
+            join ' ', $r->[1] =~ /^\s*#\d+ 0x[0-9a-f]+ in (\S+)/mg;
+        $key =~ s/0x[0-9a-f]+|==\d+==//g;
         push @order, $key unless $same{$key};
         push @{ $same{$key} }, $r;
     }
