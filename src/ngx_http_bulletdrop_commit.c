@@ -326,8 +326,8 @@ static void
 ngx_http_bulletdrop_commit_answered(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    int                            row, nrows, ord;
-    char                          *value;
+    int                            row, nrows;
+    int64_t                        ord;
     ngx_uint_t                     i;
     ngx_http_bulletdrop_batch_t   *b;
     ngx_http_bulletdrop_commit_t  *c;
@@ -347,15 +347,14 @@ ngx_http_bulletdrop_commit_answered(ngx_http_bulletdrop_db_query_t *q,
 
     if (q->status == NGX_HTTP_BULLETDROP_DB_OK
         && PQresultStatus(res) == PGRES_TUPLES_OK
-        && PQnfields(res) == NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS + 2)
+        && PQnfields(res) == NGX_HTTP_BULLETDROP_UPLOAD_INSERT_NCOLUMNS)
     {
         nrows = PQntuples(res);
 
         for (row = 0; row < nrows; row++) {
-            /* ord: the row's place in the batch, from 1 */
-            value = PQgetvalue(res, row,
-                               NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS + 1);
-            ord = atoi(value);
+            /* the row's place in the batch, from 1 */
+            ord = ngx_http_bulletdrop_db_int(res, row,
+                                        NGX_HTTP_BULLETDROP_UPLOAD_INSERT_ORD);
 
             if (ord >= 1 && (ngx_uint_t) ord <= b->n) {
                 rows[ord - 1] = row;

@@ -11,10 +11,15 @@
 
 
 #include "ngx_http_bulletdrop.h"
+#include "ngx_http_bulletdrop_sql.h"
 
 
-/* the arguments of bd_upload_commit_batch(), one array each */
-#define NGX_HTTP_BULLETDROP_COMMIT_FIELDS   15
+/*
+ * the arguments of bd_upload_commit_batch(), one array each, indexed by
+ * NGX_HTTP_BULLETDROP_UPLOAD_INSERT_ARG_*
+ */
+#define NGX_HTTP_BULLETDROP_COMMIT_FIELDS                                     \
+    NGX_HTTP_BULLETDROP_UPLOAD_INSERT_NARGS
 
 
 typedef struct ngx_http_bulletdrop_commit_s  ngx_http_bulletdrop_commit_t;
@@ -32,7 +37,10 @@ typedef void (*ngx_http_bulletdrop_commit_pt)(
 
 struct ngx_http_bulletdrop_commit_s {
     ngx_http_request_t             *request;
-    /* text of each argument, in the request's pool; data NULL: SQL NULL */
+    /*
+     * text of each argument (NGX_HTTP_BULLETDROP_UPLOAD_INSERT_ARG_*), in
+     * the request's pool; data NULL: SQL NULL
+     */
     ngx_str_t                       fields[NGX_HTTP_BULLETDROP_COMMIT_FIELDS];
     /* ngx_current_msec after which the row must not be sent */
     ngx_msec_t                      deadline;

@@ -205,7 +205,7 @@ const ngx_http_bulletdrop_sql_t
         "    $8::text[], $9::text[], $10::double precision[], $11::text[],"
         "    $12::bigint[], $13::text[], $14::double precision[],"
         "    $15::integer[])",
-        15, 0
+        NGX_HTTP_BULLETDROP_UPLOAD_INSERT_NARGS, 0
     },
 
     /*
