@@ -17,6 +17,7 @@
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_files.h"
 #include "ngx_http_bulletdrop_limit.h"
+#include "ngx_http_bulletdrop_sweep.h"
 #include "ngx_http_bulletdrop_upload.h"
 
 
@@ -509,6 +510,7 @@ ngx_http_bulletdrop_init_process(ngx_cycle_t *cycle)
     }
 
     if (ngx_http_bulletdrop_upload_init_process(cycle, bmcf) != NGX_OK
+        || ngx_http_bulletdrop_sweep_init_process(cycle, bmcf) != NGX_OK
         || ngx_http_bulletdrop_authcache_init_process(cycle, bmcf) != NGX_OK
         || ngx_http_bulletdrop_domains_init_process(cycle, bmcf) != NGX_OK
         || ngx_http_bulletdrop_files_init_process(cycle, bmcf) != NGX_OK)

@@ -26,15 +26,9 @@ char *ngx_http_bulletdrop_expiry_set(ngx_conf_t *cf, ngx_command_t *cmd,
 char *ngx_http_bulletdrop_files_init_conf(ngx_conf_t *cf,
     ngx_http_bulletdrop_main_conf_t *bmcf);
 ngx_int_t ngx_http_bulletdrop_files_postconf(ngx_conf_t *cf);
+/* what each worker keeps of files (bmcf->known, bmcf->views) */
 ngx_int_t ngx_http_bulletdrop_files_init_process(ngx_cycle_t *cycle,
     ngx_http_bulletdrop_main_conf_t *bmcf);
-
-/*
- * What a worker learns of a new file with limits (expires: milliseconds
- * since the epoch, 0 for none), so its first view needs no query
- */
-void ngx_http_bulletdrop_files_learn(u_char *id, int64_t expires,
-    ngx_uint_t max_views);
 
 
 #endif /* _NGX_HTTP_BULLETDROP_FILES_H_INCLUDED_ */

@@ -34,13 +34,6 @@
 #include <openssl/rand.h>
 
 
-/*
- * Temp files that no upload holds (a lock) and older than this go; the
- * age spares a file between its creation and its lock
- */
-#define NGX_HTTP_BULLETDROP_STALE_AFTER       60
-#define NGX_HTTP_BULLETDROP_SWEEP_EVERY       (600 * 1000)
-
 /* a C library older than the kernel (the value of x86 and arm) */
 #ifndef O_TMPFILE
 #define O_TMPFILE                             (020000000 | O_DIRECTORY)
@@ -63,7 +56,6 @@ static ngx_table_elt_t *ngx_http_bulletdrop_header_in(ngx_http_request_t *r,
 static ngx_int_t ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up);
 static void ngx_http_bulletdrop_upload_cleanup(void *data);
-static void ngx_http_bulletdrop_upload_sweep(ngx_event_t *ev);
 
 
 /* what a browser runs or renders as a page */
@@ -71,9 +63,6 @@ static const char  *ngx_http_bulletdrop_active[] = {
     "html", "htm", "xhtml", "shtml", "svg", "svgz", "xml", "xsl", "js",
     "mjs", "mht", "mhtml", NULL
 };
-
-static ngx_event_t  ngx_http_bulletdrop_sweep_event;
-static ngx_str_t    ngx_http_bulletdrop_sweep_dir;
 
 
 /* POST /api/uploads, POST /api/uploads/sharex */
@@ -756,17 +745,18 @@ ngx_http_bulletdrop_upload_init_conf(ngx_conf_t *cf,
 /*
  * Unnamed temp files, when asked for, and when this system makes them
  * (Linux 3.11, and a filesystem that has O_TMPFILE) and links them from
- * /proc; stale named temp files: a crash, or a worker killed mid-upload.
+ * /proc.  Stale named temp files (a crash, or a worker killed mid-upload)
+ * are the sweep's (sweep.c).
  */
 
 ngx_int_t
 ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
     ngx_http_bulletdrop_main_conf_t *bmcf)
 {
-    u_char       *probe;
-    ngx_fd_t      fd;
-    ngx_err_t     err;
-    ngx_event_t  *ev;
+    u_char     *probe;
+    ngx_fd_t    fd;
+    ngx_str_t   tmp;
+    ngx_err_t   err;
 
     bmcf->upload = ngx_pcalloc(cycle->pool,
                                sizeof(ngx_http_bulletdrop_upload_worker_t));
@@ -778,28 +768,22 @@ ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
         return NGX_OK;
     }
 
-    ngx_http_bulletdrop_sweep_dir.len = bmcf->upload_dir.len
-                                        + sizeof("/.tmp") - 1;
-    ngx_http_bulletdrop_sweep_dir.data = ngx_pnalloc(cycle->pool,
-                                     ngx_http_bulletdrop_sweep_dir.len + 1);
-    probe = ngx_pnalloc(cycle->pool, ngx_http_bulletdrop_sweep_dir.len
-                                     + sizeof("/probe--.part")
+    tmp.len = bmcf->upload_dir.len + sizeof("/.tmp") - 1;
+    tmp.data = ngx_pnalloc(cycle->pool, tmp.len + 1);
+    probe = ngx_pnalloc(cycle->pool, tmp.len + sizeof("/probe--.part")
                                      + 2 * NGX_INT_T_LEN);
-    if (ngx_http_bulletdrop_sweep_dir.data == NULL || probe == NULL) {
+    if (tmp.data == NULL || probe == NULL) {
         return NGX_ERROR;
     }
 
-    (void) ngx_sprintf(ngx_http_bulletdrop_sweep_dir.data, "%V/.tmp%Z",
-                       &bmcf->upload_dir);
+    (void) ngx_sprintf(tmp.data, "%V/.tmp%Z", &bmcf->upload_dir);
 
     if (bmcf->unnamed_temp_files) {
         /* a name no other worker, here or on another machine, takes */
-        (void) ngx_sprintf(probe, "%V/probe-%P-%ui.part%Z",
-                           &ngx_http_bulletdrop_sweep_dir, ngx_pid,
+        (void) ngx_sprintf(probe, "%V/probe-%P-%ui.part%Z", &tmp, ngx_pid,
                            (ngx_uint_t) ngx_random());
 
-        fd = open((char *) ngx_http_bulletdrop_sweep_dir.data,
-                  O_TMPFILE|O_WRONLY|O_CLOEXEC, 0600);
+        fd = open((char *) tmp.data, O_TMPFILE|O_WRONLY|O_CLOEXEC, 0600);
 
         if (fd != -1 && ngx_http_bulletdrop_place(fd, NULL, probe) != -1) {
             bmcf->upload->unnamed = 1;
@@ -815,7 +799,7 @@ ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
                           "bulletdrop: %s in \"%V\" failed: uploads "
                           "under way have names there",
                           fd == -1 ? "open(O_TMPFILE)" : "linkat()",
-                          &ngx_http_bulletdrop_sweep_dir);
+                          &tmp);
         }
 
         if (fd != -1) {
@@ -823,109 +807,5 @@ ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
         }
     }
 
-    if (ngx_worker != 0) {
-        return NGX_OK;
-    }
-
-    ev = &ngx_http_bulletdrop_sweep_event;
-    ev->handler = ngx_http_bulletdrop_upload_sweep;
-    ev->log = cycle->log;
-    ev->data = &ngx_http_bulletdrop_sweep_dir;
-    ev->cancelable = 1;
-
-    ngx_http_bulletdrop_upload_sweep(ev);
-
     return NGX_OK;
-}
-
-
-/*
- * A live upload holds a lock on its temp file (the lock goes with the
- * process that holds it), so what no one holds was left by a worker that
- * died, and goes.
- */
-
-static void
-ngx_http_bulletdrop_upload_sweep(ngx_event_t *ev)
-{
-    int         fd;
-    u_char     *path;
-    size_t      len;
-    ngx_dir_t   dir;
-    ngx_str_t  *tmp;
-    ngx_uint_t  removed, held;
-
-    tmp = ev->data;
-    removed = 0;
-
-    if (ngx_open_dir(tmp, &dir) == NGX_ERROR) {
-        ngx_log_error(NGX_LOG_ERR, ev->log, ngx_errno,
-                      "bulletdrop: cannot open \"%V\"", tmp);
-        goto next;
-    }
-
-    path = ngx_alloc(tmp->len + 1 + NGX_MAX_PATH, ev->log);
-    if (path == NULL) {
-        (void) ngx_close_dir(&dir);
-        goto next;
-    }
-
-    while (ngx_read_dir(&dir) == NGX_OK) {
-        len = ngx_de_namelen(&dir);
-
-        if (len < sizeof(".part") - 1 || len > NGX_MAX_PATH - 1
-            || ngx_strncmp(ngx_de_name(&dir) + len - (sizeof(".part") - 1),
-                           ".part", sizeof(".part") - 1) != 0)
-        {
-            continue;
-        }
-
-        (void) ngx_sprintf(path, "%V/%*s%Z", tmp, len, ngx_de_name(&dir));
-
-        dir.valid_info = 0;
-
-        if (ngx_de_info(path, &dir) == NGX_FILE_ERROR
-            || !ngx_de_is_file(&dir)
-            || ngx_time() - ngx_de_mtime(&dir)
-               < NGX_HTTP_BULLETDROP_STALE_AFTER)
-        {
-            continue;
-        }
-
-        /* an upload in progress, in any worker, old or new, holds it */
-        fd = open((char *) path, O_RDONLY|O_CLOEXEC);
-        if (fd == -1) {
-            continue;
-        }
-
-        held = (flock(fd, LOCK_EX|LOCK_NB) == -1);
-        (void) close(fd);
-
-        if (held) {
-            continue;
-        }
-
-        if (ngx_delete_file(path) == NGX_FILE_ERROR) {
-            ngx_log_error(NGX_LOG_ERR, ev->log, ngx_errno,
-                          "bulletdrop: cannot remove \"%s\"", path);
-            continue;
-        }
-
-        removed++;
-    }
-
-    ngx_free(path);
-    (void) ngx_close_dir(&dir);
-
-    if (removed) {
-        ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,
-                      "bulletdrop: removed %ui stale temp files from \"%V\"",
-                      removed, tmp);
-    }
-
-next:
-
-    if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
-        ngx_add_timer(ev, NGX_HTTP_BULLETDROP_SWEEP_EVERY);
-    }
 }

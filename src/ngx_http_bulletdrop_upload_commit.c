@@ -8,10 +8,10 @@
 /* nginx's headers first: they ask the system's for _GNU_SOURCE */
 #include "ngx_http_bulletdrop_upload_int.h"
 #include "ngx_http_bulletdrop_authcache.h"
-#include "ngx_http_bulletdrop_files.h"
 #include "ngx_http_bulletdrop_json.h"
-#include "ngx_http_bulletdrop_sql.h"
+#include "ngx_http_bulletdrop_known.h"
 #include "ngx_http_bulletdrop_manage.h"
+#include "ngx_http_bulletdrop_sql.h"
 #include "bd_deliver.h"
 
 
