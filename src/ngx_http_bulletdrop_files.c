@@ -223,6 +223,12 @@ ngx_http_bulletdrop_files_access(ngx_http_request_t *r)
         /* again, once the database has answered */
         f = ctx->file;
 
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop files: access again, waiting:%ui "
+                       "gone:%ui counted:%ui",
+                       (ngx_uint_t) f->waiting, (ngx_uint_t) f->gone,
+                       (ngx_uint_t) f->counted);
+
         if (f->waiting) {
             return NGX_AGAIN;
         }
@@ -234,6 +240,10 @@ ngx_http_bulletdrop_files_access(ngx_http_request_t *r)
 
         return NGX_DECLINED;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop files: access \"%V\" on \"%V\"",
+                   &r->uri, &r->headers_in.server);
 
     rc = ngx_http_bulletdrop_domain_enabled(r->headers_in.server.data,
                                             r->headers_in.server.len);
@@ -344,6 +354,9 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
     }
 
     if (!bd_deliver_id_limited(dp->id)) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop files: no limits: to the static module");
+
         f->decided = 1;
         return NGX_DECLINED;
     }
@@ -353,6 +366,12 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
     if (ngx_http_bulletdrop_known_find(f->id, &known) == NGX_OK) {
         f->expires = known.expires;
         f->max_views = known.max_views;
+
+        ngx_log_debug4(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop files: known: expires %L, max_views:%ui "
+                       "gone:%ui lease %ui",
+                       known.expires, (ngx_uint_t) known.max_views,
+                       (ngx_uint_t) known.gone, known.lease);
 
         if (known.gone
             || (known.expires && ngx_http_bulletdrop_now() >= known.expires))
@@ -364,6 +383,10 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
 
         /* an expiry alone needs no query: its time is known */
         if (!known.max_views) {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "bulletdrop files: expiry known: to the static "
+                           "module");
+
             f->decided = 1;
             return NGX_DECLINED;
         }
@@ -372,6 +395,10 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
         if (r->method == NGX_HTTP_GET
             && ngx_http_bulletdrop_known_take(f->id) == NGX_OK)
         {
+            ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "bulletdrop files: a view leased ahead taken: "
+                           "to the static module");
+
             f->decided = 1;
             f->counted = 1;
             return NGX_DECLINED;
@@ -488,6 +515,11 @@ ngx_http_bulletdrop_files_refuse(ngx_http_request_t *r,
     ngx_http_bulletdrop_err_e err, const char *detail)
 {
     ngx_http_bulletdrop_ctx_t  *ctx;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop files: refused: %s (%s)",
+                   ngx_http_bulletdrop_errors[err].code,
+                   detail ? detail : "");
 
     ctx = ngx_http_bulletdrop_ctx(r);
     if (ctx == NULL) {

@@ -73,6 +73,11 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
         return NGX_ERROR;
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop files header filter: %ui, \"%s\", "
+                   "Cache-Control: %V",
+                   status, f->type.content_type, &cache);
+
     if (ngx_http_bulletdrop_files_header(r, "X-Content-Type-Options",
                                          "nosniff", 7) != NGX_OK
         || ngx_http_bulletdrop_files_header(r, "Content-Security-Policy",

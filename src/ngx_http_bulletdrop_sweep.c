@@ -141,6 +141,10 @@ ngx_http_bulletdrop_sweep(ngx_event_t *ev)
     q->handler = ngx_http_bulletdrop_sweep_listed;
     q->data = pool;
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "bulletdrop sweep: listing a page of %d uploads",
+                   NGX_HTTP_BULLETDROP_SWEEP_PAGE);
+
     ngx_http_bulletdrop_db_run(q);
 }
 
@@ -170,6 +174,9 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
     }
 
     n = PQntuples(res);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "bulletdrop sweep: page of %d listed", n);
 
     if (n == 0) {
         goto later;
@@ -206,6 +213,9 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
                           "bulletdrop: cannot delete \"%s\"", path);
             continue;
         }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "bulletdrop sweep: removed \"%s\"", path);
 
         if (p[-1] != '{') {
             *p++ = ',';
@@ -246,6 +256,10 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
 
     ngx_destroy_pool(listed);
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "bulletdrop sweep: deleting the rows %V, more:%ui",
+                   &a, bmcf->sweep->more);
+
     ngx_http_bulletdrop_db_run(q);
     return;
 
@@ -274,6 +288,10 @@ ngx_http_bulletdrop_sweep_done(ngx_http_bulletdrop_db_query_t *q,
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "bulletdrop: the sweep removed %s expired uploads",
                       PQgetvalue(res, 0, 0));
+
+    } else {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "bulletdrop sweep: no rows deleted");
     }
 
     ngx_destroy_pool(q->data);
@@ -290,6 +308,9 @@ ngx_http_bulletdrop_sweep_later(ngx_msec_t delay)
 
     bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_bulletdrop_module);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "bulletdrop sweep: the next page in %M ms", delay);
 
     if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
         ngx_add_timer(&bmcf->sweep->rows_event, delay ? delay : 1);
@@ -374,6 +395,10 @@ ngx_http_bulletdrop_upload_sweep(ngx_event_t *ev)
 
     ngx_free(path);
     (void) ngx_close_dir(&dir);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                   "bulletdrop sweep: temp files in \"%V\": %ui removed",
+                   tmp, removed);
 
     if (removed) {
         ngx_log_error(NGX_LOG_NOTICE, ev->log, 0,

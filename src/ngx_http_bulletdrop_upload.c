@@ -96,6 +96,11 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
     ngx_http_bulletdrop_main_conf_t  *bmcf;
     char                              boundary[BD_MULTIPART_BOUNDARY_MAX + 1];
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop upload: start, sharex:%ui, user #%L, "
+                   "length %O", sharex, ctx->user.id,
+                   r->headers_in.content_length_n);
+
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
     up = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_upload_t));
@@ -217,6 +222,14 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
     if (ngx_http_bulletdrop_upload_open(r, up) != NGX_OK) {
         return ngx_http_bulletdrop_answer(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop upload: streaming, multipart:%ui, "
+                   "limit %O, unnamed:%ui",
+                   (ngx_uint_t) up->multipart, up->limit,
+                   (ngx_uint_t) up->unnamed);
+
+    r->connection->log->action = "streaming an upload";
 
     return ngx_http_bulletdrop_body_stream(r, ctx,
                                            ngx_http_bulletdrop_upload_chunk,
@@ -552,6 +565,10 @@ void
 ngx_http_bulletdrop_too_large(ngx_http_bulletdrop_ctx_t *ctx,
     ngx_http_bulletdrop_upload_t *up)
 {
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, up->request->connection->log, 0,
+                   "bulletdrop upload: refused: too large, quota:%ui, "
+                   "limit %O", (ngx_uint_t) up->quota_limits, up->limit);
+
     if (up->quota_limits) {
         ngx_http_bulletdrop_error_record(ctx, BD_ERR_QUOTA_EXCEEDED, NULL);
     } else {
@@ -566,6 +583,11 @@ ngx_int_t
 ngx_http_bulletdrop_upload_abort(ngx_http_bulletdrop_ctx_t *ctx,
     ngx_http_bulletdrop_err_e err, const char *detail)
 {
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP,
+                   ctx->upload->request->connection->log, 0,
+                   "bulletdrop upload: refused at the end: %s",
+                   ngx_http_bulletdrop_errors[err].code);
+
     ngx_http_bulletdrop_upload_drop(ctx->upload);
 
     return ngx_http_bulletdrop_error_record(ctx, err, detail);

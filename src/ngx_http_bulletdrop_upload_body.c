@@ -77,6 +77,10 @@ ngx_http_bulletdrop_upload_chunk(ngx_http_request_t *r,
     }
 
     if (rc != NGX_OK) {
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop upload: stopped mid-body: %i, %s", rc,
+                       ngx_http_bulletdrop_errors[ctx->error].code);
+
         ngx_http_bulletdrop_upload_drop(up);
     }
 
@@ -170,6 +174,10 @@ ngx_http_bulletdrop_part_begin(void *data, const bd_multipart_part_t *part)
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
     up = ctx->upload;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop upload: part \"%*s\" begins, at %O",
+                   part->name_len, part->name, up->received);
+
     if (part->name_len != 4 || ngx_strncmp(part->name, "file", 4) != 0) {
         return 0;
     }
@@ -228,6 +236,11 @@ ngx_http_bulletdrop_part_end(void *data)
     ngx_http_bulletdrop_ctx_t     *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop upload: part ends, file:%ui, %O bytes",
+                   (ngx_uint_t) ctx->upload->in_file, ctx->upload->size);
+
     ctx->upload->in_file = 0;
 
     return 0;
@@ -246,6 +259,10 @@ ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
     u_char                         rnd[BD_FILE_ID_BYTES];
 
     up = ctx->upload;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop upload: body in, %O bytes of file, %O "
+                   "received", up->size, up->received);
 
     if (up->multipart) {
         if (bd_multipart_finish(up->mp) != BD_MULTIPART_DONE) {

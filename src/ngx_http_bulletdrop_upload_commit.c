@@ -73,6 +73,12 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
 
     up->fd = NGX_INVALID_FILE;
 
+    r->connection->log->action = "recording an upload";
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop upload: \"%s\" placed: its row goes",
+                   up->path.data);
+
     /* a fifth of the timeout early, for the reply's way back */
     tp = ngx_timeofday();
     ms = (int64_t) tp->sec * 1000 + tp->msec
@@ -202,6 +208,10 @@ ngx_http_bulletdrop_upload_recorded(ngx_http_bulletdrop_commit_t *c,
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
     up = ctx->upload;
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop upload: row answered, status %i, row %d%s",
+                   q ? q->status : -1, row, c->late ? ", late" : "");
+
     if (q == NULL) {
         /* never sent: nothing was written */
         up->inserting = 0;
@@ -258,6 +268,9 @@ ngx_http_bulletdrop_upload_recorded(ngx_http_bulletdrop_commit_t *c,
     }
 
     up->committed = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop upload: %s committed", up->id);
 
     if (up->expires || up->max_views) {
         ngx_http_bulletdrop_files_learn((u_char *) up->id, up->expires,

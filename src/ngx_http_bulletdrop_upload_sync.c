@@ -85,6 +85,12 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
     (void) ngx_sprintf(up->path.data, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
                        up->category, up->id, up->ext);
 
+    r->connection->log->action = "placing an upload";
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop upload: placing \"%s\", fsync:%i",
+                   up->path.data, bmcf->fsync);
+
 #if (NGX_THREADS)
 
     if (!bmcf->fsync) {
@@ -217,6 +223,11 @@ ngx_http_bulletdrop_sync_event(ngx_event_t *ev)
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
     ctx->upload->placed = job->placed;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, err,
+                   "bulletdrop upload: the thread pool is back, placed:%ui, "
+                   "%s failed", (ngx_uint_t) job->placed,
+                   job->failed ? job->failed : "nothing");
 
     if (err) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, err,

@@ -147,6 +147,10 @@ ngx_http_bulletdrop_files_ask(ngx_http_request_t *r,
     cln->handler = ngx_http_bulletdrop_files_forget;
     cln->data = f;
 
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop views: the access phase waits for the "
+                   "database");
+
     f->request = r;
     f->queued = 1;
     ngx_queue_insert_tail(&vw->asking, &f->queue);
@@ -280,6 +284,12 @@ ngx_http_bulletdrop_files_send(ngx_event_t *ev)
         q->handler = ngx_http_bulletdrop_files_viewed;
         q->data = b;
 
+        ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                       "bulletdrop views: batch of %ui sent, lease %s, "
+                       "%ui out before it",
+                       b->n, vw->asks_out ? "0" : NGX_HTTP_BULLETDROP_LEASE,
+                       vw->asks_out);
+
         vw->asks_out++;
         ngx_http_bulletdrop_db_run(q);
     }
@@ -353,6 +363,10 @@ ngx_http_bulletdrop_files_answer(ngx_http_bulletdrop_asks_t *b,
         }
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "bulletdrop views: batch of %ui answered%s",
+                   b->n, q ? "" : " (never sent)");
+
     /* the next batch goes first: the answers below may take a while */
     if (!ngx_queue_empty(&vw->asking)
         && !vw->ask_event.posted)
@@ -425,6 +439,12 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
 
     f->max_views = (max_views > 0);
 
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "bulletdrop views: decided: views %L of %L, gone:%ui "
+                   "counted:%ui last:%ui",
+                   views, max_views, (ngx_uint_t) f->gone,
+                   (ngx_uint_t) f->counted, (ngx_uint_t) f->last);
+
     /* a row that is gone is remembered as gone: no query the next time */
     f->expires = ngx_http_bulletdrop_files_know(f->id, res, row,
                                                 f->gone || spent);
@@ -433,6 +453,9 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
     if (f->gone && max_views > 0 && r->method == NGX_HTTP_GET
         && ngx_http_bulletdrop_known_take(f->id) == NGX_OK)
     {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                       "bulletdrop views: a view leased ahead taken");
+
         f->gone = 0;
         f->counted = 1;
     }
@@ -490,6 +513,10 @@ ngx_http_bulletdrop_files_log(ngx_http_request_t *r)
     f = ctx->file;
 
     if (f->last) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop views: last view served: \"%s\" goes",
+                       f->path.data);
+
         /* served: the file goes now, its row with the next sweep */
         if (ngx_delete_file(f->path.data) == NGX_FILE_ERROR
             && ngx_errno != NGX_ENOENT)
@@ -638,6 +665,9 @@ ngx_http_bulletdrop_views_flush(ngx_event_t *ev)
 
     *pi++ = '}';
     *pc++ = '}';
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "bulletdrop views: views of %ui files sent", vw->n);
 
     vw->n = 0;
 
