@@ -159,6 +159,12 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
         return ngx_http_bulletdrop_too_many(r, ctx, retry);
     }
 
+    r->connection->log->action = "registering a user";
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop register: \"%V\"%s, checking the name",
+                   &acct->username, acct->invited ? " with an invite" : "");
+
     /* the cheap refusals first: a hash is only made for a likely user */
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_REGISTER_CHECK,
                                   ngx_http_bulletdrop_register_checked);
@@ -198,19 +204,34 @@ ngx_http_bulletdrop_register_checked(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    if (PQgetvalue(res, 0, 0)[0] == 't') {
+    if (ngx_http_bulletdrop_db_bool(res, 0,
+                                    NGX_HTTP_BULLETDROP_REGISTER_CHECK_TAKEN))
+    {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop register: \"%V\" is taken",
+                       &acct->username);
+
         ngx_http_bulletdrop_finish(r,
             ngx_http_bulletdrop_error_record(ctx, BD_ERR_USERNAME_TAKEN, NULL));
         return;
     }
 
-    if (PQgetvalue(res, 0, 1)[0] != 't') {
+    if (!ngx_http_bulletdrop_db_bool(res, 0,
+                                 NGX_HTTP_BULLETDROP_REGISTER_CHECK_INVITE_OK))
+    {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop register: the invite cannot be used");
+
         ngx_http_bulletdrop_finish(r,
             ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_INVITE, NULL));
         return;
     }
 
     acct->pw.do_hash = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop register: \"%V\" is free, hashing its "
+                   "password", &acct->username);
 
     ngx_http_bulletdrop_finish(r,
         ngx_http_bulletdrop_password_run(r, &acct->pw,
@@ -237,6 +258,10 @@ ngx_http_bulletdrop_register_hashed(ngx_http_request_t *r,
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop register: password hashed, inserting \"%V\"",
+                   &acct->username);
 
     q = ngx_http_bulletdrop_query(r, acct->invited
                                      ? NGX_HTTP_BULLETDROP_SQL_REGISTER_INVITED
@@ -271,11 +296,12 @@ ngx_http_bulletdrop_register_done(ngx_http_bulletdrop_db_query_t *q,
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
-    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
+    /* a race lost to another registration is the client's to hear */
     if (q->status == NGX_HTTP_BULLETDROP_DB_OK
         && PQresultStatus(res) == PGRES_FATAL_ERROR)
     {
+        ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
         state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
         constraint = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
 
@@ -302,8 +328,8 @@ ngx_http_bulletdrop_register_done(ngx_http_bulletdrop_db_query_t *q,
         }
     }
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
-        ngx_http_bulletdrop_finish(r, NGX_DECLINED);
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
         return;
     }
 
@@ -375,6 +401,8 @@ ngx_http_bulletdrop_login(ngx_http_request_t *r,
 
     acct->pw.do_check = 1;
 
+    r->connection->log->action = "logging in";
+
     /*
      * A name no user can have, or a password no user can have, is not
      * looked up; it is still checked against nothing, at the same cost.
@@ -385,9 +413,16 @@ ngx_http_bulletdrop_login(ngx_http_request_t *r,
         acct->pw.check.len = ngx_min(acct->pw.check.len, BD_PASSWORD_MAX);
         acct->pw.stored = NULL;
 
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop login: no user can have that name or "
+                       "password, checking against nothing");
+
         return ngx_http_bulletdrop_password_run(r, &acct->pw,
                                          ngx_http_bulletdrop_login_checked);
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop login: looking up \"%V\"", &acct->username);
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_BY_NAME,
                                   ngx_http_bulletdrop_login_found);
@@ -432,6 +467,11 @@ ngx_http_bulletdrop_login_found(ngx_http_bulletdrop_db_query_t *q,
         acct->pw.stored = (char *) ctx->user.password_hash.data;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop login: user #%L %s, checking the password",
+                   acct->pw.stored ? ctx->user.id : -1,
+                   acct->pw.stored ? "found" : "not found");
+
     ngx_http_bulletdrop_finish(r,
         ngx_http_bulletdrop_password_run(r, &acct->pw,
                                          ngx_http_bulletdrop_login_checked));
@@ -450,6 +490,10 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
     acct = ctx->account;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop login: password checked: %s",
+                   pw->matched ? "matched" : "no match");
 
     if (!pw->matched) {
         /* only a name that could be one: the log is not the client's */
@@ -599,6 +643,11 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
         }
     }
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop me: user #%L changes%s%s", ctx->user.id,
+                   given[1] ? " the password" : "",
+                   given[2] ? " the default domain" : "");
+
     if (!given[1]) {
         return ngx_http_bulletdrop_me_save(r, ctx);
     }
@@ -639,6 +688,10 @@ ngx_http_bulletdrop_me_checked(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop me: current password checked: %s",
+                   pw->matched ? "matched" : "no match");
 
     if (pw->matched) {
         ngx_http_bulletdrop_limit_passed(r, &ctx->user.username);
@@ -725,6 +778,10 @@ ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop: \"%s\" updated %d user",
+                   ngx_http_bulletdrop_sql[q->stmt].name, PQntuples(res));
+
     if (PQntuples(res) == 0) {
         if (q->stmt == NGX_HTTP_BULLETDROP_SQL_USER_UPDATE) {
             ngx_http_bulletdrop_error_record(ctx, BD_ERR_CONFLICT,
@@ -792,6 +849,10 @@ ngx_http_bulletdrop_keys_listed(ngx_http_bulletdrop_db_query_t *q,
     if (ctx == NULL) {
         return;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop keys: user #%L has %d", ctx->user.id,
+                   PQntuples(res));
 
     keys = json_array();
 
@@ -872,6 +933,10 @@ ngx_http_bulletdrop_key_mint(ngx_http_request_t *r,
 
     (void) ngx_cpystrn(prefix, ctx->api_key.data, sizeof(prefix));
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop keys: user #%L creates %s...", ctx->user.id,
+                   prefix);
+
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_KEY_CREATE,
                                   handler);
 
@@ -913,9 +978,18 @@ ngx_http_bulletdrop_key_created(ngx_http_bulletdrop_db_query_t *q,
     }
 
     if (PQntuples(res) == 0) {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop keys: user #%L holds too many",
+                       ctx->user.id);
+
         ngx_http_bulletdrop_too_many_keys(r, ctx);
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop keys: key #%L created",
+                   ngx_http_bulletdrop_db_int(res, 0,
+                                              NGX_HTTP_BULLETDROP_KEY_LIST_ID));
 
     /* the only time the key is shown */
     key = ngx_http_bulletdrop_key_json(res, 0);
@@ -951,6 +1025,10 @@ ngx_http_bulletdrop_key_delete(ngx_http_request_t *r,
                                                 "there is no such API key");
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop keys: user #%L deletes key #%L",
+                   ctx->user.id, id);
+
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_KEY_DELETE,
                                   ngx_http_bulletdrop_key_deleted);
 
@@ -979,6 +1057,10 @@ ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop keys: %s", PQntuples(res) ? "key deleted"
+                                                         : "no such key");
+
     /* someone else's key is as absent as one that never was */
     if (PQntuples(res) == 0) {
         ngx_http_bulletdrop_finish(r,
@@ -993,22 +1075,27 @@ ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
 }
 
 
-/* id, name, prefix, created_at, last_used_at: BD_KEY_COLUMNS */
+/* a row of bd_key_list or bd_key_create */
 
 static json_t *
 ngx_http_bulletdrop_key_json(PGresult *res, int row)
 {
+    const char  *used;
+
+    used = ngx_http_bulletdrop_db_text(res, row,
+                                    NGX_HTTP_BULLETDROP_KEY_LIST_LAST_USED_AT);
+
     return json_pack("{s:I, s:s, s:s, s:s, s:o}",
-                     "id", (json_int_t) ngx_atoof(
-                               (u_char *) PQgetvalue(res, row, 0),
-                               PQgetlength(res, row, 0)),
-                     "name", PQgetvalue(res, row, 1),
-                     "prefix", PQgetvalue(res, row, 2),
-                     "created_at", PQgetvalue(res, row, 3),
+                     "id", (json_int_t) ngx_http_bulletdrop_db_int(res, row,
+                               NGX_HTTP_BULLETDROP_KEY_LIST_ID),
+                     "name", ngx_http_bulletdrop_db_text(res, row,
+                                 NGX_HTTP_BULLETDROP_KEY_LIST_NAME),
+                     "prefix", ngx_http_bulletdrop_db_text(res, row,
+                                   NGX_HTTP_BULLETDROP_KEY_LIST_PREFIX),
+                     "created_at", ngx_http_bulletdrop_db_text(res, row,
+                                       NGX_HTTP_BULLETDROP_KEY_LIST_CREATED_AT),
                      "last_used_at",
-                         PQgetisnull(res, row, 4)
-                         ? json_null()
-                         : json_string(PQgetvalue(res, row, 4)));
+                         used ? json_string(used) : json_null());
 }
 
 
@@ -1060,6 +1147,10 @@ ngx_http_bulletdrop_invite_create(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop admin: user #%L creates an invite for %Ls",
+                   ctx->user.id, (int64_t) ttl);
+
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_INVITE_CREATE,
                                   ngx_http_bulletdrop_invite_created);
 
@@ -1101,7 +1192,9 @@ ngx_http_bulletdrop_invite_created(ngx_http_bulletdrop_db_query_t *q,
         ngx_http_bulletdrop_json_send(r, NGX_HTTP_CREATED,
             json_pack("{s:s%, s:s}",
                       "code", acct->secret.data, acct->secret.len,
-                      "expires_at", PQgetvalue(res, 0, 0))));
+                      "expires_at",
+                          ngx_http_bulletdrop_db_text(res, 0,
+                              NGX_HTTP_BULLETDROP_INVITE_CREATE_EXPIRES_AT))));
 }
 
 
@@ -1134,6 +1227,10 @@ ngx_http_bulletdrop_admin_users(ngx_http_request_t *r,
 
     /* the page size decides next_after */
     ctx->page_limit = limit;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop admin: users after #%L, %L at most",
+                   after, limit);
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_ADMIN_USERS,
                                   ngx_http_bulletdrop_users_listed);
@@ -1168,6 +1265,9 @@ ngx_http_bulletdrop_users_listed(ngx_http_bulletdrop_db_query_t *q,
 
     n = PQntuples(res);
     users = json_array();
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop admin: %d users listed", n);
 
     for (i = 0; users && i < n; i++) {
         user = NULL;
@@ -1262,6 +1362,13 @@ ngx_http_bulletdrop_admin_user_update(ngx_http_request_t *r,
         return ngx_http_bulletdrop_error_record(ctx, BD_ERR_CANNOT_CHANGE_SELF,
                                                 NULL);
     }
+
+    ngx_log_debug5(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop admin: user #%L changes user #%L: role %s, "
+                   "disabled %s, quota %s", ctx->user.id, id,
+                   role_text ? role_text : "kept",
+                   v[1] ? (json_is_true(v[1]) ? "yes" : "no") : "kept",
+                   given[2] ? (v[2] ? "set" : "none") : "kept");
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_ADMIN_USER_UPDATE,
                                   ngx_http_bulletdrop_user_done);

@@ -155,6 +155,11 @@ ngx_http_bulletdrop_delete_link_lookup(ngx_http_request_t *r,
 
     ngx_http_bulletdrop_sha256_hex((u_char *) token->data, token->len, hash);
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop delete link: looking up the token to %s",
+                   handler == ngx_http_bulletdrop_delete_link_found
+                   ? "confirm" : "delete");
+
     value.data = (u_char *) hash;
     value.len = ngx_strlen(hash);
 
@@ -189,10 +194,18 @@ ngx_http_bulletdrop_delete_link_found(ngx_http_bulletdrop_db_query_t *q,
     }
 
     if (PQntuples(res) != 1) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop delete link: no upload has the token");
+
         ngx_http_bulletdrop_finish(r,
                                  ngx_http_bulletdrop_delete_link_gone(r, ctx));
         return;
     }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop delete link: confirming upload \"%s\"",
+                   ngx_http_bulletdrop_db_text(res, 0,
+                                               NGX_HTTP_BULLETDROP_UPLOAD_ID));
 
     /* the link as the API gives it, whichever domain it is on */
     json = ngx_http_bulletdrop_upload_json(r, res, 0, NULL);
@@ -202,10 +215,13 @@ ngx_http_bulletdrop_delete_link_found(ngx_http_bulletdrop_db_query_t *q,
 
     if (rc != NGX_OK
         || ngx_http_bulletdrop_delete_link_escape(r->pool,
-               PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_NAME), &name)
+               ngx_http_bulletdrop_db_text(res, 0,
+                                           NGX_HTTP_BULLETDROP_UPLOAD_NAME),
+               &name)
            != NGX_OK
         || ngx_http_bulletdrop_delete_link_escape(r->pool,
-               PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_CREATED_AT),
+               ngx_http_bulletdrop_db_text(res, 0,
+                                         NGX_HTTP_BULLETDROP_UPLOAD_CREATED_AT),
                &when)
            != NGX_OK)
     {
@@ -213,9 +229,9 @@ ngx_http_bulletdrop_delete_link_found(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    p = ngx_http_bulletdrop_delete_link_size(size, ngx_atoof(
-            (u_char *) PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_SIZE),
-            PQgetlength(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_SIZE)));
+    p = ngx_http_bulletdrop_delete_link_size(size,
+            ngx_http_bulletdrop_db_int(res, 0,
+                                       NGX_HTTP_BULLETDROP_UPLOAD_SIZE));
 
     ngx_http_bulletdrop_finish(r,
         ngx_http_bulletdrop_delete_link_page(r, NGX_HTTP_OK,
@@ -243,17 +259,23 @@ ngx_http_bulletdrop_delete_link_unlink(ngx_http_bulletdrop_db_query_t *q,
     }
 
     if (PQntuples(res) != 1) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop delete link: no upload has the token");
+
         ngx_http_bulletdrop_finish(r,
                                  ngx_http_bulletdrop_delete_link_gone(r, ctx));
         return;
     }
 
-    id.data = (u_char *) PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_ID);
-    id.len = PQgetlength(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_ID);
+    /* both point into res: copied before the next query, or sent with it */
+    ngx_http_bulletdrop_db_ref(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_ID, &id);
+    ngx_http_bulletdrop_db_ref(res, 0,
+                               NGX_HTTP_BULLETDROP_UPLOAD_BY_TOKEN_USER_ID,
+                               &owner);
 
-    owner.data = (u_char *) PQgetvalue(res, 0,
-                                       NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS);
-    owner.len = PQgetlength(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop delete link: deleting upload \"%V\" of user "
+                   "#%V", &id, &owner);
 
     /* the result is cleared before the row's delete answers */
     dl = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_delete_link_t));
@@ -268,7 +290,8 @@ ngx_http_bulletdrop_delete_link_unlink(ngx_http_bulletdrop_db_query_t *q,
 
     if (dl->id.data == NULL
         || ngx_http_bulletdrop_delete_link_escape(r->pool,
-               PQgetvalue(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_NAME),
+               ngx_http_bulletdrop_db_text(res, 0,
+                                           NGX_HTTP_BULLETDROP_UPLOAD_NAME),
                &dl->name) != NGX_OK)
     {
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -293,7 +316,7 @@ ngx_http_bulletdrop_delete_link_unlink(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    /* the handler gets dl, and names the request to query_ok_for() */
+    /* the handler gets dl, and names the request to query_done_for() */
     q->data = dl;
 
     ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_query_run(r, q));
@@ -310,14 +333,15 @@ ngx_http_bulletdrop_delete_link_deleted(ngx_http_bulletdrop_db_query_t *q,
     dl = q->data;
     r = dl->r;
 
-    if (ngx_http_bulletdrop_query_ok_for(r, q, res, PGRES_TUPLES_OK)
-        != NGX_OK)
-    {
-        ngx_http_bulletdrop_finish(r, NGX_DECLINED);
+    if (ngx_http_bulletdrop_query_done_for(r, q, res) == NULL) {
         return;
     }
 
     /* no row: another delete won the race, and it is gone all the same */
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop delete link: %s",
+                   PQntuples(res) ? "row deleted" : "row gone already");
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "bulletdrop: upload \"%V\" deleted by its delete link",

@@ -329,13 +329,21 @@ ngx_http_bulletdrop_ctx_t *
 ngx_http_bulletdrop_query_done(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    ngx_http_request_t         *r;
+    return ngx_http_bulletdrop_query_done_for(q->data, q, res);
+}
+
+
+ngx_http_bulletdrop_ctx_t *
+ngx_http_bulletdrop_query_done_for(ngx_http_request_t *r,
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res)
+{
     ngx_http_bulletdrop_ctx_t  *ctx;
 
-    r = q->data;
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_query_ok(q, res, PGRES_TUPLES_OK) != NGX_OK) {
+    if (ngx_http_bulletdrop_query_ok_for(r, q, res, PGRES_TUPLES_OK)
+        != NGX_OK)
+    {
         ngx_http_bulletdrop_finish(r, NGX_DECLINED);
         return NULL;
     }

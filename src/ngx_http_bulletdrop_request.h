@@ -58,6 +58,9 @@ ngx_int_t ngx_http_bulletdrop_bad_host(ngx_http_request_t *r,
  */
 ngx_http_bulletdrop_ctx_t *ngx_http_bulletdrop_query_done(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+/* the same for r, when q->data is not r but the handler's own state */
+ngx_http_bulletdrop_ctx_t *ngx_http_bulletdrop_query_done_for(
+    ngx_http_request_t *r, ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 
 /* notices a client that leaves while the request waits (NGX_ERROR: failed) */
 ngx_int_t ngx_http_bulletdrop_watch_client(ngx_http_request_t *r);
