@@ -41,6 +41,12 @@ typedef struct ngx_http_bulletdrop_views_worker_s
     ngx_http_bulletdrop_views_worker_t;
 typedef struct ngx_http_bulletdrop_sweep_worker_s
     ngx_http_bulletdrop_sweep_worker_t;
+typedef struct ngx_http_bulletdrop_commit_worker_s
+    ngx_http_bulletdrop_commit_worker_t;
+typedef struct ngx_http_bulletdrop_domains_worker_s
+    ngx_http_bulletdrop_domains_worker_t;
+typedef struct ngx_http_bulletdrop_authcache_worker_s
+    ngx_http_bulletdrop_authcache_worker_t;
 
 
 typedef struct {
@@ -88,6 +94,10 @@ typedef struct {
     ngx_http_bulletdrop_known_worker_t   *known;     /* known.c */
     ngx_http_bulletdrop_views_worker_t   *views;     /* views.c */
     ngx_http_bulletdrop_sweep_worker_t   *sweep;     /* sweep.c */
+    ngx_http_bulletdrop_commit_worker_t     *commit;     /* commit.c */
+    ngx_http_bulletdrop_authcache_worker_t  *authcache;  /* authcache.c */
+    /* made at configuration: the master reads its file (domains.c) */
+    ngx_http_bulletdrop_domains_worker_t    *domains;
 
     /* some location has "bulletdrop_api" */
     unsigned                        api:1;

@@ -33,17 +33,24 @@ typedef struct {
 } ngx_http_bulletdrop_authcache_entry_t;
 
 
+/* what a worker keeps (bmcf->authcache) */
+struct ngx_http_bulletdrop_authcache_worker_s {
+    /* this worker's table */
+    ngx_http_bulletdrop_authcache_entry_t  *table;
+    /* the generation every worker shares, in the zone */
+    ngx_atomic_t                           *generation;
+};
+
+
 static ngx_int_t ngx_http_bulletdrop_authcache_init_zone(
     ngx_shm_zone_t *zone, void *data);
+static ngx_http_bulletdrop_authcache_worker_t *
+    ngx_http_bulletdrop_authcache_worker(void);
 static ngx_http_bulletdrop_authcache_entry_t *
-    ngx_http_bulletdrop_authcache_slot(ngx_str_t *cred);
+    ngx_http_bulletdrop_authcache_slot(
+    ngx_http_bulletdrop_authcache_worker_t *aw, ngx_str_t *cred);
 static ngx_int_t ngx_http_bulletdrop_authcache_copy(ngx_pool_t *pool,
     ngx_str_t *dst, u_char *src, size_t len);
-
-
-/* this worker's table, and the generation every worker shares */
-static ngx_http_bulletdrop_authcache_entry_t  *ngx_http_bulletdrop_authcache;
-static ngx_atomic_t  *ngx_http_bulletdrop_authcache_generation;
 
 
 char *
@@ -108,27 +115,58 @@ ngx_int_t
 ngx_http_bulletdrop_authcache_init_process(ngx_cycle_t *cycle,
     ngx_http_bulletdrop_main_conf_t *bmcf)
 {
+    ngx_http_bulletdrop_authcache_worker_t  *aw;
+
     if (bmcf->authcache_zone == NULL) {
         return NGX_OK;
     }
 
-    ngx_http_bulletdrop_authcache_generation = bmcf->authcache_zone->data;
+    aw = ngx_pcalloc(cycle->pool,
+                     sizeof(ngx_http_bulletdrop_authcache_worker_t));
+    if (aw == NULL) {
+        return NGX_ERROR;
+    }
 
-    ngx_http_bulletdrop_authcache = ngx_calloc(
-        NGX_HTTP_BULLETDROP_AUTHCACHE_SLOTS
-        * sizeof(ngx_http_bulletdrop_authcache_entry_t), cycle->log);
+    aw->generation = bmcf->authcache_zone->data;
 
-    return ngx_http_bulletdrop_authcache ? NGX_OK : NGX_ERROR;
+    aw->table = ngx_calloc(NGX_HTTP_BULLETDROP_AUTHCACHE_SLOTS
+                           * sizeof(ngx_http_bulletdrop_authcache_entry_t),
+                           cycle->log);
+    if (aw->table == NULL) {
+        return NGX_ERROR;
+    }
+
+    bmcf->authcache = aw;
+
+    return NGX_OK;
 }
 
 
 void
 ngx_http_bulletdrop_authcache_exit_process(void)
 {
-    if (ngx_http_bulletdrop_authcache) {
-        ngx_free(ngx_http_bulletdrop_authcache);
-        ngx_http_bulletdrop_authcache = NULL;
+    ngx_http_bulletdrop_authcache_worker_t  *aw;
+
+    aw = ngx_http_bulletdrop_authcache_worker();
+
+    if (aw && aw->table) {
+        ngx_free(aw->table);
+        aw->table = NULL;
     }
+}
+
+
+/* NULL in the master, and where no location has bulletdrop_api */
+
+static ngx_http_bulletdrop_authcache_worker_t *
+ngx_http_bulletdrop_authcache_worker(void)
+{
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_bulletdrop_module);
+
+    return bmcf ? bmcf->authcache : NULL;
 }
 
 
@@ -136,18 +174,26 @@ ngx_int_t
 ngx_http_bulletdrop_authcache_get(ngx_pool_t *pool, ngx_str_t *cred,
     ngx_http_bulletdrop_user_t *user)
 {
-    ngx_http_bulletdrop_authcache_entry_t  *e;
+    ngx_http_bulletdrop_authcache_entry_t   *e;
+    ngx_http_bulletdrop_authcache_worker_t  *aw;
 
-    e = ngx_http_bulletdrop_authcache_slot(cred);
+    aw = ngx_http_bulletdrop_authcache_worker();
+    e = ngx_http_bulletdrop_authcache_slot(aw, cred);
 
     if (e == NULL
         || e->cred_len != cred->len
         || ngx_memcmp(e->cred, cred->data, cred->len) != 0
-        || e->generation != *ngx_http_bulletdrop_authcache_generation
+        || e->generation != *aw->generation
         || (ngx_msec_int_t) (e->expires - ngx_current_msec) <= 0)
     {
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                       "bulletdrop auth cache: miss for \"%V\"", cred);
         return NGX_DECLINED;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, pool->log, 0,
+                   "bulletdrop auth cache: hit for \"%V\": user #%L",
+                   cred, e->id);
 
     ngx_memzero(user, sizeof(ngx_http_bulletdrop_user_t));
 
@@ -186,7 +232,8 @@ void
 ngx_http_bulletdrop_authcache_put(ngx_str_t *cred,
     ngx_http_bulletdrop_user_t *user)
 {
-    ngx_http_bulletdrop_authcache_entry_t  *e;
+    ngx_http_bulletdrop_authcache_entry_t   *e;
+    ngx_http_bulletdrop_authcache_worker_t  *aw;
 
     /* refusals and quotas are the database's to judge, every time */
     if (user->disabled || user->quota_bytes >= 0
@@ -196,12 +243,14 @@ ngx_http_bulletdrop_authcache_put(ngx_str_t *cred,
         return;
     }
 
-    e = ngx_http_bulletdrop_authcache_slot(cred);
+    aw = ngx_http_bulletdrop_authcache_worker();
+
+    e = ngx_http_bulletdrop_authcache_slot(aw, cred);
     if (e == NULL) {
         return;
     }
 
-    e->generation = *ngx_http_bulletdrop_authcache_generation;
+    e->generation = *aw->generation;
     e->expires = ngx_current_msec + NGX_HTTP_BULLETDROP_AUTHCACHE_TTL;
     e->id = user->id;
     e->token_version = user->token_version;
@@ -229,7 +278,8 @@ ngx_http_bulletdrop_authcache_forget(ngx_str_t *cred)
 {
     ngx_http_bulletdrop_authcache_entry_t  *e;
 
-    e = ngx_http_bulletdrop_authcache_slot(cred);
+    e = ngx_http_bulletdrop_authcache_slot(
+            ngx_http_bulletdrop_authcache_worker(), cred);
 
     if (e && e->cred_len == cred->len
         && ngx_memcmp(e->cred, cred->data, cred->len) == 0)
@@ -242,11 +292,15 @@ ngx_http_bulletdrop_authcache_forget(ngx_str_t *cred)
 void
 ngx_http_bulletdrop_authcache_changed(ngx_log_t *log)
 {
-    if (ngx_http_bulletdrop_authcache_generation == NULL) {
+    ngx_http_bulletdrop_authcache_worker_t  *aw;
+
+    aw = ngx_http_bulletdrop_authcache_worker();
+
+    if (aw == NULL || aw->generation == NULL) {
         return;
     }
 
-    (void) ngx_atomic_fetch_add(ngx_http_bulletdrop_authcache_generation, 1);
+    (void) ngx_atomic_fetch_add(aw->generation, 1);
 
     ngx_log_debug0(NGX_LOG_DEBUG_HTTP, log, 0,
                    "bulletdrop: remembered credentials forgotten");
@@ -256,24 +310,24 @@ ngx_http_bulletdrop_authcache_changed(ngx_log_t *log)
 void
 ngx_http_bulletdrop_authcache_notified(ngx_log_t *log, const char *payload)
 {
-    if (ngx_http_bulletdrop_authcache_generation
-        && (payload == NULL || ngx_strcmp(payload, "auth") == 0))
-    {
+    /* changed() does nothing where there is no cache */
+    if (payload == NULL || ngx_strcmp(payload, "auth") == 0) {
         ngx_http_bulletdrop_authcache_changed(log);
     }
 }
 
 
 static ngx_http_bulletdrop_authcache_entry_t *
-ngx_http_bulletdrop_authcache_slot(ngx_str_t *cred)
+ngx_http_bulletdrop_authcache_slot(ngx_http_bulletdrop_authcache_worker_t *aw,
+    ngx_str_t *cred)
 {
-    if (ngx_http_bulletdrop_authcache == NULL
+    if (aw == NULL || aw->table == NULL
         || cred->len == 0 || cred->len > NGX_HTTP_BULLETDROP_CRED_MAX)
     {
         return NULL;
     }
 
-    return &ngx_http_bulletdrop_authcache[
+    return &aw->table[
                ngx_crc32_short(cred->data, cred->len)
                % NGX_HTTP_BULLETDROP_AUTHCACHE_SLOTS];
 }

@@ -20,6 +20,16 @@
 #define NGX_HTTP_BULLETDROP_COMMIT_MAX   32
 
 
+/* what a worker keeps (bmcf->commit): its queue and the batches it has out */
+struct ngx_http_bulletdrop_commit_worker_s {
+    ngx_queue_t                     queue;
+    ngx_uint_t                      out;
+    /* posted to send what has queued */
+    ngx_event_t                     event;
+    ngx_http_bulletdrop_db_conf_t  *db;
+};
+
+
 typedef struct {
     ngx_pool_t                     *pool;
     ngx_uint_t                      n;
@@ -29,7 +39,8 @@ typedef struct {
 
 static void ngx_http_bulletdrop_commit_forget(void *data);
 static void ngx_http_bulletdrop_commit_flush(ngx_event_t *ev);
-static ngx_http_bulletdrop_commit_t *ngx_http_bulletdrop_commit_next(void);
+static ngx_http_bulletdrop_commit_t *ngx_http_bulletdrop_commit_next(
+    ngx_http_bulletdrop_commit_worker_t *cw);
 static ngx_int_t ngx_http_bulletdrop_commit_send(
     ngx_http_bulletdrop_batch_t *b);
 static ngx_int_t ngx_http_bulletdrop_commit_array(
@@ -38,33 +49,51 @@ static void ngx_http_bulletdrop_commit_answered(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 
 
-/* this worker's queue and the batches it has out */
-static ngx_queue_t                      ngx_http_bulletdrop_commit_queue;
-static ngx_uint_t                       ngx_http_bulletdrop_commit_out;
-static ngx_event_t                      ngx_http_bulletdrop_commit_event;
-static ngx_http_bulletdrop_db_conf_t   *ngx_http_bulletdrop_commit_db;
-
-
-void
+ngx_int_t
 ngx_http_bulletdrop_commit_init_process(ngx_cycle_t *cycle,
     ngx_http_bulletdrop_db_conf_t *dbcf)
 {
-    ngx_http_bulletdrop_commit_db = dbcf;
-    ngx_queue_init(&ngx_http_bulletdrop_commit_queue);
+    ngx_http_bulletdrop_main_conf_t      *bmcf;
+    ngx_http_bulletdrop_commit_worker_t  *cw;
 
-    ngx_http_bulletdrop_commit_event.handler =
-                                          ngx_http_bulletdrop_commit_flush;
-    ngx_http_bulletdrop_commit_event.log = cycle->log;
+    bmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_bulletdrop_module);
+
+    cw = ngx_pcalloc(cycle->pool, sizeof(ngx_http_bulletdrop_commit_worker_t));
+    if (cw == NULL) {
+        return NGX_ERROR;
+    }
+
+    cw->db = dbcf;
+    ngx_queue_init(&cw->queue);
+
+    cw->event.handler = ngx_http_bulletdrop_commit_flush;
+    cw->event.data = cw;
+    cw->event.log = cycle->log;
+
+    bmcf->commit = cw;
+
+    return NGX_OK;
 }
 
 
 ngx_int_t
 ngx_http_bulletdrop_commit(ngx_http_bulletdrop_commit_t *c)
 {
-    ngx_event_t         *ev;
-    ngx_pool_cleanup_t  *cln;
+    ngx_event_t                          *ev;
+    ngx_pool_cleanup_t                   *cln;
+    ngx_http_bulletdrop_main_conf_t      *bmcf;
+    ngx_http_bulletdrop_commit_worker_t  *cw;
 
-    ev = &ngx_http_bulletdrop_commit_event;
+    bmcf = ngx_http_get_module_main_conf(c->request,
+                                         ngx_http_bulletdrop_module);
+    cw = bmcf->commit;
+
+    if (cw == NULL) {
+        return NGX_ERROR;
+    }
+
+    ev = &cw->event;
 
     cln = ngx_pool_cleanup_add(c->request->pool, 0);
     if (cln == NULL) {
@@ -74,8 +103,11 @@ ngx_http_bulletdrop_commit(ngx_http_bulletdrop_commit_t *c)
     cln->handler = ngx_http_bulletdrop_commit_forget;
     cln->data = c;
 
-    ngx_queue_insert_tail(&ngx_http_bulletdrop_commit_queue, &c->queue);
+    ngx_queue_insert_tail(&cw->queue, &c->queue);
     c->queued = 1;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->request->connection->log, 0,
+                   "bulletdrop commit: row queued, %ui batches out", cw->out);
 
     if (!ev->posted) {
         ngx_post_event(ev, &ngx_posted_events);
@@ -115,34 +147,38 @@ ngx_http_bulletdrop_commit_forget(void *data)
 static void
 ngx_http_bulletdrop_commit_flush(ngx_event_t *ev)
 {
-    ngx_uint_t                     i, most;
-    ngx_pool_t                    *pool;
-    ngx_http_bulletdrop_batch_t   *b;
-    ngx_http_bulletdrop_commit_t  *c;
+    ngx_uint_t                            i, most;
+    ngx_pool_t                           *pool;
+    ngx_http_bulletdrop_batch_t          *b;
+    ngx_http_bulletdrop_commit_t         *c;
+    ngx_http_bulletdrop_commit_worker_t  *cw;
 
-    most = (ngx_uint_t) ngx_max(ngx_http_bulletdrop_commit_db->pool_size / 2,
-                                1);
+    cw = ev->data;
+
+    most = (ngx_uint_t) ngx_max(cw->db->pool_size / 2, 1);
 
     for ( ;; ) {
 
-        if (ngx_http_bulletdrop_commit_out >= most) {
+        if (cw->out >= most) {
             /*
              * No room: rows whose deadline passed are answered meanwhile.
              * Deadlines grow along the queue, so the first live row goes
              * back to its head and those behind it are live too.
              */
-            c = ngx_http_bulletdrop_commit_next();
+            c = ngx_http_bulletdrop_commit_next(cw);
 
             if (c) {
-                ngx_queue_insert_head(&ngx_http_bulletdrop_commit_queue,
-                                      &c->queue);
+                ngx_queue_insert_head(&cw->queue, &c->queue);
                 c->queued = 1;
             }
 
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ev->log, 0,
+                           "bulletdrop commit: %ui batches out, rows wait",
+                           cw->out);
             return;
         }
 
-        c = ngx_http_bulletdrop_commit_next();
+        c = ngx_http_bulletdrop_commit_next(cw);
         if (c == NULL) {
             return;
         }
@@ -169,7 +205,7 @@ ngx_http_bulletdrop_commit_flush(ngx_event_t *ev)
             b->rows[b->n++] = c;
 
         } while (b->n < NGX_HTTP_BULLETDROP_COMMIT_MAX
-                 && (c = ngx_http_bulletdrop_commit_next()) != NULL);
+                 && (c = ngx_http_bulletdrop_commit_next(cw)) != NULL);
 
         if (ngx_http_bulletdrop_commit_send(b) != NGX_OK) {
             for (i = 0; i < b->n; i++) {
@@ -186,7 +222,7 @@ ngx_http_bulletdrop_commit_flush(ngx_event_t *ev)
             b->rows[i]->sent = 1;
         }
 
-        ngx_http_bulletdrop_commit_out++;
+        cw->out++;
     }
 }
 
@@ -197,13 +233,13 @@ ngx_http_bulletdrop_commit_flush(ngx_event_t *ev)
  */
 
 static ngx_http_bulletdrop_commit_t *
-ngx_http_bulletdrop_commit_next(void)
+ngx_http_bulletdrop_commit_next(ngx_http_bulletdrop_commit_worker_t *cw)
 {
     ngx_queue_t                   *qu;
     ngx_http_bulletdrop_commit_t  *c;
 
-    while (!ngx_queue_empty(&ngx_http_bulletdrop_commit_queue)) {
-        qu = ngx_queue_head(&ngx_http_bulletdrop_commit_queue);
+    while (!ngx_queue_empty(&cw->queue)) {
+        qu = ngx_queue_head(&cw->queue);
         ngx_queue_remove(qu);
 
         c = ngx_queue_data(qu, ngx_http_bulletdrop_commit_t, queue);
@@ -212,6 +248,9 @@ ngx_http_bulletdrop_commit_next(void)
         if ((ngx_msec_int_t) (c->deadline - ngx_current_msec) > 0) {
             return c;
         }
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, c->request->connection->log, 0,
+                       "bulletdrop commit: row late in the queue, not sent");
 
         c->late = 1;
         c->done(c, NULL, NULL, -1);
@@ -224,13 +263,18 @@ ngx_http_bulletdrop_commit_next(void)
 static ngx_int_t
 ngx_http_bulletdrop_commit_send(ngx_http_bulletdrop_batch_t *b)
 {
-    ngx_str_t                        array;
-    ngx_uint_t                       field;
-    ngx_http_bulletdrop_db_query_t  *q;
+    ngx_str_t                             array;
+    ngx_uint_t                            field;
+    ngx_http_bulletdrop_db_query_t       *q;
+    ngx_http_bulletdrop_main_conf_t      *bmcf;
+    ngx_http_bulletdrop_commit_worker_t  *cw;
 
-    q = ngx_http_bulletdrop_db_query_create(
-            ngx_http_bulletdrop_commit_db->pool, b->pool, ngx_cycle->log,
-            NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT);
+    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_bulletdrop_module);
+    cw = bmcf->commit;
+
+    q = ngx_http_bulletdrop_db_query_create(cw->db->pool, b->pool,
+            ngx_cycle->log, NGX_HTTP_BULLETDROP_SQL_UPLOAD_INSERT);
     if (q == NULL) {
         return NGX_ERROR;
     }
@@ -247,6 +291,9 @@ ngx_http_bulletdrop_commit_send(ngx_http_bulletdrop_batch_t *b)
     }
 
     ngx_http_bulletdrop_db_run(q);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "bulletdrop commit: batch of %ui rows sent", b->n);
 
     if (b->n > 1) {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
@@ -326,19 +373,30 @@ static void
 ngx_http_bulletdrop_commit_answered(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    int                            row, nrows;
-    int64_t                        ord;
-    ngx_uint_t                     i;
-    ngx_http_bulletdrop_batch_t   *b;
-    ngx_http_bulletdrop_commit_t  *c;
-    int                            rows[NGX_HTTP_BULLETDROP_COMMIT_MAX];
+    int                                   row, nrows;
+    int64_t                               ord;
+    ngx_uint_t                            i;
+    ngx_http_bulletdrop_batch_t          *b;
+    ngx_http_bulletdrop_commit_t         *c;
+    ngx_http_bulletdrop_main_conf_t      *bmcf;
+    ngx_http_bulletdrop_commit_worker_t  *cw;
+    int                                   rows[NGX_HTTP_BULLETDROP_COMMIT_MAX];
 
     b = q->data;
 
-    ngx_http_bulletdrop_commit_out--;
+    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_bulletdrop_module);
+    cw = bmcf->commit;
 
-    if (!ngx_queue_empty(&ngx_http_bulletdrop_commit_queue)) {
-        ngx_http_bulletdrop_commit_flush(&ngx_http_bulletdrop_commit_event);
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "bulletdrop commit: batch of %ui rows answered: %s, %d "
+                   "rows", b->n, ngx_http_bulletdrop_db_status_text(q->status),
+                   res ? PQntuples(res) : 0);
+
+    cw->out--;
+
+    if (!ngx_queue_empty(&cw->queue)) {
+        ngx_http_bulletdrop_commit_flush(&cw->event);
     }
 
     for (i = 0; i < b->n; i++) {

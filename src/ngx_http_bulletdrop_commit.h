@@ -58,8 +58,8 @@ struct ngx_http_bulletdrop_commit_s {
 };
 
 
-/* this worker's queue, on the pool of dbcf */
-void ngx_http_bulletdrop_commit_init_process(ngx_cycle_t *cycle,
+/* this worker's queue (bmcf->commit), on the pool of dbcf */
+ngx_int_t ngx_http_bulletdrop_commit_init_process(ngx_cycle_t *cycle,
     ngx_http_bulletdrop_db_conf_t *dbcf);
 
 /*
