@@ -155,7 +155,7 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
 {
     int                               i, n;
     u_char                           *ids, *p, *path;
-    ngx_str_t                         a, *dir;
+    ngx_str_t                         a, *dir, id, category, ext;
     ngx_pool_t                       *pool, *listed;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
 
@@ -168,7 +168,7 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
                                      ngx_cycle->log,
                                      "the sweep cannot list expired files")
         != NGX_OK
-        || PQnfields(res) != 3)
+        || PQnfields(res) != NGX_HTTP_BULLETDROP_SWEEP_LIST_NCOLUMNS)
     {
         goto later;
     }
@@ -193,17 +193,26 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
     *p++ = '{';
 
     for (i = 0; i < n; i++) {
-        if (PQgetlength(res, i, 0) != BD_DELIVER_ID_LEN
-            || PQgetlength(res, i, 2) > BD_FILE_EXT_MAX
-            || !(ngx_strcmp(PQgetvalue(res, i, 1), "images") == 0
-                 || ngx_strcmp(PQgetvalue(res, i, 1), "documents") == 0
-                 || ngx_strcmp(PQgetvalue(res, i, 1), "other") == 0))
+        ngx_http_bulletdrop_db_ref(res, i, NGX_HTTP_BULLETDROP_SWEEP_LIST_ID,
+                                   &id);
+        ngx_http_bulletdrop_db_ref(res, i,
+                                   NGX_HTTP_BULLETDROP_SWEEP_LIST_CATEGORY,
+                                   &category);
+        ngx_http_bulletdrop_db_ref(res, i, NGX_HTTP_BULLETDROP_SWEEP_LIST_EXT,
+                                   &ext);
+
+        /* the columns are NOT NULL: a NULL here is as bad as a wrong one */
+        if (id.len != BD_DELIVER_ID_LEN
+            || ext.data == NULL || ext.len > BD_FILE_EXT_MAX
+            || category.data == NULL
+            || !(ngx_strcmp(category.data, "images") == 0
+                 || ngx_strcmp(category.data, "documents") == 0
+                 || ngx_strcmp(category.data, "other") == 0))
         {
             continue;
         }
 
-        (void) ngx_sprintf(path, "%V/%s/%s.%s%Z", dir, PQgetvalue(res, i, 1),
-                           PQgetvalue(res, i, 0), PQgetvalue(res, i, 2));
+        (void) ngx_sprintf(path, "%V/%V/%V.%V%Z", dir, &category, &id, &ext);
 
         if (ngx_delete_file(path) == NGX_FILE_ERROR
             && ngx_errno != NGX_ENOENT)
@@ -221,7 +230,7 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
             *p++ = ',';
         }
 
-        p = ngx_cpymem(p, PQgetvalue(res, i, 0), BD_DELIVER_ID_LEN);
+        p = ngx_cpymem(p, id.data, BD_DELIVER_ID_LEN);
     }
 
     *p++ = '}';
@@ -287,7 +296,8 @@ ngx_http_bulletdrop_sweep_done(ngx_http_bulletdrop_db_query_t *q,
     {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
                       "bulletdrop: the sweep removed %s expired uploads",
-                      PQgetvalue(res, 0, 0));
+                      PQgetvalue(res, 0,
+                                 NGX_HTTP_BULLETDROP_SWEEP_DELETE_COUNT));
 
     } else {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,

@@ -334,13 +334,15 @@ static void
 ngx_http_bulletdrop_files_answer(ngx_http_bulletdrop_asks_t *b,
     ngx_http_bulletdrop_db_query_t *q, PGresult *res)
 {
-    int                                  row, nrows, ord;
+    int                                  row, nrows;
+    int64_t                              ord;
     ngx_uint_t                           i;
     ngx_http_bulletdrop_file_t          *f;
     ngx_http_bulletdrop_views_worker_t  *vw;
     int                                  rows[NGX_HTTP_BULLETDROP_ASKS_MAX];
 
     vw = ngx_http_bulletdrop_views_worker();
+
     for (i = 0; i < b->n; i++) {
         rows[i] = -1;
     }
@@ -350,12 +352,13 @@ ngx_http_bulletdrop_files_answer(ngx_http_bulletdrop_asks_t *b,
                                         ngx_cycle->log,
                                         "cannot check files' limits")
            == NGX_OK
-        && PQnfields(res) == 6)
+        && PQnfields(res) == NGX_HTTP_BULLETDROP_UPLOAD_VIEW_NCOLUMNS)
     {
         nrows = PQntuples(res);
 
         for (row = 0; row < nrows; row++) {
-            ord = atoi(PQgetvalue(res, row, 0));
+            ord = ngx_http_bulletdrop_db_int(res, row,
+                                         NGX_HTTP_BULLETDROP_UPLOAD_VIEW_ORD);
 
             if (ord >= 1 && (ngx_uint_t) ord <= b->n) {
                 rows[ord - 1] = row;
@@ -401,6 +404,7 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
 {
     int64_t              views, max_views;
     ngx_uint_t           spent;
+    const char          *state;
     ngx_connection_t    *c;
     ngx_http_request_t  *r;
 
@@ -418,15 +422,20 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
         return;
     }
 
-    max_views = PQgetisnull(res, row, 3)
-                ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 3),
-                                PQgetlength(res, row, 3));
-    views = PQgetisnull(res, row, 4)
-            ? 0 : ngx_atoof((u_char *) PQgetvalue(res, row, 4),
-                            PQgetlength(res, row, 4));
+    /* NULL: no limit, none counted */
+    max_views = ngx_http_bulletdrop_db_null(res, row,
+                                    NGX_HTTP_BULLETDROP_UPLOAD_VIEW_MAX_VIEWS)
+                ? 0 : ngx_http_bulletdrop_db_int(res, row,
+                                    NGX_HTTP_BULLETDROP_UPLOAD_VIEW_MAX_VIEWS);
+    views = ngx_http_bulletdrop_db_null(res, row,
+                                        NGX_HTTP_BULLETDROP_UPLOAD_VIEW_VIEWS)
+            ? 0 : ngx_http_bulletdrop_db_int(res, row,
+                                        NGX_HTTP_BULLETDROP_UPLOAD_VIEW_VIEWS);
+    state = ngx_http_bulletdrop_db_text(res, row,
+                                        NGX_HTTP_BULLETDROP_UPLOAD_VIEW_STATE);
 
     f->decided = 1;
-    f->gone = (ngx_strcmp(PQgetvalue(res, row, 1), "ok") != 0);
+    f->gone = (state == NULL || ngx_strcmp(state, "ok") != 0);
     f->counted = (max_views > 0 && r->method == NGX_HTTP_GET && !f->gone);
     spent = (f->counted && views >= max_views);
 
@@ -476,17 +485,20 @@ static int64_t
 ngx_http_bulletdrop_files_know(u_char *id, PGresult *res, int row,
     ngx_uint_t gone)
 {
-    int64_t    expires;
-    ngx_int_t  lease;
+    int64_t  expires, lease;
 
-    expires = PQgetisnull(res, row, 2)
-              ? 0 : (int64_t) (strtod(PQgetvalue(res, row, 2), NULL) * 1000);
+    /* NULL: never */
+    expires = ngx_http_bulletdrop_db_msec(res, row,
+                                   NGX_HTTP_BULLETDROP_UPLOAD_VIEW_EXPIRES_AT);
+    expires = ngx_max(expires, 0);
 
-    lease = ngx_atoi((u_char *) PQgetvalue(res, row, 5),
-                     PQgetlength(res, row, 5));
+    lease = ngx_http_bulletdrop_db_int(res, row,
+                                       NGX_HTTP_BULLETDROP_UPLOAD_VIEW_LEASED);
 
-    ngx_http_bulletdrop_known_store(id, expires, !PQgetisnull(res, row, 3),
-                                    gone, lease == NGX_ERROR ? 0 : lease);
+    ngx_http_bulletdrop_known_store(id, expires,
+               !ngx_http_bulletdrop_db_null(res, row,
+                                    NGX_HTTP_BULLETDROP_UPLOAD_VIEW_MAX_VIEWS),
+               gone, lease < 0 ? 0 : (ngx_uint_t) lease);
 
     return expires;
 }
