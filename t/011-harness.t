@@ -14,7 +14,7 @@ use Test::More;
 use Test2::API qw(intercept);
 
 use BulletDrop::Nginx;
-use BulletDrop::Test qw(wait_until);
+use BulletDrop::Test qw(wait_until nginx_clean);
 use BulletDrop::Util qw(run_cmd slurp spew);
 
 my $server = <<'EOF';
@@ -113,6 +113,20 @@ subtest 'a worker killed on a signal fails the check, unless expected'
 
     ok(!eval { $t->expect_log('exited'); 1 },
        'expect_log takes patterns, not strings');
+};
+
+subtest "nginx_clean checks an nginx the fixture did not start (make run's)"
+=> sub {
+    my $prefix = $t->nginx->prefix;
+    my @f = failures(intercept { nginx_clean($prefix, 'the check') });
+    is(scalar @f, 1, 'its log has the [alert]: a failed test');
+    is(scalar(passes(intercept {
+        nginx_clean($prefix, 'the check',
+                    expect => [ qr/exited on signal 9\z/ ]);
+    })), 1, 'expected: a passed test');
+    @f = failures(intercept { nginx_clean($t->dir . '/none', 'the check') });
+    like($f[0]{diag} // '', qr/no nginx ran in/,
+         'no nginx there: a failed test');
 };
 
 subtest "nginx -t refusing a configuration is not nginx's error" => sub {

@@ -527,7 +527,7 @@ sub problems_text {
 
     my @confs = @{ $p->{confs} };
     @confs = ($self->{runs}[-1]{conf}) if !@confs && $self->{runs};
-    for my $conf (@confs) {
+    for my $conf (grep { $_ ne '' } @confs) {
         $text .= "under this configuration:\n"
                . join('', map { "  | $_\n" } split /\n/, $conf);
     }
