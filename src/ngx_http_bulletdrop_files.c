@@ -595,9 +595,14 @@ ngx_http_bulletdrop_files_preflight(ngx_http_request_t *r)
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* a body that cannot be read past is answered as every route does */
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
-        return rc;
+        ngx_http_clean_header(r);
+        r->keepalive = 0;
+        return ngx_http_bulletdrop_files_refuse(r,
+                   rc == NGX_HTTP_BAD_REQUEST ? BD_ERR_BAD_REQUEST
+                                              : BD_ERR_INTERNAL, NULL);
     }
 
     r->headers_out.status = NGX_HTTP_NO_CONTENT;

@@ -51,6 +51,7 @@ static ngx_int_t ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t sharex);
 static ngx_int_t ngx_http_bulletdrop_upload_options(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_upload_t *up);
+static ngx_uint_t ngx_http_bulletdrop_upload_form(ngx_str_t *type);
 static ngx_table_elt_t *ngx_http_bulletdrop_header_in(ngx_http_request_t *r,
     const char *name, size_t len);
 static ngx_int_t ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
@@ -140,6 +141,15 @@ ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
         && ngx_strncasecmp(r->headers_in.content_type->value.data,
                            (u_char *) "multipart/", 10) == 0)
     {
+        if (!ngx_http_bulletdrop_upload_form(
+                                        &r->headers_in.content_type->value))
+        {
+            return ngx_http_bulletdrop_error_record(ctx,
+                       BD_ERR_UNSUPPORTED_MEDIA_TYPE,
+                       "send multipart/form-data, or the file itself named "
+                       "by X-Filename");
+        }
+
         if (bd_multipart_boundary(
                 (char *) r->headers_in.content_type->value.data,
                 r->headers_in.content_type->value.len, boundary, &blen)
@@ -344,6 +354,23 @@ ngx_http_bulletdrop_upload_options(ngx_http_request_t *r,
 
     return NGX_OK;
 }
+
+/* multipart/form-data, parameters aside: the only multipart taken */
+
+static ngx_uint_t
+ngx_http_bulletdrop_upload_form(ngx_str_t *type)
+{
+    size_t  n;
+
+    n = sizeof("multipart/form-data") - 1;
+
+    return type->len >= n
+           && ngx_strncasecmp(type->data, (u_char *) "multipart/form-data", n)
+              == 0
+           && (type->len == n || type->data[n] == ';' || type->data[n] == ' '
+               || type->data[n] == '\t');
+}
+
 
 
 static ngx_table_elt_t *

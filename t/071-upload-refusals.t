@@ -396,6 +396,27 @@ subtest 'broken forms: 400 invalid_multipart' => sub {
     }
 };
 
+subtest 'a multipart type other than form-data: 415, before the body'
+=> sub {
+    for my $type ('multipart/mixed; boundary=XyZ',
+                  'multipart/form-dataX; boundary=XyZ')
+    {
+        my $before = $t->uploads_state;
+        my $x = $t->http->begin('POST', '/api/uploads',
+            body => "--XyZ\r\n" . ('x' x 200_000), send => 1024,
+            headers => [ 'Content-Type' => $type, $t->auth($key),
+                         Connection => 'keep-alive' ]);
+        my $res = $x->answer(5);
+
+        is_error(answer_of($res), 415, 'unsupported_media_type',
+                 "$type: 415 unsupported_media_type");
+        cmp_ok($x->sent, '<=', 1024, "$type: before the body");
+        ok($x->closed(1), "$type: and the connection closes");
+        $x->close;
+        leaves_nothing($t, $before, "$type: nothing stored");
+    }
+};
+
 subtest 'a raw body needs a name, and a file needs a byte' => sub {
     my $before = $t->uploads_state;
     refused('a raw body without X-Filename or ?filename=', 400,

@@ -137,14 +137,20 @@ for my $route (sort keys %routes) {
 
 subtest 'a broken chunked body on any path: one answer, then the end' => sub {
     my $t2 = BulletDrop::Test->new;
-    $t2->start_nginx(files => 1);
+    $t2->start_nginx(files => 1, registration => 'open');
+    $t2->add_domains('img.localhost');
 
-    for my $head ('GET /api/health', 'GET /api/nope', 'DELETE /api/health',
-                  'POST /api/auth/login', 'POST /d/abc',
-                  'GET /static/images/x.png')
+    my $file = '/static/images/AAAAAAAAAAAAAAAA.png';
+    for my $req (['GET /api/health'], ['GET /api/nope'],
+                 ['DELETE /api/health'], ['POST /api/auth/login'],
+                 ['POST /d/abc'], ['GET /static/images/x.png'],
+                 ["GET $file", 'img.localhost'],
+                 ["OPTIONS $file", 'img.localhost'])
     {
+        my ($head, $host) = @$req;
         my $sock = $t2->http->connect;
-        print {$sock} "$head HTTP/1.1\r\nHost: localhost\r\n"
+        print {$sock} "$head HTTP/1.1\r\nHost: " . ($host // 'localhost')
+            . "\r\n"
             . "Content-Type: text/plain\r\n"
             . "Transfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n"
             . $smuggled;
@@ -152,6 +158,8 @@ subtest 'a broken chunked body on any path: one answer, then the end' => sub {
         my @statuses = $raw =~ m{^HTTP/1\.1 (\d{3})}mg;
         is(scalar @statuses, 1, "$head: one answer (@statuses)");
         like($raw, qr{^Connection: close\r$}m, "$head: Connection: close");
+        like($raw, qr{^Content-Type: application/json\r$}m, "$head: JSON")
+            if $head =~ /^OPTIONS/;
     }
 
     $t2->teardown;
