@@ -41,15 +41,40 @@ typedef struct {
 } ngx_http_bulletdrop_domains_sh_t;
 
 
+/*
+ * What a worker keeps (bmcf->domains).  It is made at configuration, with
+ * the file's name, which the master reads when it makes the zone.
+ */
+struct ngx_http_bulletdrop_domains_worker_s {
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_bulletdrop_domains_sh_t  *sh;
+    ngx_http_bulletdrop_db_conf_t     *db;
+
+    /* <upload_dir>/.domains, NUL-terminated */
+    ngx_str_t                          file;
+
+    /* this worker's reload: its ticket; out; another asked for meanwhile */
+    ngx_atomic_uint_t                  reading;
+    ngx_uint_t                         loading;
+    ngx_uint_t                         again;
+};
+
+
 static ngx_int_t ngx_http_bulletdrop_domains_init_zone(ngx_shm_zone_t *zone,
     void *data);
+static ngx_http_bulletdrop_domains_worker_t *
+    ngx_http_bulletdrop_domains_worker(void);
 static void ngx_http_bulletdrop_domains_read(
+    ngx_http_bulletdrop_domains_worker_t *dw,
     ngx_http_bulletdrop_domains_sh_t *sh, ngx_log_t *log);
-static void ngx_http_bulletdrop_domains_write(u_char *buf, size_t len);
-static void ngx_http_bulletdrop_domains_reload(void);
+static void ngx_http_bulletdrop_domains_write(ngx_str_t *file, u_char *buf,
+    size_t len);
+static void ngx_http_bulletdrop_domains_reload(
+    ngx_http_bulletdrop_domains_worker_t *dw);
 static void ngx_http_bulletdrop_domains_reloaded(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
-static ngx_atomic_uint_t ngx_http_bulletdrop_domains_ticket(void);
+static ngx_atomic_uint_t ngx_http_bulletdrop_domains_ticket(
+    ngx_http_bulletdrop_domains_worker_t *dw);
 static ngx_int_t ngx_http_bulletdrop_domains_store(PGresult *res,
     ngx_uint_t all, ngx_atomic_uint_t ticket);
 static json_t *ngx_http_bulletdrop_domains_json(PGresult *res);
@@ -64,25 +89,13 @@ static void ngx_http_bulletdrop_domain_answer(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 
 
-static ngx_slab_pool_t                   *ngx_http_bulletdrop_domains_shpool;
-static ngx_http_bulletdrop_domains_sh_t  *ngx_http_bulletdrop_domains_sh;
-static ngx_http_bulletdrop_db_conf_t     *ngx_http_bulletdrop_domains_db;
-
-/* <upload_dir>/.domains, NUL-terminated */
-static ngx_str_t                          ngx_http_bulletdrop_domains_file;
-
-/* this worker's reload: its ticket; out; another asked for meanwhile */
-static ngx_atomic_uint_t                  ngx_http_bulletdrop_domains_reading;
-static ngx_uint_t                         ngx_http_bulletdrop_domains_loading;
-static ngx_uint_t                         ngx_http_bulletdrop_domains_again;
-
-
 char *
 ngx_http_bulletdrop_domains_init_conf(ngx_conf_t *cf,
     ngx_http_bulletdrop_main_conf_t *bmcf)
 {
-    u_char     *p;
-    ngx_str_t   name;
+    u_char                                *p;
+    ngx_str_t                              name;
+    ngx_http_bulletdrop_domains_worker_t  *dw;
 
     if (!bmcf->api && !bmcf->files) {
         return NGX_CONF_OK;
@@ -115,9 +128,16 @@ ngx_http_bulletdrop_domains_init_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    bmcf->domains_zone->init = ngx_http_bulletdrop_domains_init_zone;
+    dw = ngx_pcalloc(cf->pool, sizeof(ngx_http_bulletdrop_domains_worker_t));
+    if (dw == NULL) {
+        return NGX_CONF_ERROR;
+    }
 
-    ngx_str_null(&ngx_http_bulletdrop_domains_file);
+    bmcf->domains = dw;
+
+    /* the zone's init is called before this cycle is ngx_cycle */
+    bmcf->domains_zone->init = ngx_http_bulletdrop_domains_init_zone;
+    bmcf->domains_zone->data = dw;
 
     if (bmcf->upload_dir.data) {
         name.len = bmcf->upload_dir.len + sizeof("/.domains") - 1;
@@ -127,7 +147,7 @@ ngx_http_bulletdrop_domains_init_conf(ngx_conf_t *cf,
         }
 
         (void) ngx_sprintf(name.data, "%V/.domains%Z", &bmcf->upload_dir);
-        ngx_http_bulletdrop_domains_file = name;
+        dw->file = name;
     }
 
     return NGX_CONF_OK;
@@ -137,9 +157,11 @@ ngx_http_bulletdrop_domains_init_conf(ngx_conf_t *cf,
 static ngx_int_t
 ngx_http_bulletdrop_domains_init_zone(ngx_shm_zone_t *zone, void *data)
 {
-    ngx_slab_pool_t                   *shpool;
-    ngx_http_bulletdrop_domains_sh_t  *sh;
+    ngx_slab_pool_t                       *shpool;
+    ngx_http_bulletdrop_domains_sh_t      *sh;
+    ngx_http_bulletdrop_domains_worker_t  *dw;
 
+    dw = zone->data;
     shpool = (ngx_slab_pool_t *) zone->shm.addr;
 
     /* a reload keeps what the old workers loaded */
@@ -157,8 +179,8 @@ ngx_http_bulletdrop_domains_init_zone(ngx_shm_zone_t *zone, void *data)
     zone->data = sh;
 
     /* what the last run knew: files are served before the database is */
-    if (ngx_http_bulletdrop_domains_file.len) {
-        ngx_http_bulletdrop_domains_read(sh, ngx_cycle->log);
+    if (dw->file.len) {
+        ngx_http_bulletdrop_domains_read(dw, sh, ngx_cycle->log);
     }
 
     return NGX_OK;
@@ -172,8 +194,8 @@ ngx_http_bulletdrop_domains_init_zone(ngx_shm_zone_t *zone, void *data)
  */
 
 static void
-ngx_http_bulletdrop_domains_read(ngx_http_bulletdrop_domains_sh_t *sh,
-    ngx_log_t *log)
+ngx_http_bulletdrop_domains_read(ngx_http_bulletdrop_domains_worker_t *dw,
+    ngx_http_bulletdrop_domains_sh_t *sh, ngx_log_t *log)
 {
     u_char                        *p, *last, *eol;
     ssize_t                        n;
@@ -188,7 +210,7 @@ ngx_http_bulletdrop_domains_read(ngx_http_bulletdrop_domains_sh_t *sh,
      * The master reads it, in a directory the workers write: a regular
      * file only, never a link or a FIFO that would hold the start
      */
-    fd = ngx_open_file(ngx_http_bulletdrop_domains_file.data,
+    fd = ngx_open_file(dw->file.data,
                        NGX_FILE_RDONLY|NGX_FILE_NONBLOCK|O_NOFOLLOW,
                        NGX_FILE_OPEN, 0);
     if (fd == NGX_INVALID_FILE) {
@@ -229,22 +251,18 @@ ngx_http_bulletdrop_domains_read(ngx_http_bulletdrop_domains_sh_t *sh,
 
     ngx_log_error(NGX_LOG_INFO, log, 0,
                   "bulletdrop: %ui file domains from \"%V\" until the "
-                  "database answers", sh->n,
-                  &ngx_http_bulletdrop_domains_file);
+                  "database answers", sh->n, &dw->file);
 }
 
 
 /* a worker's copy for the next cold start; written whole, then renamed */
 
 static void
-ngx_http_bulletdrop_domains_write(u_char *buf, size_t len)
+ngx_http_bulletdrop_domains_write(ngx_str_t *file, u_char *buf, size_t len)
 {
     u_char      *tmp;
     ngx_fd_t     fd;
-    ngx_str_t   *file;
     ngx_uint_t   ok;
-
-    file = &ngx_http_bulletdrop_domains_file;
 
     tmp = ngx_alloc(file->len + sizeof(".") + NGX_INT_T_LEN, ngx_cycle->log);
     if (tmp == NULL) {
@@ -285,16 +303,33 @@ ngx_int_t
 ngx_http_bulletdrop_domains_init_process(ngx_cycle_t *cycle,
     ngx_http_bulletdrop_main_conf_t *bmcf)
 {
+    ngx_http_bulletdrop_domains_worker_t  *dw;
+
     if (bmcf->domains_zone == NULL) {
         return NGX_OK;
     }
 
-    ngx_http_bulletdrop_domains_shpool =
-                         (ngx_slab_pool_t *) bmcf->domains_zone->shm.addr;
-    ngx_http_bulletdrop_domains_sh = bmcf->domains_zone->data;
-    ngx_http_bulletdrop_domains_db = &bmcf->db;
+    dw = bmcf->domains;
+
+    dw->shpool = (ngx_slab_pool_t *) bmcf->domains_zone->shm.addr;
+    dw->sh = bmcf->domains_zone->data;
+    dw->db = &bmcf->db;
 
     return NGX_OK;
+}
+
+
+/* NULL, or sh NULL, in the master and where no location needs domains */
+
+static ngx_http_bulletdrop_domains_worker_t *
+ngx_http_bulletdrop_domains_worker(void)
+{
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_bulletdrop_module);
+
+    return bmcf ? bmcf->domains : NULL;
 }
 
 
@@ -303,24 +338,35 @@ ngx_http_bulletdrop_domains_init_process(ngx_cycle_t *cycle,
 void
 ngx_http_bulletdrop_domains_notified(ngx_log_t *log, const char *payload)
 {
-    if (ngx_http_bulletdrop_domains_sh == NULL
+    ngx_http_bulletdrop_domains_worker_t  *dw;
+
+    dw = ngx_http_bulletdrop_domains_worker();
+
+    if (dw == NULL || dw->sh == NULL
         || (payload && ngx_strcmp(payload, "domains") != 0))
     {
         return;
     }
 
-    ngx_http_bulletdrop_domains_reload();
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "bulletdrop domains: %s, reading them again",
+                   payload ? "changed" : "listening again");
+
+    ngx_http_bulletdrop_domains_reload(dw);
 }
 
 
 static void
-ngx_http_bulletdrop_domains_reload(void)
+ngx_http_bulletdrop_domains_reload(ngx_http_bulletdrop_domains_worker_t *dw)
 {
     ngx_pool_t                      *pool;
     ngx_http_bulletdrop_db_query_t  *q;
 
-    if (ngx_http_bulletdrop_domains_loading) {
-        ngx_http_bulletdrop_domains_again = 1;
+    if (dw->loading) {
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "bulletdrop domains: a read is out, another follows");
+
+        dw->again = 1;
         return;
     }
 
@@ -329,9 +375,8 @@ ngx_http_bulletdrop_domains_reload(void)
         return;
     }
 
-    q = ngx_http_bulletdrop_db_query_create(
-            ngx_http_bulletdrop_domains_db->pool, pool, ngx_cycle->log,
-            NGX_HTTP_BULLETDROP_SQL_DOMAIN_LIST);
+    q = ngx_http_bulletdrop_db_query_create(dw->db->pool, pool,
+            ngx_cycle->log, NGX_HTTP_BULLETDROP_SQL_DOMAIN_LIST);
 
     if (q == NULL || ngx_http_bulletdrop_query_param(q, 0, "false")
                      != NGX_OK)
@@ -343,10 +388,14 @@ ngx_http_bulletdrop_domains_reload(void)
     q->handler = ngx_http_bulletdrop_domains_reloaded;
     q->data = pool;
 
-    ngx_http_bulletdrop_domains_reading = ngx_http_bulletdrop_domains_ticket();
+    dw->reading = ngx_http_bulletdrop_domains_ticket(dw);
 
-    ngx_http_bulletdrop_domains_loading = 1;
-    ngx_http_bulletdrop_domains_again = 0;
+    dw->loading = 1;
+    dw->again = 0;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "bulletdrop domains: reading them, ticket %uA",
+                   dw->reading);
 
     ngx_http_bulletdrop_db_run(q);
 }
@@ -356,21 +405,24 @@ static void
 ngx_http_bulletdrop_domains_reloaded(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    ngx_http_bulletdrop_domains_loading = 0;
+    ngx_http_bulletdrop_domains_worker_t  *dw;
+
+    dw = ngx_http_bulletdrop_domains_worker();
+
+    dw->loading = 0;
 
     /* if not, the next connect or the next change tries again */
     if (ngx_http_bulletdrop_db_check(q, res, PGRES_TUPLES_OK, ngx_cycle->log,
                                      "cannot load the file domains")
         == NGX_OK)
     {
-        (void) ngx_http_bulletdrop_domains_store(res, 0,
-                                    ngx_http_bulletdrop_domains_reading);
+        (void) ngx_http_bulletdrop_domains_store(res, 0, dw->reading);
     }
 
     ngx_destroy_pool(q->data);
 
-    if (ngx_http_bulletdrop_domains_again) {
-        ngx_http_bulletdrop_domains_reload();
+    if (dw->again) {
+        ngx_http_bulletdrop_domains_reload(dw);
     }
 }
 
@@ -378,10 +430,9 @@ ngx_http_bulletdrop_domains_reloaded(ngx_http_bulletdrop_db_query_t *q,
 /* the enabled rows of res (all: rows of both kinds) become the table */
 
 static ngx_atomic_uint_t
-ngx_http_bulletdrop_domains_ticket(void)
+ngx_http_bulletdrop_domains_ticket(ngx_http_bulletdrop_domains_worker_t *dw)
 {
-    return ngx_atomic_fetch_add(&ngx_http_bulletdrop_domains_sh->tickets, 1)
-           + 1;
+    return ngx_atomic_fetch_add(&dw->sh->tickets, 1) + 1;
 }
 
 
@@ -389,27 +440,33 @@ static ngx_int_t
 ngx_http_bulletdrop_domains_store(PGresult *res, ngx_uint_t all,
     ngx_atomic_uint_t ticket)
 {
-    int                                i, nrows;
-    u_char                            *p;
-    size_t                             len;
-    ngx_uint_t                         n;
-    ngx_http_bulletdrop_domain_t      *d;
-    ngx_http_bulletdrop_domains_sh_t  *sh;
-    u_char                             buf[NGX_HTTP_BULLETDROP_DOMAINS_MAX
-                                           * (NGX_HTTP_BULLETDROP_DOMAIN_LEN
-                                              + 1)];
+    int                                    i, nrows;
+    u_char                                *p;
+    ngx_str_t                              name;
+    ngx_uint_t                             n;
+    ngx_http_bulletdrop_domain_t          *d;
+    ngx_http_bulletdrop_domains_sh_t      *sh;
+    ngx_http_bulletdrop_domains_worker_t  *dw;
+    u_char                                 buf[NGX_HTTP_BULLETDROP_DOMAINS_MAX
+                                              * (NGX_HTTP_BULLETDROP_DOMAIN_LEN
+                                                 + 1)];
 
-    sh = ngx_http_bulletdrop_domains_sh;
+    dw = ngx_http_bulletdrop_domains_worker();
+    sh = dw->sh;
     nrows = PQntuples(res);
 
     if (PQnfields(res) < NGX_HTTP_BULLETDROP_DOMAIN_NCOLUMNS) {
         return NGX_ERROR;
     }
 
-    ngx_shmtx_lock(&ngx_http_bulletdrop_domains_shpool->mutex);
+    ngx_shmtx_lock(&dw->shpool->mutex);
 
     if (ticket < sh->stored) {
-        ngx_shmtx_unlock(&ngx_http_bulletdrop_domains_shpool->mutex);
+        ngx_shmtx_unlock(&dw->shpool->mutex);
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "bulletdrop domains: read %uA dropped, %uA is newer",
+                       ticket, sh->stored);
         return NGX_DECLINED;
     }
 
@@ -417,21 +474,22 @@ ngx_http_bulletdrop_domains_store(PGresult *res, ngx_uint_t all,
     n = 0;
 
     for (i = 0; i < nrows && n < NGX_HTTP_BULLETDROP_DOMAINS_MAX; i++) {
-        if (all && *PQgetvalue(res, i, NGX_HTTP_BULLETDROP_DOMAIN_ENABLED)
-                   != 't')
+        if (all
+            && !ngx_http_bulletdrop_db_bool(res, i,
+                                            NGX_HTTP_BULLETDROP_DOMAIN_ENABLED))
         {
             continue;
         }
 
-        len = PQgetlength(res, i, NGX_HTTP_BULLETDROP_DOMAIN_NAME);
-        if (len > NGX_HTTP_BULLETDROP_DOMAIN_LEN) {
+        ngx_http_bulletdrop_db_ref(res, i, NGX_HTTP_BULLETDROP_DOMAIN_NAME,
+                                   &name);
+        if (name.len > NGX_HTTP_BULLETDROP_DOMAIN_LEN) {
             continue;
         }
 
         d = &sh->names[n++];
-        d->len = len;
-        ngx_memcpy(d->name,
-                   PQgetvalue(res, i, NGX_HTTP_BULLETDROP_DOMAIN_NAME), len);
+        d->len = name.len;
+        ngx_memcpy(d->name, name.data, name.len);
     }
 
     sh->n = n;
@@ -445,10 +503,14 @@ ngx_http_bulletdrop_domains_store(PGresult *res, ngx_uint_t all,
         *p++ = '\n';
     }
 
-    ngx_shmtx_unlock(&ngx_http_bulletdrop_domains_shpool->mutex);
+    ngx_shmtx_unlock(&dw->shpool->mutex);
 
-    if (ngx_http_bulletdrop_domains_file.len) {
-        ngx_http_bulletdrop_domains_write(buf, p - buf);
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                   "bulletdrop domains: read %uA stored, %ui enabled",
+                   ticket, n);
+
+    if (dw->file.len) {
+        ngx_http_bulletdrop_domains_write(&dw->file, buf, p - buf);
     }
 
     if (n < (ngx_uint_t) nrows && !all) {
@@ -464,17 +526,20 @@ ngx_http_bulletdrop_domains_store(PGresult *res, ngx_uint_t all,
 ngx_int_t
 ngx_http_bulletdrop_domain_enabled(u_char *name, size_t len)
 {
-    ngx_int_t                          rc;
-    ngx_uint_t                         i;
-    ngx_http_bulletdrop_domains_sh_t  *sh;
+    ngx_int_t                              rc;
+    ngx_uint_t                             i;
+    ngx_http_bulletdrop_domains_sh_t      *sh;
+    ngx_http_bulletdrop_domains_worker_t  *dw;
 
-    sh = ngx_http_bulletdrop_domains_sh;
+    dw = ngx_http_bulletdrop_domains_worker();
 
-    if (sh == NULL) {
+    if (dw == NULL || dw->sh == NULL) {
         return NGX_DECLINED;
     }
 
-    ngx_shmtx_lock(&ngx_http_bulletdrop_domains_shpool->mutex);
+    sh = dw->sh;
+
+    ngx_shmtx_lock(&dw->shpool->mutex);
 
     rc = sh->loaded ? NGX_DECLINED : NGX_AGAIN;
 
@@ -487,7 +552,7 @@ ngx_http_bulletdrop_domain_enabled(u_char *name, size_t len)
         }
     }
 
-    ngx_shmtx_unlock(&ngx_http_bulletdrop_domains_shpool->mutex);
+    ngx_shmtx_unlock(&dw->shpool->mutex);
 
     return rc;
 }
@@ -496,16 +561,19 @@ ngx_http_bulletdrop_domain_enabled(u_char *name, size_t len)
 ngx_int_t
 ngx_http_bulletdrop_domain_default(u_char *buf, size_t *len)
 {
-    ngx_int_t                          rc;
-    ngx_http_bulletdrop_domains_sh_t  *sh;
+    ngx_int_t                              rc;
+    ngx_http_bulletdrop_domains_sh_t      *sh;
+    ngx_http_bulletdrop_domains_worker_t  *dw;
 
-    sh = ngx_http_bulletdrop_domains_sh;
+    dw = ngx_http_bulletdrop_domains_worker();
 
-    if (sh == NULL) {
+    if (dw == NULL || dw->sh == NULL) {
         return NGX_DECLINED;
     }
 
-    ngx_shmtx_lock(&ngx_http_bulletdrop_domains_shpool->mutex);
+    sh = dw->sh;
+
+    ngx_shmtx_lock(&dw->shpool->mutex);
 
     rc = sh->loaded ? NGX_DECLINED : NGX_AGAIN;
 
@@ -515,7 +583,7 @@ ngx_http_bulletdrop_domain_default(u_char *buf, size_t *len)
         rc = NGX_OK;
     }
 
-    ngx_shmtx_unlock(&ngx_http_bulletdrop_domains_shpool->mutex);
+    ngx_shmtx_unlock(&dw->shpool->mutex);
 
     return rc;
 }
@@ -562,6 +630,10 @@ ngx_http_bulletdrop_domains_listed(ngx_http_bulletdrop_db_query_t *q,
     if (ctx == NULL) {
         return;
     }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop domains: \"%s\" gave %d",
+                   ngx_http_bulletdrop_sql[q->stmt].name, PQntuples(res));
 
     /* the seed's answer has every domain: it is the table, as of now */
     if (q->stmt == NGX_HTTP_BULLETDROP_SQL_DOMAIN_SEED) {
@@ -660,7 +732,8 @@ ngx_http_bulletdrop_domains_seed(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    ctx->domains_ticket = ngx_http_bulletdrop_domains_ticket();
+    ctx->domains_ticket = ngx_http_bulletdrop_domains_ticket(
+                              ngx_http_bulletdrop_domains_worker());
 
     return ngx_http_bulletdrop_query_run(r, q);
 }
@@ -764,6 +837,10 @@ ngx_http_bulletdrop_domain_changed(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop domains: \"%s\" changed %d",
+                   ngx_http_bulletdrop_sql[q->stmt].name, PQntuples(res));
+
     if (PQntuples(res) != 1) {
         ngx_http_bulletdrop_finish(r,
             ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
@@ -792,7 +869,12 @@ ngx_http_bulletdrop_domain_changed(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    ctx->domains_ticket = ngx_http_bulletdrop_domains_ticket();
+    ctx->domains_ticket = ngx_http_bulletdrop_domains_ticket(
+                              ngx_http_bulletdrop_domains_worker());
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop domains: reading them before answering, "
+                   "ticket %uA", ctx->domains_ticket);
 
     ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_query_run(r, q));
 }
@@ -883,9 +965,13 @@ static json_t *
 ngx_http_bulletdrop_domain_json(PGresult *res, int row)
 {
     return json_pack("{s:s, s:b, s:s}",
-        "name", PQgetvalue(res, row, NGX_HTTP_BULLETDROP_DOMAIN_NAME),
+        "name",
+            ngx_http_bulletdrop_db_text(res, row,
+                                        NGX_HTTP_BULLETDROP_DOMAIN_NAME),
         "enabled",
-            *PQgetvalue(res, row, NGX_HTTP_BULLETDROP_DOMAIN_ENABLED) == 't',
+            (int) ngx_http_bulletdrop_db_bool(res, row,
+                                        NGX_HTTP_BULLETDROP_DOMAIN_ENABLED),
         "created_at",
-            PQgetvalue(res, row, NGX_HTTP_BULLETDROP_DOMAIN_CREATED_AT));
+            ngx_http_bulletdrop_db_text(res, row,
+                                        NGX_HTTP_BULLETDROP_DOMAIN_CREATED_AT));
 }
