@@ -337,11 +337,17 @@ ngx_http_bulletdrop_delete_link_deleted(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    /* no row: another delete won the race, and it is gone all the same */
-
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "bulletdrop delete link: %s",
                    PQntuples(res) ? "row deleted" : "row gone already");
+
+    /* no row: another use of the link won the race, and said so */
+    if (PQntuples(res) == 0) {
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_delete_link_gone(r,
+                ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module)));
+        return;
+    }
 
     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                   "bulletdrop: upload \"%V\" deleted by its delete link",

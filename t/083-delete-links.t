@@ -158,6 +158,19 @@ subtest 'a used link is a 404, as JSON or as a page' => sub {
               'and so is his usage');
 };
 
+subtest 'a link used by six clients at once: one is told it deleted' => sub {
+    my $racer = upload_ok($alice->{key}, 'race.png', sample('png', 1000));
+    my @res = $t->http->parallel(map { ['POST', link_path($racer)] } 1 .. 6);
+    my %by;
+    $by{ $_->{status} }++ for @res;
+
+    is_deeply(\%by, { 200 => 1, 404 => 5 }, 'one 200, five 404');
+    is(rows_of($racer), 0, 'the row is gone');
+    my @lines = $t->nginx->log_text
+                =~ /upload "\Q$racer->{id}\E" deleted by its delete link/g;
+    is(scalar @lines, 1, 'and the log says it once');
+};
+
 my @malformed = ('short', 'A' x 31, 'A' x 65, ('A' x 31) . '.',
                  ('A' x 31) . '%21', ('A' x 30) . '%C3%A9',
                  ('A' x 31) . '=');
