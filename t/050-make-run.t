@@ -18,7 +18,7 @@ use Time::HiRes qw(time sleep);
 
 use BulletDrop::HTTP;
 use BulletDrop::Pg;
-use BulletDrop::Test qw(free_port wait_until sample);
+use BulletDrop::Test qw(free_port wait_until sample nginx_clean);
 use BulletDrop::Util qw(top_dir slurp);
 use JSON::PP ();
 
@@ -295,5 +295,7 @@ subtest 'make migrate on a stopped stack leaves it stopped' => sub {
     is($starts->(), $before + 1, 'it started PostgreSQL for the occasion');
     ok(!$pg->running, 'PostgreSQL is stopped again afterwards');
 };
+
+nginx_clean("$run_dir/nginx", "make run's nginx ran clean, every run");
 
 done_testing;
