@@ -163,6 +163,12 @@ ngx_http_bulletdrop_api_handler(ngx_http_request_t *r)
                             method, (const char *) r->uri.data, r->uri.len,
                             &m);
 
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop api: \"%V\" %s, route %ui",
+                   &r->uri, result == BD_ROUTE_FOUND ? "found"
+                            : result == BD_ROUTE_NOT_FOUND ? "not found"
+                            : "method not allowed", m.index);
+
     if (result != BD_ROUTE_FOUND) {
         return ngx_http_bulletdrop_api_refuse(r, result, m.allowed);
     }

@@ -150,6 +150,11 @@ ngx_http_bulletdrop_body_start(ngx_http_request_t *r,
 
     ctx->reader = b;
 
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop body: reading, length %O%s",
+                   r->headers_in.content_length_n,
+                   r->headers_in.chunked ? ", chunked" : "");
+
     /* the body is handed over as it arrives, never buffered to a file */
     r->request_body_no_buffering = 1;
 
@@ -219,6 +224,9 @@ ngx_http_bulletdrop_body_handler(ngx_http_request_t *r)
     }
 
     r->read_event_handler = ngx_http_block_reading;
+
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop body: all read");
 
     ngx_http_finalize_request(r, ngx_http_bulletdrop_answer(r,
                                                        b->done(r, ctx)));

@@ -229,6 +229,15 @@ ngx_http_bulletdrop_error_send(ngx_http_request_t *r,
 
     e = &ngx_http_bulletdrop_errors[ctx->error];
 
+#if (NGX_DEBUG)
+    if (ctx->error >= BD_ERR_COUNT) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "bulletdrop: error %ui is not in the table",
+                      ctx->error);
+        e = &ngx_http_bulletdrop_errors[BD_ERR_INTERNAL];
+    }
+#endif
+
     /* the code only: a detail may quote the client's bytes */
     ngx_log_error(e->level, r->connection->log, 0,
                   "bulletdrop: answered %ui %s", e->status, e->code);

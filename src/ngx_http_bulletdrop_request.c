@@ -34,6 +34,9 @@ ngx_http_bulletdrop_answer(ngx_http_request_t *r, ngx_int_t rc)
         return rc;
     }
 
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop: a step gave %i: answered in JSON", rc);
+
     ctx = ngx_http_bulletdrop_ctx(r);
     if (ctx == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -360,6 +363,9 @@ ngx_http_bulletdrop_finish(ngx_http_request_t *r, ngx_int_t rc)
     ngx_connection_t  *c;
 
     c = r->connection;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "bulletdrop: finish with %i", rc);
 
     ngx_http_finalize_request(r, ngx_http_bulletdrop_answer(r, rc));
     ngx_http_run_posted_requests(c);
