@@ -95,9 +95,15 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
         ctx->api_key = token;
         ngx_http_bulletdrop_sha256_hex(token.data, token.len, hash);
 
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop auth: an API key");
+
         if (ngx_http_bulletdrop_auth_cred(r, ctx, hash, 0, 0) == NGX_OK) {
             return next(r, ctx);
         }
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop auth: looking up the key");
 
         q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_BY_KEY,
                                       ngx_http_bulletdrop_auth_done);
@@ -118,11 +124,18 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
 
         auth->version = version;
 
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop auth: a valid JWT of user #%L, "
+                       "version %L", id, version);
+
         if (ngx_http_bulletdrop_auth_cred(r, ctx, NULL, id, version)
             == NGX_OK)
         {
             return next(r, ctx);
         }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop auth: looking up user #%L", id);
 
         q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_USER_BY_ID,
                                       ngx_http_bulletdrop_auth_done);
@@ -154,6 +167,9 @@ ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
 
     auth = ctx->auth;
     ctx->auth = NULL;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop auth: %d users found", PQntuples(res));
 
     if (PQntuples(res) != 1
         || ngx_http_bulletdrop_user_read(r->pool, res, 0, &ctx->user)
