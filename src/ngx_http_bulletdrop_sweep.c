@@ -92,8 +92,10 @@ ngx_http_bulletdrop_sweep_init_process(ngx_cycle_t *cycle,
     }
 
     if (bmcf->files_zone) {
+        /* data: nginx's debug lines read an event's data as a connection */
         ev = &sw->rows_event;
         ev->handler = ngx_http_bulletdrop_sweep;
+        ev->data = sw;
         ev->log = cycle->log;
         ev->cancelable = 1;
 

@@ -90,12 +90,15 @@ ngx_http_bulletdrop_views_init_process(ngx_cycle_t *cycle,
 
     ngx_queue_init(&vw->asking);
 
+    /* data: nginx's debug lines read an event's data as a connection */
     ev = &vw->ask_event;
     ev->handler = ngx_http_bulletdrop_files_send;
+    ev->data = vw;
     ev->log = cycle->log;
 
     ev = &vw->flush_event;
     ev->handler = ngx_http_bulletdrop_views_flush;
+    ev->data = vw;
     ev->log = cycle->log;
     /* a worker that exits loses at most a second of views */
     ev->cancelable = 1;
