@@ -12,10 +12,18 @@
 #include "bd_file.h"
 
 
+/* a column of the uploads' rows, by its name in sql.h */
+#define bd_col(name)  NGX_HTTP_BULLETDROP_UPLOAD_##name
+
+
 #define NGX_HTTP_BULLETDROP_PAGE_DEFAULT      50
 #define NGX_HTTP_BULLETDROP_PAGE_MAX          200
 
 
+static json_t *ngx_http_bulletdrop_manage_text(PGresult *res, int row,
+    int col);
+static json_t *ngx_http_bulletdrop_manage_int(PGresult *res, int row,
+    int col);
 static void ngx_http_bulletdrop_uploads_listed(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
@@ -39,28 +47,26 @@ json_t *
 ngx_http_bulletdrop_upload_json(ngx_http_request_t *r, PGresult *res,
     int row, ngx_str_t *delete_token)
 {
-    json_t     *json, *v;
-    ngx_str_t   base, origin, domain;
-    u_char     *url;
-    char       *id, *ext, *category;
-    size_t      len;
+    json_t      *json, *v;
+    ngx_str_t    base, origin, domain;
+    u_char      *url;
+    const char  *id, *ext, *category;
+    size_t       len;
 
     if (ngx_http_bulletdrop_base_url(r, &base) != NGX_OK) {
         return NULL;
     }
 
-    id = PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_ID);
-    ext = PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_EXT);
-    category = PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_CATEGORY);
+    id = ngx_http_bulletdrop_db_text(res, row, bd_col(ID));
+    ext = ngx_http_bulletdrop_db_text(res, row, bd_col(EXT));
+    category = ngx_http_bulletdrop_db_text(res, row, bd_col(CATEGORY));
 
     /* on its file domain; with none, on the host the API answers on */
     origin = base;
 
-    if (!PQgetisnull(res, row, NGX_HTTP_BULLETDROP_UPLOAD_DOMAIN)) {
-        domain.data = (u_char *) PQgetvalue(res, row,
-                                            NGX_HTTP_BULLETDROP_UPLOAD_DOMAIN);
-        domain.len = PQgetlength(res, row, NGX_HTTP_BULLETDROP_UPLOAD_DOMAIN);
+    ngx_http_bulletdrop_db_ref(res, row, bd_col(DOMAIN), &domain);
 
+    if (domain.data) {
         if (ngx_http_bulletdrop_origin(r, &domain, &origin) != NGX_OK) {
             return NULL;
         }
@@ -81,36 +87,22 @@ ngx_http_bulletdrop_upload_json(ngx_http_request_t *r, PGresult *res,
                      " s:o, s:I}",
         "id", id,
         "url", (char *) url,
-        "name", PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_NAME),
+        "name", ngx_http_bulletdrop_db_text(res, row, bd_col(NAME)),
         "category", category,
         "content_type",
-            PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_CONTENT_TYPE),
-        "size", (json_int_t) ngx_atoof(
-            (u_char *) PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_SIZE),
-            PQgetlength(res, row, NGX_HTTP_BULLETDROP_UPLOAD_SIZE)),
-        "sha256", PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_SHA256),
+            ngx_http_bulletdrop_db_text(res, row, bd_col(CONTENT_TYPE)),
+        "size", (json_int_t) ngx_http_bulletdrop_db_int(res, row,
+                                                         bd_col(SIZE)),
+        "sha256", ngx_http_bulletdrop_db_text(res, row, bd_col(SHA256)),
         "created_at",
-            PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_CREATED_AT),
+            ngx_http_bulletdrop_db_text(res, row, bd_col(CREATED_AT)),
         "expires_at",
-            PQgetisnull(res, row, NGX_HTTP_BULLETDROP_UPLOAD_EXPIRES_AT)
-            ? json_null()
-            : json_string(PQgetvalue(res, row,
-                                 NGX_HTTP_BULLETDROP_UPLOAD_EXPIRES_AT)),
+            ngx_http_bulletdrop_manage_text(res, row, bd_col(EXPIRES_AT)),
         "max_views",
-            PQgetisnull(res, row, NGX_HTTP_BULLETDROP_UPLOAD_MAX_VIEWS)
-            ? json_null()
-            : json_integer(ngx_atoi((u_char *) PQgetvalue(res, row,
-                                       NGX_HTTP_BULLETDROP_UPLOAD_MAX_VIEWS),
-                                    PQgetlength(res, row,
-                                       NGX_HTTP_BULLETDROP_UPLOAD_MAX_VIEWS))),
-        "domain",
-            PQgetisnull(res, row, NGX_HTTP_BULLETDROP_UPLOAD_DOMAIN)
-            ? json_null()
-            : json_string(PQgetvalue(res, row,
-                                     NGX_HTTP_BULLETDROP_UPLOAD_DOMAIN)),
-        "views", (json_int_t) ngx_atoof(
-            (u_char *) PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_VIEWS),
-            PQgetlength(res, row, NGX_HTTP_BULLETDROP_UPLOAD_VIEWS)));
+            ngx_http_bulletdrop_manage_int(res, row, bd_col(MAX_VIEWS)),
+        "domain", ngx_http_bulletdrop_manage_text(res, row, bd_col(DOMAIN)),
+        "views", (json_int_t) ngx_http_bulletdrop_db_int(res, row,
+                                                          bd_col(VIEWS)));
 
     if (json == NULL || delete_token == NULL) {
         return json;
@@ -216,7 +208,7 @@ ngx_http_bulletdrop_uploads_listed(ngx_http_bulletdrop_db_query_t *q,
 
     n = PQntuples(res);
 
-    if (n == 1 && PQgetisnull(res, 0, NGX_HTTP_BULLETDROP_UPLOAD_ID)) {
+    if (n == 1 && ngx_http_bulletdrop_db_null(res, 0, bd_col(ID))) {
         ngx_http_bulletdrop_finish(r,
             ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_QUERY,
                                              "before is not one of your "
@@ -240,8 +232,8 @@ ngx_http_bulletdrop_uploads_listed(ngx_http_bulletdrop_db_query_t *q,
             list == NULL ? NULL
             : json_pack("{s:o, s:o}", "uploads", list, "next_before",
                         (ngx_uint_t) n == ctx->page_limit
-                        ? json_string(PQgetvalue(res, n - 1,
-                                            NGX_HTTP_BULLETDROP_UPLOAD_ID))
+                        ? ngx_http_bulletdrop_manage_text(res, n - 1,
+                                                          bd_col(ID))
                         : json_null())));
 }
 
@@ -418,9 +410,9 @@ ngx_http_bulletdrop_upload_remove(ngx_http_request_t *r, PGresult *res,
     }
 
     (void) ngx_sprintf(path, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
-               PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_CATEGORY),
-               PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_ID),
-               PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_EXT));
+               ngx_http_bulletdrop_db_text(res, row, bd_col(CATEGORY)),
+               ngx_http_bulletdrop_db_text(res, row, bd_col(ID)),
+               ngx_http_bulletdrop_db_text(res, row, bd_col(EXT)));
 
     if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT) {
         ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
@@ -479,4 +471,26 @@ ngx_http_bulletdrop_upload_id(bd_slice_t *param)
     }
 
     return NGX_OK;
+}
+
+
+/* a column that may be SQL NULL, as JSON */
+
+static json_t *
+ngx_http_bulletdrop_manage_text(PGresult *res, int row, int col)
+{
+    const char  *text;
+
+    text = ngx_http_bulletdrop_db_text(res, row, col);
+
+    return text ? json_string(text) : json_null();
+}
+
+
+static json_t *
+ngx_http_bulletdrop_manage_int(PGresult *res, int row, int col)
+{
+    return ngx_http_bulletdrop_db_null(res, row, col)
+           ? json_null()
+           : json_integer(ngx_http_bulletdrop_db_int(res, row, col));
 }

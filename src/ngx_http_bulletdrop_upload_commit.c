@@ -15,10 +15,16 @@
 #include "bd_deliver.h"
 
 
+/* a parameter of bd_upload_insert, by its name in sql.h */
+#define bd_arg(name)  f[NGX_HTTP_BULLETDROP_UPLOAD_INSERT_ARG_##name]
+
+
 static void ngx_http_bulletdrop_upload_text(ngx_str_t *field,
     const char *text);
 static ngx_int_t ngx_http_bulletdrop_upload_number(ngx_http_request_t *r,
     ngx_str_t *field, int64_t number);
+static ngx_int_t ngx_http_bulletdrop_upload_msec(ngx_http_request_t *r,
+    ngx_str_t *field, int64_t ms);
 static void ngx_http_bulletdrop_upload_recorded(
     ngx_http_bulletdrop_commit_t *c, ngx_http_bulletdrop_db_query_t *q,
     PGresult *res, int row);
@@ -89,37 +95,33 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
 
     f = up->commit.fields;
 
-    ngx_http_bulletdrop_upload_text(&f[0], up->id);
-    ngx_http_bulletdrop_upload_text(&f[2], up->name);
-    ngx_http_bulletdrop_upload_text(&f[3], up->ext);
-    ngx_http_bulletdrop_upload_text(&f[4], up->category);
+    ngx_http_bulletdrop_upload_text(&bd_arg(ID), up->id);
+    ngx_http_bulletdrop_upload_text(&bd_arg(NAME), up->name);
+    ngx_http_bulletdrop_upload_text(&bd_arg(EXT), up->ext);
+    ngx_http_bulletdrop_upload_text(&bd_arg(CATEGORY), up->category);
     /* the type the file domains serve it with */
     bd_deliver_type(up->ext, ngx_strlen(up->ext), &type);
-    ngx_http_bulletdrop_upload_text(&f[5], type.content_type);
-    ngx_http_bulletdrop_upload_text(&f[7], up->sha256);
-    ngx_http_bulletdrop_upload_text(&f[8], up->delete_hash);
+    ngx_http_bulletdrop_upload_text(&bd_arg(CONTENT_TYPE),
+                                    type.content_type);
+    ngx_http_bulletdrop_upload_text(&bd_arg(SHA256), up->sha256);
+    ngx_http_bulletdrop_upload_text(&bd_arg(DELETE_HASH), up->delete_hash);
 
-    if (ngx_http_bulletdrop_upload_number(r, &f[1], ctx->user.id) != NGX_OK
-        || ngx_http_bulletdrop_upload_number(r, &f[6], up->size) != NGX_OK)
+    if (ngx_http_bulletdrop_upload_number(r, &bd_arg(USER), ctx->user.id)
+        != NGX_OK
+        || ngx_http_bulletdrop_upload_number(r, &bd_arg(SIZE), up->size)
+           != NGX_OK
+        || ngx_http_bulletdrop_upload_msec(r, &bd_arg(DEADLINE), ms)
+           != NGX_OK)
     {
         return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
-    f[9].data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 5);
-    if (f[9].data == NULL) {
-        return ngx_http_bulletdrop_upload_fail(r, up,
-                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
-    }
-
-    f[9].len = ngx_sprintf(f[9].data, "%L.%03L", ms / 1000, ms % 1000)
-               - f[9].data;
-
     /* the API key's hash, or the token version; the other one NULL */
     if (ctx->api_key.len) {
-        f[10] = ctx->cred;
+        bd_arg(KEY) = ctx->cred;
 
-    } else if (ngx_http_bulletdrop_upload_number(r, &f[11],
+    } else if (ngx_http_bulletdrop_upload_number(r, &bd_arg(VERSION),
                                                  ctx->user.token_version)
                != NGX_OK)
     {
@@ -128,24 +130,16 @@ ngx_http_bulletdrop_upload_commit(ngx_http_request_t *r,
     }
 
     if (up->domain.data) {
-        f[12] = up->domain;
+        bd_arg(DOMAIN) = up->domain;
     }
 
-    if (up->expires) {
-        f[13].data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 5);
-        if (f[13].data == NULL) {
-            return ngx_http_bulletdrop_upload_fail(r, up,
-                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
-        }
-
-        f[13].len = ngx_sprintf(f[13].data, "%L.%03L", up->expires / 1000,
-                                up->expires % 1000)
-                    - f[13].data;
-    }
-
-    if (up->max_views
-        && ngx_http_bulletdrop_upload_number(r, &f[14], up->max_views)
-           != NGX_OK)
+    if ((up->expires
+         && ngx_http_bulletdrop_upload_msec(r, &bd_arg(EXPIRES), up->expires)
+            != NGX_OK)
+        || (up->max_views
+            && ngx_http_bulletdrop_upload_number(r, &bd_arg(MAX_VIEWS),
+                                                 up->max_views)
+               != NGX_OK))
     {
         return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -195,11 +189,30 @@ ngx_http_bulletdrop_upload_number(ngx_http_request_t *r, ngx_str_t *field,
 }
 
 
+/* milliseconds since the epoch, as seconds with a fraction */
+
+static ngx_int_t
+ngx_http_bulletdrop_upload_msec(ngx_http_request_t *r, ngx_str_t *field,
+    int64_t ms)
+{
+    field->data = ngx_pnalloc(r->pool, NGX_INT64_LEN + 5);
+    if (field->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    field->len = ngx_sprintf(field->data, "%L.%03L", ms / 1000, ms % 1000)
+                 - field->data;
+
+    return NGX_OK;
+}
+
+
 static void
 ngx_http_bulletdrop_upload_recorded(ngx_http_bulletdrop_commit_t *c,
     ngx_http_bulletdrop_db_query_t *q, PGresult *res, int row)
 {
     json_t                        *json;
+    const char                    *why;
     ngx_http_request_t            *r;
     ngx_http_bulletdrop_ctx_t     *ctx;
     ngx_http_bulletdrop_upload_t  *up;
@@ -259,11 +272,12 @@ ngx_http_bulletdrop_upload_recorded(ngx_http_bulletdrop_commit_t *c,
         return;
     }
 
-    /* the last column but one says why no row was written */
-    if (!PQgetisnull(res, row, NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS)) {
+    /* says why no row was written */
+    why = ngx_http_bulletdrop_db_text(res, row,
+                                  NGX_HTTP_BULLETDROP_UPLOAD_INSERT_REFUSED);
+    if (why) {
         ngx_http_bulletdrop_upload_drop(up);
-        ngx_http_bulletdrop_upload_refused(r, ctx,
-                  PQgetvalue(res, row, NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS));
+        ngx_http_bulletdrop_upload_refused(r, ctx, why);
         return;
     }
 
