@@ -185,8 +185,6 @@ const ngx_http_bulletdrop_error_t  ngx_http_bulletdrop_errors[] = {
 
 static ngx_int_t ngx_http_bulletdrop_error_body(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
-static ngx_int_t ngx_http_bulletdrop_error_header(ngx_http_request_t *r,
-    const char *key, const char *value);
 
 
 ngx_http_bulletdrop_ctx_t *
@@ -248,15 +246,17 @@ ngx_http_bulletdrop_error_send(ngx_http_request_t *r,
     }
 
     if (e->status == NGX_HTTP_UNAUTHORIZED
-        && ngx_http_bulletdrop_error_header(r, "WWW-Authenticate",
-                                            "Bearer realm=\"bulletdrop\"")
+        && ngx_http_bulletdrop_header_out(r, "WWW-Authenticate",
+               "Bearer realm=\"bulletdrop\"",
+               sizeof("Bearer realm=\"bulletdrop\"") - 1)
            != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
     if (e->status == NGX_HTTP_SERVICE_UNAVAILABLE
-        && ngx_http_bulletdrop_error_header(r, "Retry-After", "1") != NGX_OK)
+        && ngx_http_bulletdrop_header_out(r, "Retry-After", "1", 1)
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -311,25 +311,4 @@ ngx_http_bulletdrop_error_body(ngx_http_request_t *r,
     }
 
     return rc;
-}
-
-
-static ngx_int_t
-ngx_http_bulletdrop_error_header(ngx_http_request_t *r, const char *key,
-    const char *value)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = (u_char *) value;
-    h->value.len = ngx_strlen(value);
-
-    return NGX_OK;
 }

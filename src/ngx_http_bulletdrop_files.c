@@ -24,6 +24,7 @@
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_files.h"
 #include "ngx_http_bulletdrop_files_filter.h"
+#include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_known.h"
 #include "ngx_http_bulletdrop_views.h"
 #include "bd_file.h"
@@ -279,7 +280,7 @@ ngx_http_bulletdrop_files_access(ngx_http_request_t *r)
     }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
-        if (ngx_http_bulletdrop_files_header(r, "Allow", "GET, HEAD, OPTIONS",
+        if (ngx_http_bulletdrop_header_out(r, "Allow", "GET, HEAD, OPTIONS",
                                              18)
             != NGX_OK)
         {
@@ -583,13 +584,13 @@ ngx_http_bulletdrop_files_preflight(ngx_http_request_t *r)
 {
     ngx_int_t  rc;
 
-    if (ngx_http_bulletdrop_files_header(r, "Access-Control-Allow-Origin",
+    if (ngx_http_bulletdrop_header_out(r, "Access-Control-Allow-Origin",
                                          "*", 1) != NGX_OK
-        || ngx_http_bulletdrop_files_header(r,
+        || ngx_http_bulletdrop_header_out(r,
                "Access-Control-Allow-Methods", "GET, HEAD", 9) != NGX_OK
-        || ngx_http_bulletdrop_files_header(r,
+        || ngx_http_bulletdrop_header_out(r,
                "Access-Control-Allow-Headers", "Range", 5) != NGX_OK
-        || ngx_http_bulletdrop_files_header(r, "Access-Control-Max-Age",
+        || ngx_http_bulletdrop_header_out(r, "Access-Control-Max-Age",
                                             "86400", 5) != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;

@@ -6,6 +6,7 @@
 
 #include "ngx_http_bulletdrop_files_int.h"
 #include "ngx_http_bulletdrop_files_filter.h"
+#include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_known.h"
 
 
@@ -78,16 +79,16 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
                    "Cache-Control: %V",
                    status, f->type.content_type, &cache);
 
-    if (ngx_http_bulletdrop_files_header(r, "X-Content-Type-Options",
+    if (ngx_http_bulletdrop_header_out(r, "X-Content-Type-Options",
                                          "nosniff", 7) != NGX_OK
-        || ngx_http_bulletdrop_files_header(r, "Content-Security-Policy",
+        || ngx_http_bulletdrop_header_out(r, "Content-Security-Policy",
                                             "sandbox", 7) != NGX_OK
-        || ngx_http_bulletdrop_files_header(r, "Access-Control-Allow-Origin",
+        || ngx_http_bulletdrop_header_out(r, "Access-Control-Allow-Origin",
                                             "*", 1) != NGX_OK
-        || ngx_http_bulletdrop_files_header(r, "Content-Disposition",
+        || ngx_http_bulletdrop_header_out(r, "Content-Disposition",
                                             (char *) f->disposition.data,
                                             f->disposition.len) != NGX_OK
-        || ngx_http_bulletdrop_files_header(r, "Cache-Control",
+        || ngx_http_bulletdrop_header_out(r, "Cache-Control",
                                             (char *) cache.data, cache.len)
            != NGX_OK)
     {
@@ -164,22 +165,3 @@ ngx_http_bulletdrop_files_cache(ngx_http_request_t *r,
 }
 
 
-ngx_int_t
-ngx_http_bulletdrop_files_header(ngx_http_request_t *r, const char *key,
-    const char *value, size_t len)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    h->hash = 1;
-    h->key.data = (u_char *) key;
-    h->key.len = ngx_strlen(key);
-    h->value.data = (u_char *) value;
-    h->value.len = len;
-
-    return NGX_OK;
-}

@@ -12,9 +12,5 @@
 /* puts the header filter in nginx's chain (postconfiguration) */
 ngx_int_t ngx_http_bulletdrop_files_filter_init(ngx_conf_t *cf);
 
-/* adds a header to the answer; key and value must outlive the request */
-ngx_int_t ngx_http_bulletdrop_files_header(ngx_http_request_t *r,
-    const char *key, const char *value, size_t len);
-
 
 #endif /* _NGX_HTTP_BULLETDROP_FILES_FILTER_H_INCLUDED_ */

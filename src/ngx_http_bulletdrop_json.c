@@ -124,3 +124,26 @@ ngx_http_bulletdrop_json_error(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_bulletdrop_json_send(r, status, json);
 }
+
+
+/* one more header of the answer; key and value must outlive it */
+
+ngx_int_t
+ngx_http_bulletdrop_header_out(ngx_http_request_t *r, const char *key,
+    const char *value, size_t len)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    h->key.data = (u_char *) key;
+    h->key.len = ngx_strlen(key);
+    h->value.data = (u_char *) value;
+    h->value.len = len;
+
+    return NGX_OK;
+}

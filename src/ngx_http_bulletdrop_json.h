@@ -30,6 +30,10 @@ ngx_buf_t *ngx_http_bulletdrop_json_buf(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_send_buf(ngx_http_request_t *r,
     ngx_uint_t status, const char *type, size_t type_len, ngx_buf_t *b);
 
+/* one more header of the answer, of len bytes; key and value outlive it */
+ngx_int_t ngx_http_bulletdrop_header_out(ngx_http_request_t *r,
+    const char *key, const char *value, size_t len);
+
 /* {"error": error, "detail": detail} */
 ngx_int_t ngx_http_bulletdrop_json_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *detail);
