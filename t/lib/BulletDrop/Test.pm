@@ -1155,7 +1155,8 @@ sub teardown {
 
     if ($nginx) {
         $self->{stopped_nginx} = $nginx;
-        local $Test::Builder::Level = $Test::Builder::Level + 1;
+        # (a benchmark uses the fixture without Test::More)
+        local $Test::Builder::Level = ($Test::Builder::Level // 1) + 1;
         check_nginx($nginx, undef, expect => $self->{expect_log});
     }
     return;
