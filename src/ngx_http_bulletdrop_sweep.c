@@ -265,11 +265,12 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
     bmcf->sweep->more = (n == NGX_HTTP_BULLETDROP_SWEEP_PAGE
                                       && a.len > sizeof("{}") - 1);
 
-    ngx_destroy_pool(listed);
-
+    /* the ids live in the listed page's pool: traced before it goes */
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "bulletdrop sweep: deleting the rows %V, more:%ui",
                    &a, bmcf->sweep->more);
+
+    ngx_destroy_pool(listed);
 
     ngx_http_bulletdrop_db_run(q);
     return;

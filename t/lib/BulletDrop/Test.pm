@@ -411,6 +411,9 @@ EOF
 
     # the snippets may use @PREFIX@ too
     my $main = $o{main} // '';
+    # BULLETDROP_DEBUG_LOG=1: every nginx also traces to logs/debug.log
+    $main .= "error_log \@PREFIX\@/logs/debug.log debug;\n"
+        if $ENV{BULLETDROP_DEBUG_LOG} && $main !~ /debug;/;
     $text =~ s/\@MAIN\@/$main/;
     $text =~ s/\@HTTP\@/$http/;
     $text =~ s/\@SERVER\@/$server/;
