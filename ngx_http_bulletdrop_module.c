@@ -17,6 +17,7 @@
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_files.h"
 #include "ngx_http_bulletdrop_limit.h"
+#include "ngx_http_bulletdrop_site.h"
 #include "ngx_http_bulletdrop_sweep.h"
 #include "ngx_http_bulletdrop_upload.h"
 
@@ -213,7 +214,7 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
 
 
 static ngx_http_module_t  ngx_http_bulletdrop_module_ctx = {
-    NULL,                                  /* preconfiguration */
+    ngx_http_bulletdrop_site_variables,    /* preconfiguration */
     ngx_http_bulletdrop_files_postconf,    /* postconfiguration */
 
     ngx_http_bulletdrop_create_main_conf,  /* create main configuration */

@@ -19,6 +19,9 @@
 #include "bd_route.h"
 
 
+/* of the module and of its API, as GET /api/config says */
+#define NGX_HTTP_BULLETDROP_VERSION  "0.14.0"
+
 #define NGX_HTTP_BULLETDROP_REGISTRATION_OPEN     0
 #define NGX_HTTP_BULLETDROP_REGISTRATION_INVITE   1
 #define NGX_HTTP_BULLETDROP_REGISTRATION_CLOSED   2
@@ -158,6 +161,9 @@ struct ngx_http_bulletdrop_ctx_s {
     /* NGX_HTTP_BULLETDROP_BODY_*: what the route reads */
     ngx_uint_t                      body_kind;
     unsigned                        admin_only:1;
+    /* the credential came in the session cookie; a new one is due */
+    unsigned                        session:1;
+    unsigned                        session_renew:1;
 
     /* who asked: set once the request is authenticated */
     ngx_http_bulletdrop_user_t      user;
@@ -168,6 +174,8 @@ struct ngx_http_bulletdrop_ctx_s {
 
     /* the parsed request body: a JSON object, or NULL */
     json_t                         *body;
+    /* ctx->body came from a form: its values are strings */
+    unsigned                        body_form:1;
 
     /* the error recorded to be answered (error.h): BD_ERR_* */
     ngx_uint_t                      error;

@@ -14,6 +14,7 @@
 #include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_session.h"
 #include "ngx_http_bulletdrop_limit.h"
 #include "ngx_http_bulletdrop_password.h"
 #include "ngx_http_bulletdrop_sql.h"
@@ -32,6 +33,9 @@
 #define NGX_HTTP_BULLETDROP_PAGE_DEFAULT      50
 #define NGX_HTTP_BULLETDROP_PAGE_MAX          200
 
+#define NGX_HTTP_BULLETDROP_NO_INVITE                                         \
+    "there is no such invite, or it was used"
+
 
 struct ngx_http_bulletdrop_account_s {
     ngx_http_bulletdrop_password_t  pw;
@@ -43,6 +47,8 @@ struct ngx_http_bulletdrop_account_s {
     const char                     *domain;
     unsigned                        set_domain:1;
     unsigned                        invited:1;
+    /* a login that asks for the session cookie */
+    unsigned                        session:1;
 };
 
 
@@ -75,11 +81,14 @@ static void ngx_http_bulletdrop_key_deleted(ngx_http_bulletdrop_db_query_t *q,
 static json_t *ngx_http_bulletdrop_key_json(PGresult *res, int row);
 static void ngx_http_bulletdrop_invite_created(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_invites_listed(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_invite_deleted(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static void ngx_http_bulletdrop_users_listed(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_bulletdrop_profile(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
-static ngx_int_t ngx_http_bulletdrop_no_content(ngx_http_request_t *r);
 static int64_t ngx_http_bulletdrop_parse_id(u_char *p, size_t len);
 static ngx_int_t ngx_http_bulletdrop_password_fits(ngx_str_t *password);
 static ngx_int_t ngx_http_bulletdrop_bad_password(ngx_http_request_t *r,
@@ -358,11 +367,15 @@ ngx_http_bulletdrop_register_done(ngx_http_bulletdrop_db_query_t *q,
 }
 
 
-/* POST /api/auth/login {username, password} */
+/*
+ * POST /api/auth/login {username, password[, session]}: the token in the
+ * answer, or with "session": true in the cookie of a browser session
+ */
 
 static ngx_http_bulletdrop_field_t  ngx_http_bulletdrop_login_fields[] = {
     { "username", NGX_HTTP_BULLETDROP_FIELD_STRING, 1, 0 },
     { "password", NGX_HTTP_BULLETDROP_FIELD_STRING, 1, 0 },
+    { "session", NGX_HTTP_BULLETDROP_FIELD_BOOLEAN, 0, 0 },
     { NULL, 0, 0, 0 }
 };
 
@@ -371,7 +384,7 @@ ngx_int_t
 ngx_http_bulletdrop_login(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
-    json_t                          *v[2];
+    json_t                          *v[3];
     time_t                           retry;
     ngx_http_bulletdrop_account_t   *acct;
     ngx_http_bulletdrop_db_query_t  *q;
@@ -391,6 +404,15 @@ ngx_http_bulletdrop_login(ngx_http_request_t *r,
 
     ngx_http_bulletdrop_json_str(v[0], &acct->username);
     ngx_http_bulletdrop_json_str(v[1], &acct->pw.check);
+
+    /* another site must not sign a browser in, to an account of its own */
+    if (v[2] && json_is_true(v[2])) {
+        if (ngx_http_bulletdrop_session_same_origin(r, ctx) != NGX_OK) {
+            return ngx_http_bulletdrop_error_send(r, ctx);
+        }
+
+        acct->session = 1;
+    }
 
     /* counted as a failure from now on, until the password matches */
     if (ngx_http_bulletdrop_limit_take(r, &acct->username, &retry)
@@ -521,6 +543,17 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
         ngx_http_bulletdrop_finish(r,
             ngx_http_bulletdrop_error_record(ctx, BD_ERR_ACCOUNT_DISABLED,
                                              NULL));
+        return;
+    }
+
+    if (acct->session) {
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_session_set(r, &ctx->user) != NGX_OK
+            ? NGX_HTTP_INTERNAL_SERVER_ERROR
+            : ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
+                  json_pack("{s:s, s:I}",
+                            "token_type", "cookie",
+                            "expires_in", (json_int_t) bmcf->jwt_ttl)));
         return;
     }
 
@@ -804,6 +837,15 @@ ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
 
     if (ngx_http_bulletdrop_user_read(r->pool, res, 0, &ctx->user)
         != NGX_OK)
+    {
+        ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    /* the change retired the session's token: the browser gets a new one */
+    if (q->stmt == NGX_HTTP_BULLETDROP_SQL_USER_UPDATE && ctx->session
+        && ctx->account->pw.do_hash
+        && ngx_http_bulletdrop_session_set(r, &ctx->user) != NGX_OK)
     {
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -1190,11 +1232,135 @@ ngx_http_bulletdrop_invite_created(ngx_http_bulletdrop_db_query_t *q,
 
     ngx_http_bulletdrop_finish(r,
         ngx_http_bulletdrop_json_send(r, NGX_HTTP_CREATED,
-            json_pack("{s:s%, s:s}",
+            json_pack("{s:I, s:s%, s:s}",
+                      "id", (json_int_t) ngx_http_bulletdrop_db_int(res, 0,
+                                NGX_HTTP_BULLETDROP_INVITE_CREATE_ID),
                       "code", acct->secret.data, acct->secret.len,
                       "expires_at",
                           ngx_http_bulletdrop_db_text(res, 0,
                               NGX_HTTP_BULLETDROP_INVITE_CREATE_EXPIRES_AT))));
+}
+
+
+/* GET /api/admin/invites: the 200 newest */
+
+ngx_int_t
+ngx_http_bulletdrop_invites_list(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_INVITE_LIST,
+                                  ngx_http_bulletdrop_invites_listed);
+
+    if (q == NULL
+        || ngx_http_bulletdrop_query_int(q, 0, NGX_HTTP_BULLETDROP_PAGE_MAX)
+           != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_invites_listed(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    int                         i, n;
+    json_t                     *invites, *invite;
+    const char                 *by, *used;
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
+        return;
+    }
+
+    invites = json_array();
+    n = PQntuples(res);
+
+    for (i = 0; invites && i < n; i++) {
+        by = ngx_http_bulletdrop_db_text(res, i,
+                                   NGX_HTTP_BULLETDROP_INVITE_LIST_CREATED_BY);
+        used = ngx_http_bulletdrop_db_text(res, i,
+                                      NGX_HTTP_BULLETDROP_INVITE_LIST_USED_BY);
+
+        invite = json_pack("{s:I, s:s, s:s, s:o, s:o}",
+                     "id", (json_int_t) ngx_http_bulletdrop_db_int(res, i,
+                               NGX_HTTP_BULLETDROP_INVITE_LIST_ID),
+                     "created_at", ngx_http_bulletdrop_db_text(res, i,
+                                   NGX_HTTP_BULLETDROP_INVITE_LIST_CREATED_AT),
+                     "expires_at", ngx_http_bulletdrop_db_text(res, i,
+                                   NGX_HTTP_BULLETDROP_INVITE_LIST_EXPIRES_AT),
+                     "created_by", by ? json_string(by) : json_null(),
+                     "used_by", used ? json_string(used) : json_null());
+
+        if (invite == NULL || json_array_append_new(invites, invite) != 0) {
+            json_decref(invites);
+            invites = NULL;
+        }
+    }
+
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
+            invites ? json_pack("{s:o}", "invites", invites) : NULL));
+}
+
+
+/* DELETE /api/admin/invites/ID: an unused one */
+
+ngx_int_t
+ngx_http_bulletdrop_invite_delete(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    int64_t                          id;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    id = ngx_http_bulletdrop_parse_id((u_char *) ctx->match.params[0].data,
+                                      ctx->match.params[0].len);
+    if (id < 0) {
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                                NGX_HTTP_BULLETDROP_NO_INVITE);
+    }
+
+    q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_INVITE_DELETE,
+                                  ngx_http_bulletdrop_invite_deleted);
+
+    if (q == NULL || ngx_http_bulletdrop_query_int(q, 0, id) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_query_run(r, q);
+}
+
+
+static void
+ngx_http_bulletdrop_invite_deleted(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res)
+{
+    ngx_http_request_t         *r;
+    ngx_http_bulletdrop_ctx_t  *ctx;
+
+    r = q->data;
+
+    ctx = ngx_http_bulletdrop_query_done(q, res);
+    if (ctx == NULL) {
+        return;
+    }
+
+    if (PQntuples(res) == 0) {
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(ctx, BD_ERR_NOT_FOUND,
+                                             NGX_HTTP_BULLETDROP_NO_INVITE));
+        return;
+    }
+
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_no_content(r));
 }
 
 
@@ -1419,17 +1585,6 @@ ngx_http_bulletdrop_profile(ngx_http_request_t *r,
 {
     return ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
                                    ngx_http_bulletdrop_user_json(&ctx->user));
-}
-
-
-static ngx_int_t
-ngx_http_bulletdrop_no_content(ngx_http_request_t *r)
-{
-    r->headers_out.status = NGX_HTTP_NO_CONTENT;
-    r->headers_out.content_length_n = 0;
-    r->header_only = 1;
-
-    return ngx_http_send_header(r);
 }
 
 

@@ -24,6 +24,10 @@ ngx_int_t ngx_http_bulletdrop_key_create(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 ngx_int_t ngx_http_bulletdrop_key_delete(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
+ngx_int_t ngx_http_bulletdrop_invites_list(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
+ngx_int_t ngx_http_bulletdrop_invite_delete(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx);
 ngx_int_t ngx_http_bulletdrop_invite_create(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 ngx_int_t ngx_http_bulletdrop_admin_users(ngx_http_request_t *r,

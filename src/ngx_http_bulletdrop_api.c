@@ -16,6 +16,8 @@
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_request.h"
+#include "ngx_http_bulletdrop_session.h"
+#include "ngx_http_bulletdrop_site.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_upload.h"
 
@@ -58,11 +60,18 @@ static ngx_http_bulletdrop_api_route_t  ngx_http_bulletdrop_api_routes[] = {
     { { BD_GET, "/api/health" }, ngx_http_bulletdrop_health,
       NGX_HTTP_BULLETDROP_ANYONE, NGX_HTTP_BULLETDROP_BODY_NONE },
 
+    { { BD_GET, "/api/config" }, ngx_http_bulletdrop_site_config,
+      NGX_HTTP_BULLETDROP_ANYONE, NGX_HTTP_BULLETDROP_BODY_NONE },
+
     { { BD_POST, "/api/auth/register" }, ngx_http_bulletdrop_register,
       NGX_HTTP_BULLETDROP_ANYONE, NGX_HTTP_BULLETDROP_BODY_FORM },
 
     { { BD_POST, "/api/auth/login" }, ngx_http_bulletdrop_login,
       NGX_HTTP_BULLETDROP_ANYONE, NGX_HTTP_BULLETDROP_BODY_FORM },
+
+    /* the cookie goes, whoever asks: it may be all that is left */
+    { { BD_POST, "/api/auth/logout" }, ngx_http_bulletdrop_logout,
+      NGX_HTTP_BULLETDROP_ANYONE, NGX_HTTP_BULLETDROP_BODY_NONE },
 
     { { BD_GET, "/api/users/me" }, ngx_http_bulletdrop_me,
       NGX_HTTP_BULLETDROP_USER, NGX_HTTP_BULLETDROP_BODY_NONE },
@@ -126,6 +135,13 @@ static ngx_http_bulletdrop_api_route_t  ngx_http_bulletdrop_api_routes[] = {
 
     { { BD_POST, "/api/admin/invites" }, ngx_http_bulletdrop_invite_create,
       NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_OPTIONAL },
+
+    { { BD_GET, "/api/admin/invites" }, ngx_http_bulletdrop_invites_list,
+      NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_NONE },
+
+    { { BD_DELETE, "/api/admin/invites/:id" },
+      ngx_http_bulletdrop_invite_delete,
+      NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_NONE },
 
     { { BD_GET, "/api/admin/users" }, ngx_http_bulletdrop_admin_users,
       NGX_HTTP_BULLETDROP_ADMIN, NGX_HTTP_BULLETDROP_BODY_NONE },

@@ -17,6 +17,7 @@
 #include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_session.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "bd_text.h"
 
@@ -32,8 +33,15 @@ struct ngx_http_bulletdrop_auth_s {
 };
 
 
+static ngx_int_t ngx_http_bulletdrop_auth_token(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_str_t *token);
+static ngx_int_t ngx_http_bulletdrop_auth_passed(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next);
+static ngx_int_t ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t err, const char *detail);
 static ngx_int_t ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r,
-    ngx_str_t *token, int64_t *id, int64_t *version, const char **err);
+    ngx_str_t *token, int64_t *id, int64_t *version, time_t *exp,
+    const char **err);
 static ngx_int_t ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, const char *hash, int64_t id,
     int64_t version);
@@ -45,39 +53,21 @@ ngx_int_t
 ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next)
 {
-    char                             hash[NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
-    int64_t                          id, version;
-    ngx_str_t                        token;
-    const char                      *err;
-    ngx_table_elt_t                 *h;
-    ngx_http_bulletdrop_auth_t      *auth;
-    ngx_http_bulletdrop_db_query_t  *q;
+    char                              hash[NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
+    int64_t                           id, version;
+    time_t                            exp;
+    ngx_int_t                         rc;
+    ngx_str_t                         token;
+    const char                       *err;
+    ngx_http_bulletdrop_auth_t       *auth;
+    ngx_http_bulletdrop_db_query_t   *q;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
 
-    h = r->headers_in.authorization;
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
-    if (h == NULL || h->value.len < sizeof("Bearer ") - 1
-        || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
-                           sizeof("Bearer ") - 1) != 0)
-    {
-        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_UNAUTHORIZED, NULL);
-    }
-
-    token.data = h->value.data + sizeof("Bearer ") - 1;
-    token.len = h->value.len - (sizeof("Bearer ") - 1);
-
-    while (token.len && token.data[0] == ' ') {
-        token.data++;
-        token.len--;
-    }
-
-    if (token.len == 0) {
-        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_UNAUTHORIZED,
-                                                "the bearer token is empty");
-    }
-
-    if (token.len > NGX_HTTP_BULLETDROP_TOKEN_MAX) {
-        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_TOKEN,
-                                                NULL);
+    rc = ngx_http_bulletdrop_auth_token(r, ctx, &token);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
     auth = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_auth_t));
@@ -87,7 +77,9 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
 
     auth->next = next;
 
-    if (token.len > sizeof(NGX_HTTP_BULLETDROP_KEY_PREFIX) - 1
+    /* a session is a JWT; an API key never goes in a cookie */
+    if (!ctx->session
+        && token.len > sizeof(NGX_HTTP_BULLETDROP_KEY_PREFIX) - 1
         && ngx_strncmp(token.data, NGX_HTTP_BULLETDROP_KEY_PREFIX,
                        sizeof(NGX_HTTP_BULLETDROP_KEY_PREFIX) - 1) == 0)
     {
@@ -99,7 +91,7 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
                        "bulletdrop auth: an API key");
 
         if (ngx_http_bulletdrop_auth_cred(r, ctx, hash, 0, 0) == NGX_OK) {
-            return next(r, ctx);
+            return ngx_http_bulletdrop_auth_passed(r, ctx, next);
         }
 
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -114,15 +106,20 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
         }
 
     } else {
-        if (ngx_http_bulletdrop_jwt_verify(r, &token, &id, &version, &err)
+        if (ngx_http_bulletdrop_jwt_verify(r, &token, &id, &version, &exp,
+                                           &err)
             != NGX_OK)
         {
-            return ngx_http_bulletdrop_error_record(ctx,
+            return ngx_http_bulletdrop_auth_refuse(r, ctx,
                        err ? BD_ERR_TOKEN_EXPIRED : BD_ERR_INVALID_TOKEN,
                        err);
         }
 
         auth->version = version;
+
+        /* a session lasts while it is used: renewed past half its life */
+        ctx->session_renew = ctx->session
+                             && exp - ngx_time() < bmcf->jwt_ttl / 2;
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "bulletdrop auth: a valid JWT of user #%L, "
@@ -131,7 +128,7 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
         if (ngx_http_bulletdrop_auth_cred(r, ctx, NULL, id, version)
             == NGX_OK)
         {
-            return next(r, ctx);
+            return ngx_http_bulletdrop_auth_passed(r, ctx, next);
         }
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -177,22 +174,23 @@ ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
     {
         /* a revoked key, or a token of a user that is gone */
         ngx_http_bulletdrop_finish(r,
-            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_TOKEN, NULL));
+            ngx_http_bulletdrop_auth_refuse(r, ctx, BD_ERR_INVALID_TOKEN,
+                                            NULL));
         return;
     }
 
     if (auth->version != -1 && auth->version != ctx->user.token_version) {
         ngx_http_bulletdrop_finish(r,
-            ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_TOKEN,
-                                             "the token was issued before "
-                                             "the password changed"));
+            ngx_http_bulletdrop_auth_refuse(r, ctx, BD_ERR_INVALID_TOKEN,
+                                            "the token was issued before "
+                                            "the password changed"));
         return;
     }
 
     if (ctx->user.disabled) {
         ngx_http_bulletdrop_finish(r,
-            ngx_http_bulletdrop_error_record(ctx, BD_ERR_ACCOUNT_DISABLED,
-                                             NULL));
+            ngx_http_bulletdrop_auth_refuse(r, ctx, BD_ERR_ACCOUNT_DISABLED,
+                                            NULL));
         return;
     }
 
@@ -200,7 +198,99 @@ ngx_http_bulletdrop_auth_done(ngx_http_bulletdrop_db_query_t *q,
         ngx_http_bulletdrop_authcache_put(&ctx->cred, &ctx->user);
     }
 
-    ngx_http_bulletdrop_finish(r, auth->next(r, ctx));
+    ngx_http_bulletdrop_finish(r,
+        ngx_http_bulletdrop_auth_passed(r, ctx, auth->next));
+}
+
+
+/*
+ * The credential of the request: "Authorization: Bearer", else the
+ * session cookie, whose request must come from this site if it changes
+ * anything.  NGX_OK, or NGX_DECLINED with the refusal recorded.
+ */
+
+static ngx_int_t
+ngx_http_bulletdrop_auth_token(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_str_t *token)
+{
+    ngx_table_elt_t  *h;
+
+    h = r->headers_in.authorization;
+
+    if (h == NULL) {
+        if (ngx_http_bulletdrop_session_token(r, token) != NGX_OK) {
+            return ngx_http_bulletdrop_error_record(ctx, BD_ERR_UNAUTHORIZED,
+                                                    NULL);
+        }
+
+        ctx->session = 1;
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "bulletdrop auth: the session cookie");
+
+        if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))
+            && ngx_http_bulletdrop_session_same_origin(r, ctx) != NGX_OK)
+        {
+            return NGX_DECLINED;
+        }
+
+    } else {
+        if (h->value.len < sizeof("Bearer ") - 1
+            || ngx_strncasecmp(h->value.data, (u_char *) "Bearer ",
+                               sizeof("Bearer ") - 1) != 0)
+        {
+            return ngx_http_bulletdrop_error_record(ctx, BD_ERR_UNAUTHORIZED,
+                                                    NULL);
+        }
+
+        token->data = h->value.data + sizeof("Bearer ") - 1;
+        token->len = h->value.len - (sizeof("Bearer ") - 1);
+
+        while (token->len && token->data[0] == ' ') {
+            token->data++;
+            token->len--;
+        }
+    }
+
+    if (token->len == 0) {
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_UNAUTHORIZED,
+                                                "the bearer token is empty");
+    }
+
+    if (token->len > NGX_HTTP_BULLETDROP_TOKEN_MAX) {
+        return ngx_http_bulletdrop_auth_refuse(r, ctx, BD_ERR_INVALID_TOKEN,
+                                               NULL);
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_auth_passed(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next)
+{
+    if (ctx->session_renew
+        && ngx_http_bulletdrop_session_set(r, &ctx->user) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return next(r, ctx);
+}
+
+
+/* a session that cannot go on is ended in the browser too */
+
+static ngx_int_t
+ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t err, const char *detail)
+{
+    if (ctx->session) {
+        (void) ngx_http_bulletdrop_session_clear(r);
+    }
+
+    return ngx_http_bulletdrop_error_record(ctx, err, detail);
 }
 
 
@@ -250,7 +340,7 @@ ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r, ngx_str_t *token,
-    int64_t *id, int64_t *version, const char **err)
+    int64_t *id, int64_t *version, time_t *expires, const char **err)
 {
     long                              exp;
     u_char                           *text;
@@ -321,6 +411,8 @@ ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r, ngx_str_t *token,
         *err = "the token has expired: log in again";
         goto done;
     }
+
+    *expires = exp;
 
     rc = NGX_OK;
 

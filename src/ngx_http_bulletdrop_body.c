@@ -327,6 +327,7 @@ ngx_http_bulletdrop_body_parse(ngx_http_request_t *r,
     }
 
     if (b->form) {
+        ctx->body_form = 1;
         return ngx_http_bulletdrop_body_form(r, ctx, b);
     }
 
@@ -526,6 +527,19 @@ ngx_http_bulletdrop_body_fields(ngx_http_request_t *r,
             break;
         case NGX_HTTP_BULLETDROP_FIELD_BOOLEAN:
             ok = json_is_boolean(v);
+
+            /* a form has only strings: "true" and "false" */
+            if (!ok && ctx->body_form && json_is_string(v)) {
+                if (ngx_strcmp(json_string_value(v), "true") == 0) {
+                    v = json_true();
+                    ok = 1;
+
+                } else if (ngx_strcmp(json_string_value(v), "false") == 0) {
+                    v = json_false();
+                    ok = 1;
+                }
+            }
+
             break;
         default:
             ok = json_is_string(v);

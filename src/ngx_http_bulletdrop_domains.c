@@ -589,6 +589,81 @@ ngx_http_bulletdrop_domain_default(u_char *buf, size_t *len)
 }
 
 
+/*
+ * "http://img.example.com:8080 http://cdn.example.com:8080": the enabled
+ * domains as origins, on the request's scheme and port, for the web app's
+ * Content-Security-Policy.  Empty when there are none (or not yet).
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_domains_origins(ngx_http_request_t *r, ngx_str_t *out)
+{
+    u_char                                *p;
+    size_t                                 len;
+    ngx_str_t                              name, origin;
+    ngx_uint_t                             i, n;
+    ngx_http_bulletdrop_domain_t          *names;
+    ngx_http_bulletdrop_domains_worker_t  *dw;
+
+    ngx_str_null(out);
+
+    dw = ngx_http_bulletdrop_domains_worker();
+
+    if (dw == NULL || dw->sh == NULL) {
+        return NGX_OK;
+    }
+
+    /* a copy, so that the lock is not held while formatting */
+    names = ngx_palloc(r->pool, sizeof(dw->sh->names));
+    if (names == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_shmtx_lock(&dw->shpool->mutex);
+
+    n = dw->sh->n;
+    ngx_memcpy(names, dw->sh->names, n * sizeof(ngx_http_bulletdrop_domain_t));
+
+    ngx_shmtx_unlock(&dw->shpool->mutex);
+
+    len = 0;
+
+    for (i = 0; i < n; i++) {
+        len += sizeof("https://") + names[i].len + sizeof(":65535");
+    }
+
+    if (len == 0) {
+        return NGX_OK;
+    }
+
+    out->data = ngx_pnalloc(r->pool, len);
+    if (out->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = out->data;
+
+    for (i = 0; i < n; i++) {
+        name.data = names[i].name;
+        name.len = names[i].len;
+
+        if (ngx_http_bulletdrop_origin(r, &name, &origin) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (p != out->data) {
+            *p++ = ' ';
+        }
+
+        p = ngx_cpymem(p, origin.data, origin.len);
+    }
+
+    out->len = p - out->data;
+
+    return NGX_OK;
+}
+
+
 /* GET /api/domains[?all=true]: the enabled ones; all of them for an admin */
 
 ngx_int_t
@@ -897,11 +972,7 @@ ngx_http_bulletdrop_domain_answer(ngx_http_bulletdrop_db_query_t *q,
     (void) ngx_http_bulletdrop_domains_store(res, 0, ctx->domains_ticket);
 
     if (ctx->domains_answer == NULL) {
-        r->headers_out.status = NGX_HTTP_NO_CONTENT;
-        r->headers_out.content_length_n = 0;
-        r->header_only = 1;
-
-        ngx_http_bulletdrop_finish(r, ngx_http_send_header(r));
+        ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_no_content(r));
         return;
     }
 

@@ -31,6 +31,10 @@ ngx_int_t ngx_http_bulletdrop_domain_enabled(u_char *name, size_t len);
  */
 ngx_int_t ngx_http_bulletdrop_domain_default(u_char *buf, size_t *len);
 
+/* the enabled domains as origins of this request's scheme and port */
+ngx_int_t ngx_http_bulletdrop_domains_origins(ngx_http_request_t *r,
+    ngx_str_t *out);
+
 /* the API: GET, POST /api/domains, POST seed, PATCH and DELETE one */
 ngx_int_t ngx_http_bulletdrop_domains_list(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);

@@ -75,6 +75,10 @@ const ngx_http_bulletdrop_error_t  ngx_http_bulletdrop_errors[] = {
     [BD_ERR_ACCOUNT_DISABLED] =
         bd_client(NGX_HTTP_FORBIDDEN, "account_disabled",
                   "this account is disabled"),
+    [BD_ERR_CSRF] =
+        bd_client(NGX_HTTP_FORBIDDEN, "csrf",
+                  "a change made with the session cookie must come from "
+                  "this site's own pages"),
     [BD_ERR_TOO_MANY_ATTEMPTS] =
         bd_client(NGX_HTTP_TOO_MANY_REQUESTS, "too_many_attempts",
                   "too many attempts: wait and try again"),

@@ -40,6 +40,7 @@ typedef enum {
     BD_ERR_INVALID_CREDENTIALS,
     BD_ERR_FORBIDDEN,
     BD_ERR_ACCOUNT_DISABLED,
+    BD_ERR_CSRF,
     BD_ERR_TOO_MANY_ATTEMPTS,
 
     /* accounts */

@@ -606,11 +606,7 @@ ngx_http_bulletdrop_files_preflight(ngx_http_request_t *r)
                                               : BD_ERR_INTERNAL, NULL);
     }
 
-    r->headers_out.status = NGX_HTTP_NO_CONTENT;
-    r->headers_out.content_length_n = 0;
-    r->header_only = 1;
-
-    ngx_http_finalize_request(r, ngx_http_send_header(r));
+    ngx_http_finalize_request(r, ngx_http_bulletdrop_no_content(r));
 
     return NGX_DONE;
 }

@@ -147,3 +147,14 @@ ngx_http_bulletdrop_header_out(ngx_http_request_t *r, const char *key,
 
     return NGX_OK;
 }
+
+
+ngx_int_t
+ngx_http_bulletdrop_no_content(ngx_http_request_t *r)
+{
+    r->headers_out.status = NGX_HTTP_NO_CONTENT;
+    r->headers_out.content_length_n = 0;
+    r->header_only = 1;
+
+    return ngx_http_send_header(r);
+}

@@ -34,6 +34,9 @@ ngx_int_t ngx_http_bulletdrop_send_buf(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_header_out(ngx_http_request_t *r,
     const char *key, const char *value, size_t len);
 
+/* an answer of 204 No Content, with the headers set so far */
+ngx_int_t ngx_http_bulletdrop_no_content(ngx_http_request_t *r);
+
 /* {"error": error, "detail": detail} */
 ngx_int_t ngx_http_bulletdrop_json_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *detail);

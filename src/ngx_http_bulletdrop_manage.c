@@ -440,11 +440,7 @@ ngx_http_bulletdrop_upload_deleted(ngx_http_bulletdrop_db_query_t *q,
 
     /* no row: another delete won the race, and it is gone all the same */
 
-    r->headers_out.status = NGX_HTTP_NO_CONTENT;
-    r->headers_out.content_length_n = 0;
-    r->header_only = 1;
-
-    ngx_http_bulletdrop_finish(r, ngx_http_send_header(r));
+    ngx_http_bulletdrop_finish(r, ngx_http_bulletdrop_no_content(r));
 }
 
 

@@ -370,3 +370,34 @@ ngx_http_bulletdrop_finish(ngx_http_request_t *r, ngx_int_t rc)
     ngx_http_finalize_request(r, ngx_http_bulletdrop_answer(r, rc));
     ngx_http_run_posted_requests(c);
 }
+
+
+ngx_table_elt_t *
+ngx_http_bulletdrop_header_in(ngx_http_request_t *r, const char *name,
+    size_t len)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].key.len == len
+            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
+        {
+            return &h[i];
+        }
+    }
+}

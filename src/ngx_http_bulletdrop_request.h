@@ -47,6 +47,10 @@ ngx_int_t ngx_http_bulletdrop_base_url(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
     ngx_str_t *url);
 
+/* the first request header of that name (case-insensitive); NULL: none */
+ngx_table_elt_t *ngx_http_bulletdrop_header_in(ngx_http_request_t *r,
+    const char *name, size_t len);
+
 /* records the error of a request whose Host cannot make links */
 ngx_int_t ngx_http_bulletdrop_bad_host(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);

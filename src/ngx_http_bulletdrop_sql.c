@@ -161,8 +161,29 @@ const ngx_http_bulletdrop_sql_t
         "INSERT INTO invites (code_hash, created_by, expires_at)"
         " VALUES ($1::text, $2::bigint,"
         "         now() + make_interval(secs => $3::bigint))"
-        " RETURNING bd_time(expires_at)",
+        " RETURNING id, bd_time(expires_at)",
         3, 0
+    },
+
+    /* the codes are not kept: only when and by whom */
+    [NGX_HTTP_BULLETDROP_SQL_INVITE_LIST] = {
+        "bd_invite_list",
+        "SELECT i.id, bd_time(i.created_at), bd_time(i.expires_at),"
+        "       c.username, u.username"
+        "  FROM invites i"
+        "  LEFT JOIN users c ON c.id = i.created_by"
+        "  LEFT JOIN users u ON u.invite_id = i.id"
+        " ORDER BY i.id DESC LIMIT $1::bigint",
+        1, 1
+    },
+
+    /* a used invite stays, to say who came in by it */
+    [NGX_HTTP_BULLETDROP_SQL_INVITE_DELETE] = {
+        "bd_invite_delete",
+        "DELETE FROM invites i WHERE i.id = $1::bigint"
+        "   AND NOT EXISTS (SELECT 1 FROM users WHERE invite_id = i.id)"
+        " RETURNING i.id",
+        1, 0
     },
 
     [NGX_HTTP_BULLETDROP_SQL_ADMIN_USERS] = {

@@ -52,8 +52,6 @@ static ngx_int_t ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
 static ngx_int_t ngx_http_bulletdrop_upload_options(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_upload_t *up);
 static ngx_uint_t ngx_http_bulletdrop_upload_form(ngx_str_t *type);
-static ngx_table_elt_t *ngx_http_bulletdrop_header_in(ngx_http_request_t *r,
-    const char *name, size_t len);
 static ngx_int_t ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up);
 static void ngx_http_bulletdrop_upload_cleanup(void *data);
@@ -371,37 +369,6 @@ ngx_http_bulletdrop_upload_form(ngx_str_t *type)
                || type->data[n] == '\t');
 }
 
-
-
-static ngx_table_elt_t *
-ngx_http_bulletdrop_header_in(ngx_http_request_t *r, const char *name,
-    size_t len)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */ ; i++) {
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == len
-            && ngx_strncasecmp(h[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &h[i];
-        }
-    }
-}
 
 
 /* NGX_DECLINED when the name's extension is not taken here */

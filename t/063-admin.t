@@ -65,8 +65,8 @@ subtest 'an invite: a code shown once, valid for a week by default' => sub {
     my $t0 = time;
     my $res = invite();
     is($res->{status}, 201, 'POST without a body: 201');
-    is_deeply([ sort keys %{ $res->{json} // {} } ], [qw(code expires_at)],
-              'code and expires_at');
+    is_deeply([ sort keys %{ $res->{json} // {} } ], [qw(code expires_at id)],
+              'code, expires_at and id');
     my $code = $res->{json}{code} // '';
     like($code, qr/\A[A-Za-z0-9_-]{22}\z/, '22 base64url characters');
     my $expires = iso_time($res->{json}{expires_at});

@@ -1,0 +1,174 @@
+/*
+ * BulletDrop: browser sessions.
+ *
+ * The web app never holds a token: a login that asks for a session gets
+ * its JWT in an HttpOnly cookie, limited to /api and to this site
+ * (SameSite=Strict), which the module takes where it takes a bearer
+ * token.  A browser sends a cookie on its own, so whatever a request made
+ * with it changes must come from this site's pages: its Origin is
+ * checked.  Bearer tokens (ShareX, curl) are not sent by a browser on its
+ * own, and are not checked.
+ */
+
+#include "ngx_http_bulletdrop_session.h"
+#include "ngx_http_bulletdrop_auth.h"
+#include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_request.h"
+
+
+#define NGX_HTTP_BULLETDROP_SESSION_COOKIE  "bd_session"
+
+/* Max-Age is added by the setter; the rest is the same for a clearing */
+#define NGX_HTTP_BULLETDROP_SESSION_ATTRS                                     \
+    "; Path=/api; HttpOnly; SameSite=Strict"
+
+
+static ngx_int_t ngx_http_bulletdrop_session_cookie(ngx_http_request_t *r,
+    ngx_str_t *token, time_t max_age);
+
+
+ngx_int_t
+ngx_http_bulletdrop_session_token(ngx_http_request_t *r, ngx_str_t *token)
+{
+    ngx_str_t  name;
+
+    ngx_str_set(&name, NGX_HTTP_BULLETDROP_SESSION_COOKIE);
+
+    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &name,
+                                          token)
+        == NGX_DECLINED)
+    {
+        return NGX_DECLINED;
+    }
+
+    return token->len ? NGX_OK : NGX_DECLINED;
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_session_same_origin(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_str_t         site;
+    ngx_table_elt_t  *origin, *fetch_site;
+
+    origin = ngx_http_bulletdrop_header_in(r, "Origin", sizeof("Origin") - 1);
+
+    if (origin) {
+        /* "null" (a sandboxed or file page) is no site, and never equal */
+        if (ngx_http_bulletdrop_base_url(r, &site) == NGX_OK
+            && origin->value.len == site.len
+            && ngx_strncasecmp(origin->value.data, site.data, site.len) == 0)
+        {
+            return NGX_OK;
+        }
+
+        return ngx_http_bulletdrop_error_record(ctx, BD_ERR_CSRF, NULL);
+    }
+
+    fetch_site = ngx_http_bulletdrop_header_in(r, "Sec-Fetch-Site",
+                                               sizeof("Sec-Fetch-Site") - 1);
+
+    if (fetch_site
+        && fetch_site->value.len == sizeof("same-origin") - 1
+        && ngx_strncasecmp(fetch_site->value.data, (u_char *) "same-origin",
+                           sizeof("same-origin") - 1) == 0)
+    {
+        return NGX_OK;
+    }
+
+    return ngx_http_bulletdrop_error_record(ctx, BD_ERR_CSRF, NULL);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_session_set(ngx_http_request_t *r,
+    ngx_http_bulletdrop_user_t *user)
+{
+    ngx_str_t                         token;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    if (ngx_http_bulletdrop_jwt_issue(r, user, &token) != NGX_OK) {
+        ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                      "bulletdrop: cannot make a JWT");
+        return NGX_ERROR;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "bulletdrop session: a new cookie for user #%L", user->id);
+
+    return ngx_http_bulletdrop_session_cookie(r, &token, bmcf->jwt_ttl);
+}
+
+
+/*
+ * Only the browser's copy goes: the token stays valid until it expires,
+ * as a bearer token does (a password change retires them all).
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_logout(ngx_http_request_t *r,
+    ngx_http_bulletdrop_ctx_t *ctx)
+{
+    ngx_str_t  token;
+
+    /* another site must not end the session either */
+    if (ngx_http_bulletdrop_session_token(r, &token) == NGX_OK
+        && ngx_http_bulletdrop_session_same_origin(r, ctx) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_http_bulletdrop_session_clear(r) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    return ngx_http_bulletdrop_no_content(r);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_session_clear(ngx_http_request_t *r)
+{
+    ngx_str_t  none;
+
+    ngx_str_null(&none);
+
+    return ngx_http_bulletdrop_session_cookie(r, &none, 0);
+}
+
+
+static ngx_int_t
+ngx_http_bulletdrop_session_cookie(ngx_http_request_t *r, ngx_str_t *token,
+    time_t max_age)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   secure;
+
+#if (NGX_HTTP_SSL)
+    secure = (r->connection->ssl != NULL);
+#else
+    secure = 0;
+#endif
+
+    len = sizeof(NGX_HTTP_BULLETDROP_SESSION_COOKIE "=") - 1 + token->len
+          + sizeof(NGX_HTTP_BULLETDROP_SESSION_ATTRS) - 1
+          + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
+          + sizeof("; Secure") - 1;
+
+    p = ngx_pnalloc(r->pool, len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = ngx_snprintf(p, len,
+                       NGX_HTTP_BULLETDROP_SESSION_COOKIE "=%V"
+                       NGX_HTTP_BULLETDROP_SESSION_ATTRS "; Max-Age=%T%s",
+                       token, max_age, secure ? "; Secure" : "")
+          - p;
+
+    return ngx_http_bulletdrop_header_out(r, "Set-Cookie", (char *) p, len);
+}

@@ -1,0 +1,369 @@
+#!/usr/bin/perl
+# Browser sessions: a login that asks for one gets its token in an
+# HttpOnly, SameSite=Strict cookie for /api (Secure over TLS), never in the
+# body; the cookie is taken where a bearer token is; whatever a cookie
+# request changes must come from the site's own pages (Origin, else
+# Sec-Fetch-Site); the session is renewed past half its life, re-issued
+# on a password change, and ended by a logout, a disable or a password
+# change made elsewhere.  Also GET /api/config and the invites an admin
+# lists and revokes, which the web app draws.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+use JSON::PP ();
+
+use BulletDrop::Test qw(is_error free_port);
+use BulletDrop::Util qw(run_cmd);
+
+my $t = BulletDrop::Test->new;
+$t->start_nginx(registration => 'open', jwt_ttl => '8s', files => 1,
+                base_domain => 'localhost');
+
+# what the test client names as Host, hence the site's own origin
+my $SITE = 'http://localhost';
+
+# tokens live 8 s here: the fixtures use API keys
+my $admin = $t->new_user('root', admin => 1, key => 1);
+my $alice = $t->new_user('alice', key => 1);
+
+sub session_login {
+    my ($user, %o) = @_;
+    return $t->post('/api/auth/login',
+                    $o{form}
+                    ? (form => [ username => $user->{name},
+                                 password => $user->{password},
+                                 session => 'true' ])
+                    : (json => { username => $user->{name},
+                                 password => $user->{password},
+                                 session => JSON::PP::true }),
+                    headers => [ Origin => $o{origin} // $SITE ]);
+}
+
+# name => value of the bd_session Set-Cookie, and its attributes
+sub cookie_of {
+    my ($res) = @_;
+    my $h = $res->{headers}{'set-cookie'} // return;
+    my ($value, @attrs) = split /;\s*/, $h;
+    my ($name, $token) = split /=/, $value, 2;
+    return unless $name eq 'bd_session';
+    my %a = map { my ($k, $v) = split /=/, $_, 2; (lc $k => $v // 1) }
+            @attrs;
+    return ($token, \%a);
+}
+
+sub with_cookie {
+    my ($method, $path, $token, %o) = @_;
+    return $t->request($method, $path, %o,
+                       headers => [ Cookie => "other=1; bd_session=$token",
+                                    @{ $o{headers} // [] } ]);
+}
+
+subtest 'a session login sets the cookie, and tells no token' => sub {
+    my $res = session_login($alice);
+    is($res->{status}, 200, 'POST /api/auth/login {session: true}: 200');
+    is_deeply($res->{json}, { token_type => 'cookie', expires_in => 8 },
+              'the body has no token');
+    my ($token, $a) = cookie_of($res);
+    like($token // '', qr/\A[\w-]+\.[\w-]+\.[\w-]+\z/, 'the cookie holds a JWT');
+    is_deeply($a, { path => '/api', httponly => 1, samesite => 'Strict',
+                    'max-age' => 8 },
+              'HttpOnly; SameSite=Strict; Path=/api; Max-Age: the token\'s '
+              . 'life; not Secure over plain HTTP');
+
+    my $form = session_login($alice, form => 1);
+    is($form->{status}, 200, 'a form post with session=true too');
+    ok((cookie_of($form))[0], '... sets the cookie');
+
+    my $plain = $t->login_response($alice->{name}, $alice->{password});
+    ok(!$plain->{headers}{'set-cookie'} && $plain->{json}{access_token},
+       'a login without session: the token in the body, no cookie');
+
+    my $me = with_cookie('GET', '/api/users/me', $token);
+    is($me->{status}, 200, 'the cookie is a credential');
+    is($me->{json}{username}, 'alice', '... of Alice');
+    ok(!$me->{headers}{'set-cookie'}, 'a young session is not renewed');
+};
+
+subtest 'another site cannot sign a browser in' => sub {
+    is_error(session_login($alice, origin => 'http://evil.example'), 403,
+             'csrf', 'a session login from another Origin: 403 csrf');
+    my $res = $t->post('/api/auth/login',
+                       json => { username => $alice->{name},
+                                 password => $alice->{password},
+                                 session => JSON::PP::true });
+    is_error($res, 403, 'csrf', 'nor with no Origin at all');
+    ok(!$res->{headers}{'set-cookie'}, 'no cookie set');
+    is_error($t->post('/api/auth/login',
+                      json => { username => 'alice', password => 'x',
+                                session => 'yes' }),
+             422, 'wrong_type', 'session is true or false');
+};
+
+subtest 'what a cookie request changes must come from the site' => sub {
+    my ($token) = cookie_of(session_login($alice));
+    my @make = ('POST', '/api/users/me/api-keys', $token,
+                json => { name => 'from the app' });
+
+    is_error(with_cookie(@make), 403, 'csrf', 'no Origin: 403 csrf');
+    is_error(with_cookie(@make, headers => [ Origin => 'http://evil.example' ]),
+             403, 'csrf', 'another Origin: 403 csrf');
+    is_error(with_cookie(@make, headers => [ Origin => 'null' ]),
+             403, 'csrf', 'Origin: null: 403 csrf');
+    is_error(with_cookie(@make,
+                         headers => [ Origin => 'http://img.localhost' ]),
+             403, 'csrf', 'a file domain is another site: 403 csrf');
+    is_error(with_cookie(@make,
+                         headers => [ Origin => 'http://evil.example',
+                                      'Sec-Fetch-Site' => 'same-origin' ]),
+             403, 'csrf', 'a wrong Origin is not saved by Sec-Fetch-Site');
+    is_error(with_cookie(@make, headers => [ 'Sec-Fetch-Site' => 'cross-site' ]),
+             403, 'csrf', 'Sec-Fetch-Site: cross-site: 403 csrf');
+
+    my $keys = $t->get('/api/users/me/api-keys', token => $alice->{key});
+    ok(!grep({ $_->{name} eq 'from the app' } @{ $keys->{json}{api_keys} }),
+       'no key was made by any of them');
+
+    is(with_cookie(@make, headers => [ Origin => $SITE ])->{status}, 201,
+       'the site\'s Origin: 201');
+    is(with_cookie(@make, headers => [ 'Sec-Fetch-Site' => 'same-origin' ])
+       ->{status}, 201, 'no Origin but Sec-Fetch-Site: same-origin: 201');
+    is(with_cookie('GET', '/api/users/me/api-keys', $token)->{status}, 200,
+       'a GET needs neither');
+
+    my $bearer = $t->post('/api/users/me/api-keys', token => $alice->{key},
+                          json => { name => 'curl' },
+                          headers => [ Origin => 'http://evil.example' ]);
+    is($bearer->{status}, 201,
+       'a bearer token is not checked (ShareX and curl send no Origin)');
+};
+
+subtest 'an upload with the cookie is refused before its body' => sub {
+    my ($token) = cookie_of(session_login($alice));
+    my $x = $t->http->begin('POST', '/api/uploads', body => 'x' x 100_000,
+                            headers => [ Cookie => "bd_session=$token",
+                                         'X-Filename' => 'a.txt',
+                                         Expect => '100-continue' ]);
+    my $res = $x->answer(10) // { status => 0, headers => {}, interim => [] };
+    is_error($res, 403, 'csrf', 'no Origin: 403 csrf');
+    is_deeply($res->{interim}, [], 'no 100 Continue: the body was not asked for');
+
+    my $ok = with_cookie('POST', '/api/uploads', $token,
+                         body => 'from the web app',
+                         headers => [ Origin => $SITE,
+                                      'X-Filename' => 'app.txt' ]);
+    is($ok->{status}, 201, 'with the site\'s Origin: 201');
+    is($ok->{json}{name}, 'app.txt', '... stored');
+};
+
+subtest 'an API key in the cookie is no session' => sub {
+    is_error(with_cookie('GET', '/api/users/me', $alice->{key}), 401,
+             'invalid_token', 'an API key as the cookie: 401');
+    is_error(with_cookie('GET', '/api/users/me', 'garbage'), 401,
+             'invalid_token', 'garbage: 401');
+    my $res = with_cookie('GET', '/api/users/me', 'garbage');
+    my ($token, $a) = cookie_of($res);
+    is($token, '', 'a refused session is cleared in the browser');
+    is($a->{'max-age'}, 0, '... Max-Age=0');
+    my $bearer = $t->get('/api/users/me', token => $alice->{key},
+                         headers => [ Cookie => 'bd_session=garbage' ]);
+    is($bearer->{status}, 200, 'Authorization wins over the cookie');
+};
+
+subtest 'a session is renewed past half its life, then expires unused'
+=> sub {
+    my ($token) = cookie_of(session_login($alice));
+    sleep 5;
+    my $res = with_cookie('GET', '/api/users/me', $token);
+    is($res->{status}, 200, 'at 5 s of 8: still in');
+    my ($renewed, $a) = cookie_of($res);
+    ok($renewed && $renewed ne $token, 'a new cookie comes with the answer');
+    is($a->{'max-age'}, 8, '... for the whole life again');
+    my $exp = (BulletDrop::Test::jwt_decode($renewed))[1]{exp} // 0;
+    cmp_ok($exp, '>=', time + 6, '... its token expires later');
+
+    sleep 4;
+    is_error(with_cookie('GET', '/api/users/me', $token), 401,
+             'token_expired', 'the old one has expired');
+    is(with_cookie('GET', '/api/users/me', $renewed)->{status}, 200,
+       'the renewed one goes on');
+};
+
+subtest 'a password change re-issues the session, and ends the others'
+=> sub {
+    my $bob = $t->new_user('bob');
+    my ($here) = cookie_of(session_login($bob));
+    my ($there) = cookie_of(session_login($bob));
+    my $new = 'another long password';
+    my $res = with_cookie('PATCH', '/api/users/me', $here,
+                          json => { current_password => $bob->{password},
+                                    new_password => $new },
+                          headers => [ Origin => $SITE ]);
+    is($res->{status}, 200, 'the password changed');
+    my ($fresh) = cookie_of($res);
+    ok($fresh, 'the answer carries a new cookie');
+    is(with_cookie('GET', '/api/users/me', $fresh)->{status}, 200,
+       'which works');
+    is_error(with_cookie('GET', '/api/users/me', $here), 401, 'invalid_token',
+             'the session that changed it had its old token retired');
+    is_error(with_cookie('GET', '/api/users/me', $there), 401,
+             'invalid_token', 'another browser\'s session ended');
+};
+
+subtest 'a disabled user\'s session ends at once' => sub {
+    my $carol = $t->new_user('carol');
+    my ($token) = cookie_of(session_login($carol));
+    is(with_cookie('GET', '/api/users/me', $token)->{status}, 200, 'in');
+    is($t->patch("/api/admin/users/$carol->{id}", token => $admin->{key},
+                 json => { disabled => JSON::PP::true })->{status}, 200,
+       'the admin disables Carol');
+    my $res = with_cookie('GET', '/api/users/me', $token);
+    is_error($res, 403, 'account_disabled', 'her next request: 403');
+    is((cookie_of($res))[0], '', '... and the cookie is cleared');
+};
+
+subtest 'logout clears the cookie' => sub {
+    my ($token) = cookie_of(session_login($alice));
+    is_error(with_cookie('POST', '/api/auth/logout', $token,
+                         headers => [ Origin => 'http://evil.example' ]),
+             403, 'csrf', 'another site cannot sign the browser out');
+    my $res = with_cookie('POST', '/api/auth/logout', $token,
+                          headers => [ Origin => $SITE ]);
+    is($res->{status}, 204, 'POST /api/auth/logout: 204');
+    my ($none, $a) = cookie_of($res);
+    is($none, '', 'the cookie is emptied');
+    is($a->{'max-age'}, 0, '... and expires now');
+    is($t->post('/api/auth/logout')->{status}, 204,
+       'without a cookie: 204 all the same');
+};
+
+subtest 'Secure over TLS' => sub {
+    my $dir = $t->dir;
+    my ($status) = run_cmd(['openssl', 'req', '-x509', '-newkey', 'ec',
+                            '-pkeyopt', 'ec_paramgen_curve:prime256v1',
+                            '-nodes', '-days', '1', '-subj', '/CN=localhost',
+                            '-keyout', "$dir/tls.key", '-out', "$dir/tls.crt"],
+                           check => 0);
+    is($status, 0, 'a throwaway certificate');
+    my $port = free_port();
+    $t->restart_nginx(registration => 'open', http => <<"EOF");
+    server {
+        listen 127.0.0.1:$port ssl;
+        ssl_certificate $dir/tls.crt;
+        ssl_certificate_key $dir/tls.key;
+        location /api/ {
+            bulletdrop_api;
+        }
+    }
+EOF
+    my ($rc, $out) = run_cmd(
+        ['curl', '-sSk', '-D', '-', '-o', '/dev/null', '--max-time', '20',
+         "https://127.0.0.1:$port/api/auth/login",
+         '-H', "Origin: https://127.0.0.1:$port",
+         '--json', JSON::PP->new->encode({ username => $alice->{name},
+                                           password => $alice->{password},
+                                           session => JSON::PP::true })],
+        check => 0);
+    is($rc, 0, 'curl logs in over TLS');
+    like($out, qr/^set-cookie: bd_session=[^\r\n]*; Secure\r?$/mi,
+         'the cookie is Secure');
+    $t->restart_nginx(registration => 'open', files => 1,
+                      base_domain => 'localhost');
+};
+
+subtest 'GET /api/config, for anyone' => sub {
+    my $res = $t->get('/api/config');
+    is($res->{status}, 200, '200 without a token');
+    is_deeply([ sort keys %{ $res->{json} } ],
+              [qw(allowed_extensions base_domain max_file_size registration
+                  version)], 'the fields the app draws itself with');
+    is($res->{json}{registration}, 'open', 'registration');
+    is($res->{json}{max_file_size}, 50 * 1024 * 1024, 'max_file_size');
+    is($res->{json}{base_domain}, 'localhost', 'base_domain');
+    like($res->{json}{version}, qr/\A\d+\.\d+\.\d+\z/, 'version');
+    is_deeply($res->{json}{allowed_extensions},
+              [qw(.jpg .jpeg .png .gif .webp .pdf .txt .md .mp4 .webm)],
+              'the allowed extensions, as the directive names them');
+
+    $t->restart_nginx(registration => 'invite', max_file_size => '1m',
+                      allowed_extensions => 'PNG .txt');
+    $res = $t->get('/api/config');
+    is($res->{json}{registration}, 'invite', 'invite mode');
+    is($res->{json}{max_file_size}, 1048576, '1m');
+    is_deeply($res->{json}{allowed_extensions}, [qw(.png .txt)],
+              'extensions, lower case');
+    is($res->{json}{base_domain}, undef, 'no base domain: null');
+    $t->restart_nginx(registration => 'open', files => 1,
+                      base_domain => 'localhost');
+};
+
+subtest 'invites: listed without their codes, revoked while unused' => sub {
+    $t->restart_nginx(registration => 'invite');
+    my $made = $t->post('/api/admin/invites', token => $admin->{key});
+    is($made->{status}, 201, 'an invite');
+    my $id = $made->{json}{id};
+    like($id // '', qr/\A\d+\z/, 'with its id');
+    my $used = $t->post('/api/admin/invites', token => $admin->{key});
+    $t->register('dave', 'dave password', invite => $used->{json}{code});
+
+    my $list = $t->get('/api/admin/invites', token => $admin->{key});
+    is($list->{status}, 200, 'GET /api/admin/invites: 200');
+    my %by_id = map { $_->{id} => $_ } @{ $list->{json}{invites} // [] };
+    is_deeply([ sort keys %{ $by_id{$id} // {} } ],
+              [qw(created_at created_by expires_at id used_by)],
+              'no code in the list');
+    is($by_id{$id}{created_by}, 'root', 'created_by');
+    is($by_id{$id}{used_by}, undef, 'an unused one');
+    is($by_id{ $used->{json}{id} }{used_by}, 'dave', 'used_by');
+    my @ids = map { $_->{id} } @{ $list->{json}{invites} };
+    is_deeply(\@ids, [ sort { $b <=> $a } @ids ], 'newest first');
+
+    is_error($t->get('/api/admin/invites', token => $alice->{key}), 403,
+             'forbidden', 'for admins only');
+    is_error($t->delete("/api/admin/invites/$used->{json}{id}",
+                        token => $admin->{key}),
+             404, 'not_found', 'a used invite stays');
+    is($t->delete("/api/admin/invites/$id", token => $admin->{key})
+       ->{status}, 204, 'an unused one is revoked: 204');
+    is_error($t->delete("/api/admin/invites/$id", token => $admin->{key}),
+             404, 'not_found', 'then it is gone');
+    is_error($t->register('erin', 'erin password',
+                          invite => $made->{json}{code}),
+             403, 'invalid_invite', 'and its code lets nobody in');
+};
+
+subtest '$bulletdrop_file_origins names the enabled file domains' => sub {
+    for my $name (qw(img.localhost cdn.localhost)) {
+        is($t->post('/api/domains', token => $admin->{key},
+                    json => { name => $name })->{status}, 201, "$name added");
+    }
+    $t->restart_nginx(registration => 'open', files => 1,
+                      base_domain => 'localhost', server => <<'EOF');
+        bulletdrop_files on;
+        location /api/ {
+            bulletdrop_api;
+        }
+        location / {
+            add_header X-Origins "[$bulletdrop_file_origins]" always;
+            return 204;
+        }
+EOF
+    my $res;
+    BulletDrop::Test::wait_until(sub {
+        $res = $t->get('/', host => 'localhost:8080');
+        ($res->{headers}{'x-origins'} // '') ne '[]';
+    });
+    is($res->{headers}{'x-origins'},
+       '[http://img.localhost:8080 http://cdn.localhost:8080]',
+       'as origins of the request\'s scheme and port, in order');
+    is($t->patch('/api/domains/cdn.localhost', token => $admin->{key},
+                 json => { enabled => JSON::PP::false })->{status}, 200,
+       'cdn. disabled');
+    $res = $t->get('/');
+    is($res->{headers}{'x-origins'}, '[http://img.localhost]',
+       'at once, and without a port when the site has none');
+};
+
+done_testing;
