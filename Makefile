@@ -2,6 +2,7 @@
 #
 #   make          build build/ngx_http_bulletdrop_module.so
 #   make deps     install the Debian packages that are missing
+#   make www      the web app: npm ci and the bundle, into www/dist/
 #   make run      deps, build, start PostgreSQL + nginx in the run dir
 #   make stop     stop a stack started in the background
 #   make migrate  apply sql/*.sql to the run dir's database
@@ -55,22 +56,34 @@ SAN_RUNTIMES = $(shell for l in libasan.so libubsan.so; do \
 
 # gcc, make and pkg-config build the module; perl (prove and the core
 # modules), curl, openssl (a throwaway certificate) and strace (the order
-# of a commit's system calls) serve the tests.
+# of a commit's system calls) serve the tests, and so do chromium and a
+# font for it (the web app's tests drive it).
 DEB_PACKAGES := nginx nginx-dev libpq-dev libjansson-dev libjwt-dev \
                 libssl-dev postgresql perl curl gcc make pkg-config openssl \
-                strace
+                strace chromium fonts-dejavu-core
+
+# Node.js builds the web app.  Debian's nodejs and npm are installed only
+# when there is no node and npm at all: one from elsewhere (NodeSource's
+# nodejs carries its own npm) is used as it is.
+NODE_PACKAGES := $(shell command -v node >/dev/null 2>&1 \
+                         && command -v npm >/dev/null 2>&1 || echo nodejs npm)
+
+# the web app's sources; its build is redone when one of them changes
+WWW_SOURCES := $(shell find www -path www/node_modules -prune \
+                            -o -path www/dist -prune -o -path www/test -prune \
+                            -o -type f -print 2>/dev/null)
 
 SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STACK      := perl -I$(TOP)/t/lib -MBulletDrop::Stack \
               -e 'BulletDrop::Stack::main(@ARGV)' --
 
-.PHONY: all deps run stop migrate fsck test test-asan clean FORCE
+.PHONY: all deps www run stop migrate fsck test test-asan clean FORCE
 
 all: $(MODULE)
 
 deps:
 	@missing=""; \
-	for p in $(DEB_PACKAGES); do \
+	for p in $(DEB_PACKAGES) $(NODE_PACKAGES); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null \
 	        | grep -q 'ok installed' || missing="$$missing $$p"; \
 	done; \
@@ -107,7 +120,18 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(SOURCES)
 	cp $(NGX_BUILD)/objs/ngx_http_bulletdrop_module.so $@.new
 	mv -f $@.new $@
 
-run: deps all
+# npm ci, once per change of the lock file; the bundle, once per change of
+# a source.  Nothing is fetched at run time: nginx serves www/dist/.
+www: www/dist/index.html
+
+www/node_modules/.installed: www/package.json www/package-lock.json
+	cd www && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+www/dist/index.html: www/node_modules/.installed $(WWW_SOURCES)
+	cd www && npm run --silent build
+
+run: deps all www
 	@$(STACK) run
 
 stop:
@@ -119,7 +143,7 @@ migrate:
 fsck:
 	@$(STACK) fsck
 
-test: deps all
+test: deps all www
 	prove -r t/
 
 # The whole suite against the instrumented module.  The harness
@@ -127,7 +151,7 @@ test: deps all
 # BULLETDROP_PRELOAD and a sanitizer log dir in its prefix, and fails a
 # test file whose nginx left a report there.  BUILD and SANITIZE in the
 # environment keep a `make run` started by a test on this tree.
-test-asan: deps
+test-asan: deps www
 	@$(MAKE) --no-print-directory SANITIZE=address,undefined \
 	    BUILD=$(ASAN_BUILD) all
 	@rt='$(SAN_RUNTIMES)'; [[ "$$rt" == *libasan*:*libubsan* ]] \
@@ -139,6 +163,6 @@ test-asan: deps
 	    prove -r t/
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) www/dist
 
 FORCE:

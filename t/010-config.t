@@ -274,6 +274,8 @@ subtest 'the production example passes nginx -t' => sub {
     $conf =~ s{/run/nginx\.pid}{$prefix/logs/nginx.pid};
     my $secret = $t->jwt_secret_file;
     $conf =~ s{(bulletdrop_jwt_secret_file\s+)[^;\s]+}{$1$secret};
+    $conf =~ s{snippets/bulletdrop-webapp\.conf}
+              {top_dir() . '/nginx-conf/webapp.conf'}e;
     my $uploads = "$prefix/html/static";
     $conf =~ s{(bulletdrop_upload_dir\s+)[^;\s]+}{$1$uploads};
 

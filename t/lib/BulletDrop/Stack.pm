@@ -89,11 +89,13 @@ sub render_conf {
     my $template = slurp("$self->{top}/nginx-conf/dev.conf");
 
     return BulletDrop::Nginx::render($template,
-        MODULE  => BulletDrop::Nginx::module_path(),
-        PREFIX  => $self->{nginx}->prefix,
-        PORT    => $self->{port},
-        DB      => $self->{pg}->conninfo,
-        RUN_DIR => $self->{dir});
+        MODULE   => BulletDrop::Nginx::module_path(),
+        PREFIX   => $self->{nginx}->prefix,
+        PORT     => $self->{port},
+        DB       => $self->{pg}->conninfo,
+        RUN_DIR  => $self->{dir},
+        WWW      => "$self->{top}/www/dist",
+        CONF_DIR => "$self->{top}/nginx-conf");
 }
 
 # The key JWTs are signed with: made once, kept across runs (tokens from
