@@ -180,10 +180,14 @@ export function App() {
   return (
     <>
       {body}
-      <footer class="footer">
-        <span>BulletDrop</span>
-        {config && <span class="muted"> v{config.version}</span>}
-      </footer>
+      {/* not while booting: it would jump from the bottom of the viewport
+          to below the page as the page arrives */}
+      {(fatal || (config && me !== undefined)) && (
+        <footer class="footer">
+          <span>BulletDrop</span>
+          {config && <span class="muted"> v{config.version}</span>}
+        </footer>
+      )}
       <div class={`toast ${toast ? 'show ' + toast.kind : ''}`} role="status" aria-live="polite" data-testid="toast">
         {toast && (
           <>

@@ -32,6 +32,7 @@ export function UploadPanel() {
   const items = useUploads();
   const input = useRef<HTMLInputElement>(null);
   const [domains, setDomains] = useState<Domain[]>([]);
+  const [wide, setWide] = useState(() => matchMedia('(min-width: 641px)').matches);
   const opts = getOptions();
 
   useEffect(() => {
@@ -45,6 +46,12 @@ export function UploadPanel() {
   };
 
   const defaultName = me.default_domain ?? domains[0]?.name;
+  const expiryLabel = EXPIRIES.find(([v]) => v === opts.expires)?.[1] ?? opts.expires;
+  const summary = [
+    opts.domain || defaultName || 'default domain',
+    opts.expires === 'never' ? 'never expires' : `expires in ${expiryLabel}`,
+    opts.maxViews.trim() ? `${opts.maxViews.trim()} views` : 'unlimited views',
+  ].join(' · ');
   const finished = items.some((it) => it.status !== 'queued' && it.status !== 'uploading');
 
   return (
@@ -77,61 +84,67 @@ export function UploadPanel() {
         />
       </div>
 
-      <div class="upload-options">
-        <label class="field compact">
-          <span>Domain</span>
-          <select
-            value={opts.domain}
-            onChange={(e) => setOptions({ ...opts, domain: e.currentTarget.value })}
-            data-testid="upload-domain"
-          >
-            <option value="">{defaultName ? `Default (${defaultName})` : 'Default'}</option>
-            {domains.map((d) => (
-              <option key={d.name} value={d.name}>
-                {d.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label class="field compact">
-          <span>Expires</span>
-          <select
-            value={opts.expires}
-            onChange={(e) => setOptions({ ...opts, expires: e.currentTarget.value })}
-            data-testid="upload-expires"
-          >
-            {EXPIRIES.map(([v, l]) => (
-              <option key={v} value={v}>
-                {l}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label class="field compact">
-          <span>Max views</span>
-          <input
-            type="number"
-            min={1}
-            max={2147483647}
-            step={1}
-            inputMode="numeric"
-            placeholder="Unlimited"
-            value={opts.maxViews}
-            onInput={(e) => setOptions({ ...opts, maxViews: e.currentTarget.value })}
-            data-testid="upload-max-views"
-          />
-        </label>
-        <label class="check">
-          <input
-            type="checkbox"
-            checked={getCopyOnDone()}
-            onChange={(e) => setCopyOnDone(e.currentTarget.checked)}
-            data-testid="upload-copy-setting"
-          />
-          <span>Copy the link when an upload finishes</span>
-        </label>
-      </div>
-      {opts.maxViews.trim() === '1' && <p class="hint burn">Burn after reading: the file is deleted after its first view.</p>}
+      {/* on a phone the options fold away under a one-line summary */}
+      <details class="upload-more" open={wide} onToggle={(e) => setWide((e.currentTarget as HTMLDetailsElement).open)}>
+        <summary>
+          Options <span class="muted">· {summary}</span>
+        </summary>
+        <div class="upload-options">
+          <label class="field compact">
+            <span>Domain</span>
+            <select
+              value={opts.domain}
+              onChange={(e) => setOptions({ ...opts, domain: e.currentTarget.value })}
+              data-testid="upload-domain"
+            >
+              <option value="">{defaultName ? `Default (${defaultName})` : 'Default'}</option>
+              {domains.map((d) => (
+                <option key={d.name} value={d.name}>
+                  {d.name}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label class="field compact">
+            <span>Expires</span>
+            <select
+              value={opts.expires}
+              onChange={(e) => setOptions({ ...opts, expires: e.currentTarget.value })}
+              data-testid="upload-expires"
+            >
+              {EXPIRIES.map(([v, l]) => (
+                <option key={v} value={v}>
+                  {l}
+                </option>
+              ))}
+            </select>
+          </label>
+          <label class="field compact">
+            <span>Max views</span>
+            <input
+              type="number"
+              min={1}
+              max={2147483647}
+              step={1}
+              inputMode="numeric"
+              placeholder="Unlimited"
+              value={opts.maxViews}
+              onInput={(e) => setOptions({ ...opts, maxViews: e.currentTarget.value })}
+              data-testid="upload-max-views"
+            />
+          </label>
+          <label class="check">
+            <input
+              type="checkbox"
+              checked={getCopyOnDone()}
+              onChange={(e) => setCopyOnDone(e.currentTarget.checked)}
+              data-testid="upload-copy-setting"
+            />
+            <span>Copy the link when an upload finishes</span>
+          </label>
+        </div>
+        {opts.maxViews.trim() === '1' && <p class="hint burn">Burn after reading: the file is deleted after its first view.</p>}
+      </details>
 
       {items.length > 0 && (
         <div class="upload-list">

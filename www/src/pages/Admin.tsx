@@ -64,7 +64,7 @@ function Users() {
       <h2 id="users-title">Users</h2>
       {error && <p class="alert" role="alert">{error}</p>}
       <div class="table-wrap">
-        <table>
+        <table class="stack">
           <thead>
             <tr>
               <th scope="col">User</th>
@@ -85,7 +85,7 @@ function Users() {
                     {self && <span class="pill">you</span>}
                     <div class="muted small-text">since {dateTime(u.created_at)}</div>
                   </td>
-                  <td>
+                  <td data-label="Role">
                     <label class="visually-hidden" for={`role-${u.id}`}>Role of {u.username}</label>
                     <select
                       id={`role-${u.id}`}
@@ -104,16 +104,16 @@ function Users() {
                       <option value="admin">Admin</option>
                     </select>
                   </td>
-                  <td>
+                  <td data-label="Usage">
                     {bytes(u.usage.bytes)}
                     <div class="muted small-text">{u.usage.files} files</div>
                   </td>
-                  <td>
+                  <td data-label="Quota">
                     <button type="button" class="btn ghost small" onClick={() => setQuotaOf(u)} aria-label={`Quota of ${u.username}`} data-testid="user-quota">
                       {u.quota_bytes == null ? 'None' : bytes(u.quota_bytes)}
                     </button>
                   </td>
-                  <td>{u.disabled ? <span class="pill bad">Disabled</span> : <span class="pill good">Active</span>}</td>
+                  <td data-label="Status">{u.disabled ? <span class="pill bad">Disabled</span> : <span class="pill good">Active</span>}</td>
                   <td class="right">
                     {u.disabled ? (
                       <button type="button" class="btn small" onClick={() => patch(u, { disabled: false }, `${u.username} enabled`)} data-testid="user-enable">
@@ -265,7 +265,7 @@ function Invites() {
       )}
       {list && list.length > 0 && (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th scope="col">Created</th>
@@ -278,12 +278,12 @@ function Invites() {
             <tbody>
               {list.map((i) => (
                 <tr key={i.id} data-testid="invite-row" data-id={i.id}>
-                  <td>{dateTime(i.created_at)}</td>
-                  <td>
+                  <td data-label="Created">{dateTime(i.created_at)}</td>
+                  <td data-label="Expires">
                     {dateTime(i.expires_at)} {isExpired(i.expires_at) && <span class="pill bad">expired</span>}
                   </td>
-                  <td>{i.created_by ?? <span class="muted">—</span>}</td>
-                  <td>{i.used_by ?? <span class="muted">Unused</span>}</td>
+                  <td data-label="By">{i.created_by ?? <span class="muted">—</span>}</td>
+                  <td data-label="Used by">{i.used_by ?? <span class="muted">Unused</span>}</td>
                   <td class="right">
                     {!i.used_by && (
                       <button type="button" class="btn danger-ghost small" onClick={() => revoke(i)} data-testid="invite-revoke">

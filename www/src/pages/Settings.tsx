@@ -229,7 +229,7 @@ function ApiKeys() {
       )}
       {keys && keys.length > 0 ? (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <thead>
               <tr>
                 <th scope="col">Name</th>
@@ -242,10 +242,10 @@ function ApiKeys() {
             <tbody>
               {keys.map((k) => (
                 <tr key={k.id} data-testid="apikey-row" data-id={k.id}>
-                  <td>{k.name}</td>
-                  <td><code>{k.prefix}…</code></td>
-                  <td>{dateTime(k.created_at)}</td>
-                  <td>{k.last_used_at ? dateTime(k.last_used_at) : <span class="muted">Never</span>}</td>
+                  <td><strong>{k.name}</strong></td>
+                  <td data-label="Key"><code>{k.prefix}…</code></td>
+                  <td data-label="Created">{dateTime(k.created_at)}</td>
+                  <td data-label="Last used">{k.last_used_at ? dateTime(k.last_used_at) : <span class="muted">Never</span>}</td>
                   <td class="right">
                     <button type="button" class="btn danger-ghost small" onClick={() => revoke(k)} aria-label={`Revoke ${k.name}`} data-testid="apikey-revoke">
                       Revoke
