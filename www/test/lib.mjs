@@ -64,6 +64,7 @@ export async function launch(tap) {
  *  any JS dialog (an alert() would mean injected script ran). */
 export async function newContext(browser, opts = {}) {
   const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, ...opts });
+  ctx.setDefaultTimeout(10000);
   await ctx.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: env.url });
   ctx.dialogs = [];
   ctx.on('page', (p) => watch(ctx, p));

@@ -105,8 +105,10 @@ function Users() {
                     </select>
                   </td>
                   <td data-label="Usage">
-                    {bytes(u.usage.bytes)}
-                    <div class="muted small-text">{u.usage.files} files</div>
+                    <span>
+                      {bytes(u.usage.bytes)}
+                      <span class="muted small-text"> · {u.usage.files} files</span>
+                    </span>
                   </td>
                   <td data-label="Quota">
                     <button type="button" class="btn ghost small" onClick={() => setQuotaOf(u)} aria-label={`Quota of ${u.username}`} data-testid="user-quota">
