@@ -80,6 +80,37 @@ await tap.step('the admin cannot disable themselves, and enables the user again'
   await row.getByTestId('user-disable').waitFor();
 });
 
+await tap.step('the admin sets a quota of 5 MB, then none', async () => {
+  const row = admin.locator(`[data-testid=admin-user-row][data-username="${user}"]`);
+  await row.getByTestId('user-quota').click();
+  await admin.getByTestId('quota-amount').fill('5');
+  await admin.getByTestId('quota-unit').selectOption({ label: 'MB' });
+  await admin.getByTestId('quota-save').click();
+  await admin.getByTestId('quota-dialog').waitFor({ state: 'detached' });
+  tap.check((await row.getByTestId('user-quota').textContent()).trim() === '5.0 MB', `quota ${await row.getByTestId('user-quota').textContent()}`);
+  await row.getByTestId('user-quota').click();
+  await admin.getByTestId('quota-amount').fill('');
+  await admin.getByTestId('quota-save').click();
+  await admin.getByTestId('quota-dialog').waitFor({ state: 'detached' });
+  tap.check((await row.getByTestId('user-quota').textContent()).trim() === 'None', 'no quota');
+});
+
+await tap.step('the admin adds a domain, disables it, and deletes it (confirmed)', async () => {
+  const name = `${uniq('i')}.example.net`;
+  await admin.getByTestId('domain-name').fill(name);
+  await admin.getByTestId('domain-add').click();
+  const row = admin.locator(`[data-testid=domain-row][data-name="${name}"]`);
+  await row.waitFor();
+  await row.getByTestId('domain-toggle').click();
+  await row.getByText('Disabled').waitFor();
+  await row.getByTestId('domain-delete').click();
+  await admin.getByTestId('confirm-ok').click();
+  await row.waitFor({ state: 'detached' });
+  // seeding twice changes nothing and says so without an error
+  await admin.getByTestId('domain-seed').click();
+  await admin.getByTestId('toast').filter({ hasText: 'Seeded' }).waitFor();
+});
+
 await tap.step('a non-admin at /admin is told it is not allowed', async () => {
   await page.getByTestId('login-password').fill(password);
   await page.getByTestId('login-submit').click();

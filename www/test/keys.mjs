@@ -56,4 +56,29 @@ await tap.step('the revoked key is refused with 401', async () => {
   tap.check(r.status === 401, `status ${r.status}`);
 });
 
+await tap.step('the ShareX download is a .sxcu holding a new key, listed in Settings', async () => {
+  const before = await page.getByTestId('apikey-row').count();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByTestId('sharex-download').click()]);
+  tap.check(download.suggestedFilename().endsWith('.sxcu'), `file ${download.suggestedFilename()}`);
+  const path = `${env.work}/keys-${user}.sxcu`;
+  await download.saveAs(path);
+  const sxcu = JSON.parse(await (await import('node:fs/promises')).readFile(path, 'utf8'));
+  const auth = JSON.stringify(sxcu);
+  const m = /bd_[A-Za-z0-9_-]{20,}/.exec(auth);
+  tap.check(m, 'the .sxcu holds a key');
+  tap.check((await me(m[0])).status === 200, 'and the key works');
+  await page.waitForFunction((n) => document.querySelectorAll('[data-testid=apikey-row]').length === n + 1, before);
+});
+
+await tap.step('a password change keeps the session going', async () => {
+  await page.getByTestId('password-current').fill(password);
+  await page.getByTestId('password-new').fill(password + '!');
+  await page.getByTestId('password-again').fill(password + '!');
+  await page.getByTestId('password-save').click();
+  await page.getByTestId('toast').filter({ hasText: 'Password changed' }).waitFor();
+  await page.reload();
+  await page.getByTestId('apikey-name').waitFor();
+  tap.check(new URL(page.url()).pathname === '/settings', `at ${page.url()}`);
+});
+
 await tap.finish();

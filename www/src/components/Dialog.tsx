@@ -1,7 +1,7 @@
 // A modal on the native <dialog>: showModal() traps focus and gives Esc
 // (the "cancel" event) for free; focus goes back where it was on close.
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useEffect, useId, useRef } from 'preact/hooks';
 
 interface Props {
   title: string;
@@ -13,6 +13,7 @@ interface Props {
 
 export function Dialog({ title, onClose, children, testid, wide }: Props) {
   const ref = useRef<HTMLDialogElement>(null);
+  const titleId = useId(); // a confirm can open over the details dialog
   const closeRef = useRef(onClose);
   closeRef.current = onClose;
 
@@ -39,9 +40,9 @@ export function Dialog({ title, onClose, children, testid, wide }: Props) {
   }, []);
 
   return (
-    <dialog ref={ref} class={wide ? 'dialog wide' : 'dialog'} aria-labelledby="dialog-title" data-testid={testid}>
+    <dialog ref={ref} class={wide ? 'dialog wide' : 'dialog'} aria-labelledby={titleId} data-testid={testid}>
       <div class="dialog-head">
-        <h2 id="dialog-title">{title}</h2>
+        <h2 id={titleId}>{title}</h2>
         <button type="button" class="icon-btn" aria-label="Close" onClick={onClose}>
           ×
         </button>
