@@ -377,20 +377,14 @@ subtest 'the links name the host the client asked for' => sub {
 };
 
 subtest 'behind TLS the links say https' => sub {
-    my $dir = $t->dir;
-    my ($status) = run_cmd(['openssl', 'req', '-x509', '-newkey', 'ec',
-                            '-pkeyopt', 'ec_paramgen_curve:prime256v1',
-                            '-nodes', '-days', '1', '-subj', '/CN=localhost',
-                            '-keyout', "$dir/tls.key", '-out', "$dir/tls.crt"],
-                           check => 0);
-    is($status, 0, 'a throwaway certificate');
+    my ($crt, $crt_key) = $t->tls_cert;
 
     my $port = free_port();
     $t->restart_nginx(registration => 'open', http => <<"EOF");
     server {
         listen 127.0.0.1:$port ssl;
-        ssl_certificate $dir/tls.crt;
-        ssl_certificate_key $dir/tls.key;
+        ssl_certificate $crt;
+        ssl_certificate_key $crt_key;
         location /api/ {
             bulletdrop_api;
         }

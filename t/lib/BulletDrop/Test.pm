@@ -55,7 +55,7 @@ use BulletDrop::HTTP;
 use BulletDrop::Migrate;
 use BulletDrop::Nginx;
 use BulletDrop::Pg;
-use BulletDrop::Util qw(top_dir slurp spew random_text);
+use BulletDrop::Util qw(top_dir slurp spew random_text run_cmd);
 
 our @EXPORT_OK = qw(free_port wait_until random_text jwt_forge jwt_decode
                     json_type iso_time is_error is_profile is_upload
@@ -287,6 +287,21 @@ sub port  { $_[0]{port} }
 sub pg    { $_[0]{pg} }
 sub nginx { $_[0]{nginx} }
 sub http  { $_[0]{http} }
+
+# A throwaway self-signed certificate for CN=localhost in the test's dir:
+# (certificate file, key file), made once; croaks when openssl fails.
+sub tls_cert {
+    my ($self) = @_;
+    my ($crt, $key) = ("$self->{dir}/tls.crt", "$self->{dir}/tls.key");
+    return ($crt, $key) if -s $crt && -s $key;
+    my ($status, undef, $err) = run_cmd(
+        ['openssl', 'req', '-x509', '-newkey', 'ec',
+         '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
+         '-subj', '/CN=localhost', '-keyout', $key, '-out', $crt],
+        check => 0);
+    croak "openssl cannot make a certificate: $err" if $status;
+    return ($crt, $key);
+}
 
 # bulletdrop_upload_dir of the last configuration (before any: the
 # default, <prefix>/html/static, which /static/ serves)
