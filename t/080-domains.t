@@ -159,8 +159,12 @@ sub survey {
     my $from = () = pid_lines();
     my (%status, %pids);
 
+    # 20 connections at once: a worker that is busy with some leaves the
+    # others to the rest, where one after another may all go to one
     for my $round (1 .. 10) {
-        $status{ $t->get($path, host => $host)->{status} }++ for 1 .. 20;
+        $status{ $_->{status} }++
+            for $t->http->parallel(map { [ 'GET', $path, host => $host ] }
+                                   1 .. 20);
         my @lines = pid_lines();
         %pids = ();
         for my $line (@lines[$from .. $#lines]) {
