@@ -10,7 +10,7 @@ import { Icon, Logo } from './components/Icons';
 import { navigate, onLinkClick, useLocation } from './router';
 import { addFiles, getCopyOnDone, onUploaded, setUploadUnauthorized } from './uploads';
 import { Login, Register } from './pages/Auth';
-import { Files } from './pages/Files';
+import { Files, prefetchFiles } from './pages/Files';
 import { Settings } from './pages/Settings';
 import { Admin } from './pages/Admin';
 
@@ -51,6 +51,7 @@ export function App() {
 
   const boot = useCallback(() => {
     setFatal('');
+    if (location.pathname === '/' || location.pathname === '/files') prefetchFiles();
     get<Config>('/api/config')
       .then(setConfig)
       .catch((e) => setFatal(describeError(e)));

@@ -135,6 +135,8 @@ await tap.step('the gallery shows its 100th tile within 1 s, with no layout shif
     }).observe(document, { subtree: true, childList: true });
   });
   const page = await ctx.newPage();
+  const pages = [];
+  page.on('request', (r) => r.url().includes('/api/uploads?') && pages.push(r.url()));
   await page.goto(`${env.url}/files`);
   const last = page.getByTestId('gallery-item').nth(99);
   await last.waitFor();
@@ -153,6 +155,14 @@ await tap.step('the gallery shows its 100th tile within 1 s, with no layout shif
   for (const s of (await page.evaluate(() => window.__shifts)) || []) console.log(`#   shift ${s}`);
   tap.check(t100 < 1000, `100th tile after ${t100.toFixed(0)} ms`);
   tap.check(cls < 0.01, `CLS ${cls}: ${await page.evaluate(() => window.__shifts)}`);
+
+  // a full page means there may be more: scrolling to the end asked for the
+  // next page by itself (it is empty), and Load more is gone
+  tap.check(pages.some((u) => u.includes('before=')), `pages asked: ${pages}`);
+  await page.getByTestId('load-more').waitFor({ state: 'detached' });
+  tap.check((await page.getByTestId('gallery-item').count()) === 100, 'still 100 tiles');
+  await page.getByTestId('category-filter').locator('[data-value=documents]').click();
+  await page.getByTestId('filter-empty').waitFor();
   await ctx.close();
 });
 
