@@ -54,11 +54,11 @@ for (const scheme of ['light', 'dark']) {
         { name: 'holiday-video.txt', type: 'text/plain', size: 6 * 1024 * 1024 },
         { name: 'fake.png', type: 'image/png', b64: b64('not a png') },
       ]);
-      await page.waitForFunction(() => {
-        const p = document.querySelector('[data-testid=upload-progress]');
-        return p && p.value > p.max * 0.1;
-      });
       await page.locator('[data-testid=upload-item][data-status=error]').waitFor();
+      await page.waitForFunction(() => {
+        const p = document.querySelector('[data-testid=upload-item][data-status=uploading] [data-testid=upload-progress]');
+        return p && p.value > p.max * 0.15;
+      });
       await shot(page, `upload-progress-${tag}`);
       await page.getByTestId('upload-cancel').click();
       await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
