@@ -40,7 +40,8 @@ export function App() {
   // come back to the page the user was on.
   const signedOut = useCallback((e: ApiError) => {
     setMe(null);
-    setNotice(e.code === 'account_disabled' ? describeError(e) : me ? 'Your session has ended. Please sign in again.' : '');
+    // keep "disabled" over a 401 that races it
+    setNotice((old) => (e.code === 'account_disabled' ? describeError(e) : me ? 'Your session has ended. Please sign in again.' : old));
     if (!SIGNED_OUT_PAGES.includes(location.pathname)) {
       const here = location.pathname + location.search;
       navigate(here === '/' ? '/login' : `/login?next=${encodeURIComponent(here)}`, true);

@@ -145,7 +145,8 @@ export function errorFrom(status: number, text: string, retryAfter: string | nul
 }
 
 interface Options {
-  /* a 401 here is an answer to show, not a sign-out (the login form) */
+  /* a 401 here is an answer to show, not a sign-out (the login form, the
+   * prefetch at boot) */
   quiet401?: boolean;
 }
 
@@ -165,7 +166,9 @@ export async function api<T>(method: string, path: string, body?: unknown, opt: 
   const text = await res.text();
   if (!res.ok) {
     const e = errorFrom(res.status, text, res.headers.get('Retry-After'));
-    if ((res.status === 401 || e.code === 'account_disabled') && !opt.quiet401) onUnauthorized(e);
+    // a disabled account is always news: the server may clear the cookie
+    // with that answer, so requests racing it only see a 401
+    if ((res.status === 401 && !opt.quiet401) || e.code === 'account_disabled') onUnauthorized(e);
     throw e;
   }
   return (text ? JSON.parse(text) : undefined) as T;

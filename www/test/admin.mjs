@@ -52,9 +52,23 @@ await tap.step(`the invite is listed as used by the new user${cfg.registration =
   await row.waitFor();
 });
 
+// users come 50 a page: on a busy stack the new one is on a later page
+async function findUser(name) {
+  const row = admin.locator(`[data-testid=admin-user-row][data-username="${name}"]`);
+  await admin.getByTestId('admin-user-row').first().waitFor();
+  while (!(await row.count())) {
+    const more = admin.getByTestId('users-more');
+    if (!(await more.count())) throw new Error(`${name} is not listed`);
+    const n = await admin.getByTestId('admin-user-row').count();
+    await more.click();
+    await admin.waitForFunction((n) => document.querySelectorAll('[data-testid=admin-user-row]').length > n, n);
+  }
+  return row;
+}
+
 await tap.step('the admin disables the new user', async () => {
   await admin.reload();
-  const row = admin.locator(`[data-testid=admin-user-row][data-username="${user}"]`);
+  const row = await findUser(user);
   await row.getByTestId('user-disable').click();
   await row.getByTestId('user-enable').waitFor();
   tap.check((await row.textContent()).includes('Disabled'), 'row says Disabled');
