@@ -10,6 +10,7 @@
 #include <jwt.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "ngx_http_bulletdrop_request.h"
@@ -508,6 +509,60 @@ ngx_http_bulletdrop_secret_new(ngx_pool_t *pool, const char *prefix,
     OPENSSL_cleanse(raw, n);
 
     ngx_http_bulletdrop_sha256_hex(secret->data, secret->len, hash);
+
+    return NGX_OK;
+}
+
+
+/*
+ * An upload's delete token is derived from its id with the server's
+ * secret, not drawn at random and forgotten: its owner can be shown it
+ * again (the list of uploads), while only its SHA-256 is stored, as
+ * before.  Whoever holds the secret can mint tokens for any user already.
+ */
+
+ngx_int_t
+ngx_http_bulletdrop_delete_token(ngx_http_request_t *r, ngx_str_t *id,
+    ngx_str_t *token, char *hash)
+{
+    u_char                           *p;
+    unsigned int                      n;
+    u_char                            md[EVP_MAX_MD_SIZE];
+    u_char                            msg[sizeof("bulletdrop delete link ")
+                                          + 64];
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    if (id->len > 64) {
+        return NGX_ERROR;
+    }
+
+    /* its own message: no other use of the secret signs the same bytes */
+    p = ngx_cpymem(msg, "bulletdrop delete link ",
+                   sizeof("bulletdrop delete link ") - 1);
+    p = ngx_cpymem(p, id->data, id->len);
+
+    if (HMAC(EVP_sha256(), bmcf->jwt_secret.data, (int) bmcf->jwt_secret.len,
+             msg, p - msg, md, &n)
+        == NULL
+        || n < NGX_HTTP_BULLETDROP_DELETE_BYTES)
+    {
+        return NGX_ERROR;
+    }
+
+    token->data = ngx_pnalloc(r->pool,
+                        bd_base64url_len(NGX_HTTP_BULLETDROP_DELETE_BYTES) + 1);
+    if (token->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    token->len = bd_base64url_encode(md, NGX_HTTP_BULLETDROP_DELETE_BYTES,
+                                     (char *) token->data);
+
+    OPENSSL_cleanse(md, sizeof(md));
+
+    ngx_http_bulletdrop_sha256_hex(token->data, token->len, hash);
 
     return NGX_OK;
 }

@@ -41,6 +41,16 @@ ngx_int_t ngx_http_bulletdrop_jwt_issue(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_secret_new(ngx_pool_t *pool,
     const char *prefix, size_t n, ngx_str_t *secret, char *hash);
 
+/* bytes of an upload's delete token (32 characters of base64url) */
+#define NGX_HTTP_BULLETDROP_DELETE_BYTES  24
+
+/*
+ * The delete token of the upload id (derived from it with the JWT
+ * secret), and the hex SHA-256 under which it is stored
+ */
+ngx_int_t ngx_http_bulletdrop_delete_token(ngx_http_request_t *r,
+    ngx_str_t *id, ngx_str_t *token, char *hash);
+
 void ngx_http_bulletdrop_sha256_hex(const u_char *data, size_t len,
     char *hex);
 

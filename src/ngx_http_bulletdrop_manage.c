@@ -6,6 +6,7 @@
  */
 
 #include "ngx_http_bulletdrop_request.h"
+#include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_manage.h"
 #include "ngx_http_bulletdrop_sql.h"
@@ -24,6 +25,8 @@ static json_t *ngx_http_bulletdrop_manage_text(PGresult *res, int row,
     int col);
 static json_t *ngx_http_bulletdrop_manage_int(PGresult *res, int row,
     int col);
+static json_t *ngx_http_bulletdrop_upload_listed(ngx_http_request_t *r,
+    PGresult *res, int row);
 static void ngx_http_bulletdrop_uploads_listed(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_bulletdrop_upload_lookup(ngx_http_request_t *r,
@@ -129,6 +132,35 @@ ngx_http_bulletdrop_upload_json(ngx_http_request_t *r, PGresult *res,
 }
 
 
+/*
+ * A row of bd_upload_list or bd_upload_get, with its delete link when the
+ * token derived from its id is the one stored: not for uploads from
+ * before tokens were derived, nor after the JWT secret changed.
+ */
+
+static json_t *
+ngx_http_bulletdrop_upload_listed(ngx_http_request_t *r, PGresult *res,
+    int row)
+{
+    char         hash[NGX_HTTP_BULLETDROP_HASH_HEX_LEN];
+    ngx_str_t    id, token;
+    const char  *stored;
+
+    id.data = (u_char *) ngx_http_bulletdrop_db_text(res, row, bd_col(ID));
+    id.len = ngx_strlen(id.data);
+    stored = ngx_http_bulletdrop_db_text(res, row,
+                             NGX_HTTP_BULLETDROP_UPLOAD_LISTED_DELETE_HASH);
+
+    if (ngx_http_bulletdrop_delete_token(r, &id, &token, hash) != NGX_OK) {
+        return NULL;
+    }
+
+    return ngx_http_bulletdrop_upload_json(r, res, row,
+                                           ngx_strcmp(hash, stored) == 0
+                                           ? &token : NULL);
+}
+
+
 /* GET /api/uploads?limit=N&before=ID */
 
 ngx_int_t
@@ -219,7 +251,7 @@ ngx_http_bulletdrop_uploads_listed(ngx_http_bulletdrop_db_query_t *q,
     list = json_array();
 
     for (i = 0; list && i < n; i++) {
-        item = ngx_http_bulletdrop_upload_json(r, res, i, NULL);
+        item = ngx_http_bulletdrop_upload_listed(r, res, i);
 
         if (item == NULL || json_array_append_new(list, item) != 0) {
             json_decref(list);
@@ -349,7 +381,7 @@ ngx_http_bulletdrop_upload_found(ngx_http_bulletdrop_db_query_t *q,
 
     ngx_http_bulletdrop_finish(r,
         ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
-            ngx_http_bulletdrop_upload_json(r, res, 0, NULL)));
+            ngx_http_bulletdrop_upload_listed(r, res, 0)));
 }
 
 

@@ -238,13 +238,13 @@ const ngx_http_bulletdrop_sql_t
         "bd_upload_list",
         "WITH b AS (SELECT seq FROM uploads"
         "           WHERE id = $2::text AND user_id = $1::bigint)"
-        " (SELECT" BD_UPLOAD_COLUMNS "FROM uploads p"
+        " (SELECT" BD_UPLOAD_COLUMNS ", p.delete_token_hash FROM uploads p"
         "   WHERE p.user_id = $1::bigint"
         "     AND ($2::text IS NULL OR p.seq < (SELECT seq FROM b))"
         "   ORDER BY p.seq DESC LIMIT $3::bigint)"
         " UNION ALL"
         " SELECT NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,"
-        "        NULL, NULL"
+        "        NULL, NULL, NULL"
         "  WHERE $2::text IS NOT NULL AND NOT EXISTS (SELECT 1 FROM b)",
         3, 1
     },
@@ -252,7 +252,7 @@ const ngx_http_bulletdrop_sql_t
     /* $3: the asker is an admin and may see anyone's */
     [NGX_HTTP_BULLETDROP_SQL_UPLOAD_GET] = {
         "bd_upload_get",
-        "SELECT" BD_UPLOAD_COLUMNS "FROM uploads p"
+        "SELECT" BD_UPLOAD_COLUMNS ", p.delete_token_hash FROM uploads p"
         " WHERE p.id = $1::text AND (p.user_id = $2::bigint OR $3::boolean)",
         3, 1
     },

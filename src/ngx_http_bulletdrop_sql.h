@@ -200,6 +200,14 @@ enum {
     NGX_HTTP_BULLETDROP_UPLOAD_DELETE_NCOLUMNS
 };
 
+/* bd_upload_list and bd_upload_get: an upload's columns, then these */
+enum {
+    /* to tell whether the token derived from its id is its own */
+    NGX_HTTP_BULLETDROP_UPLOAD_LISTED_DELETE_HASH =
+                                          NGX_HTTP_BULLETDROP_UPLOAD_NCOLUMNS,
+    NGX_HTTP_BULLETDROP_UPLOAD_LISTED_NCOLUMNS
+};
+
 /* bd_upload_by_token: an upload's columns, then its owner */
 enum {
     NGX_HTTP_BULLETDROP_UPLOAD_BY_TOKEN_USER_ID =

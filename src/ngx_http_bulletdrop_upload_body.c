@@ -18,7 +18,6 @@
 #include <openssl/rand.h>
 
 
-#define NGX_HTTP_BULLETDROP_DELETE_BYTES      24
 
 
 static ngx_int_t ngx_http_bulletdrop_upload_write(ngx_http_request_t *r,
@@ -253,6 +252,7 @@ ngx_int_t
 ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx)
 {
+    ngx_str_t                      id;
     unsigned int                   n;
     ngx_http_bulletdrop_upload_t  *up;
     u_char                         md[EVP_MAX_MD_SIZE];
@@ -290,21 +290,27 @@ ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
     }
 
     if (EVP_DigestFinal_ex(up->sha, md, &n) != 1
-        || RAND_bytes(rnd, sizeof(rnd)) != 1
-        || ngx_http_bulletdrop_secret_new(r->pool, "",
-                                          NGX_HTTP_BULLETDROP_DELETE_BYTES,
-                                          &up->delete_token, up->delete_hash)
-           != NGX_OK)
+        || RAND_bytes(rnd, sizeof(rnd)) != 1)
     {
         return ngx_http_bulletdrop_upload_fail(r, up,
                                            NGX_HTTP_INTERNAL_SERVER_ERROR);
     }
 
     bd_hex_encode(md, n, up->sha256);
-    (void) bd_base64url_encode(rnd, sizeof(rnd), up->id);
+    id.len = bd_base64url_encode(rnd, sizeof(rnd), up->id);
+    id.data = (u_char *) up->id;
 
     /* the file domains check a file with limits; the others go straight */
     bd_deliver_id_mark(up->id, up->expires || up->max_views);
+
+    /* of the id as it is stored, mark included */
+    if (ngx_http_bulletdrop_delete_token(r, &id, &up->delete_token,
+                                         up->delete_hash)
+        != NGX_OK)
+    {
+        return ngx_http_bulletdrop_upload_fail(r, up,
+                                           NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
 
     /* its name goes with it: serving it needs no query */
     if (fsetxattr(up->fd, NGX_HTTP_BULLETDROP_NAME_XATTR, up->name,

@@ -54,13 +54,11 @@ subtest 'the list: own uploads, newest first' => sub {
     my $uploads = $res->{json}{uploads} // [];
     is_deeply(ids($uploads), [ reverse @{ ids(\@mine) } ],
               'Alice\'s five, newest first');
-    is(scalar(grep { is_upload($_, undef, "$_->{name}: a record without "
-                                          . 'delete_url', delete_url => 0) }
+    is(scalar(grep { is_upload($_, undef, "$_->{name}: a record whole") }
               @$uploads), 5, 'all five records whole');
-    is_deeply($uploads->[0], without_delete_url($mine[-1]),
-              'each as the upload answered, but for delete_url');
+    is_deeply($uploads, [ reverse @mine ],
+              'each as the upload answered, its delete link included');
     is($res->{json}{next_before}, undef, 'one page: next_before null');
-    unlike($res->{body}, qr/delete_url|\/d\//, 'no delete link in sight');
 
     is_deeply(ids(list($bob->{key})->{json}{uploads}), [ $bobs->{id} ],
               'Bob sees his own only');
@@ -128,14 +126,13 @@ subtest 'one upload: its owner and admins see it, nobody else' => sub {
     my $rec = $mine[0];
     my $res = $t->get("/api/uploads/$rec->{id}", token => $alice->{key});
     is($res->{status}, 200, 'Alice: 200');
-    is_upload($res->{json}, { name => 'shot1.png' }, 'a record',
-              delete_url => 0);
-    is_deeply($res->{json}, without_delete_url($rec),
-              'as the upload answered, but for delete_url');
+    is_upload($res->{json}, { name => 'shot1.png' }, 'a record');
+    is_deeply($res->{json}, $rec, 'as the upload answered, delete link and '
+              . 'all');
 
     $res = $t->get("/api/uploads/$rec->{id}", token => $admin->{key});
     is($res->{status}, 200, 'an admin: 200');
-    is_deeply($res->{json}, without_delete_url($rec), 'the same record');
+    is_deeply($res->{json}, $rec, 'the same record');
 
     is_error($t->get("/api/uploads/$rec->{id}", token => $bob->{key}),
              404, 'not_found', 'Bob: 404 not_found');
@@ -245,6 +242,28 @@ subtest 'make fsck: the table and the upload dir agree, until they do '
     ($status, $lines) = $fsck->(@make);
     is($status, 0, 'put right: make fsck succeeds');
     is_deeply($lines, [], 'listing nothing');
+};
+
+subtest 'a delete link is listed only when it is the upload\'s own' => sub {
+    my $rec = $t->upload($alice->{key}, 'old.txt', "from before\n")->{json};
+    my ($path) = ($rec->{delete_url} // '') =~ m{(/d/[\w-]+)\z};
+    is($t->get($path)->{status}, 200, 'its delete link opens');
+
+    # a token drawn at random, as uploads had before tokens were derived,
+    # or one derived with another secret
+    $t->pg->query("UPDATE uploads SET delete_token_hash = "
+                  . "encode(sha256('drawn at random'), 'hex') "
+                  . "WHERE id = '$rec->{id}'");
+    my $res = $t->get("/api/uploads/$rec->{id}", token => $alice->{key});
+    is($res->{status}, 200, 'the upload is still there');
+    ok(!exists $res->{json}{delete_url},
+       'no delete_url: the one derived from its id is not its own');
+    is_deeply($res->{json}, without_delete_url($rec), 'the rest as before');
+    my ($listed) = grep { $_->{id} eq $rec->{id} }
+                   @{ list($alice->{key})->{json}{uploads} };
+    ok($listed && !exists $listed->{delete_url}, 'nor in the list');
+    is_error($t->get($path), 404, 'not_found',
+             'and the derived link deletes nothing');
 };
 
 done_testing;
