@@ -3,7 +3,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { errorFrom, describeError, type Config, type Upload, type ApiError } from './api';
 import { bytes, extension } from './format';
-import { load, rememberDeleteLink, save } from './store';
+import { load, save } from './store';
 
 export interface UploadOptions {
   domain: string; // '' = the server picks (the user's default)
@@ -172,7 +172,6 @@ function send(j: Job) {
         finish(j, { status: 'error', error: 'The server’s answer was not understood.' });
         return;
       }
-      if (u.delete_url) rememberDeleteLink(u.id, u.delete_url);
       finish(j, { status: 'done', loaded: j.file.size, result: u });
       doneListeners.forEach((l) => l(u));
       return;

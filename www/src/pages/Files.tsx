@@ -9,7 +9,6 @@ import { Icon, type IconName } from '../components/Icons';
 import { UploadPanel } from '../components/UploadPanel';
 import { bytes, dateTime, isExpired, relative } from '../format';
 import { onLinkClick } from '../router';
-import { deleteLinkOf, forgetDeleteLink } from '../store';
 import { onUploaded } from '../uploads';
 
 const PAGE = 100;
@@ -121,7 +120,6 @@ export function Files() {
         return;
       }
     }
-    forgetDeleteLink(u.id);
     setItems((old) => old.filter((x) => x.id !== u.id));
     setDetails(null);
     refreshMe();
@@ -235,7 +233,7 @@ function Preview({ u }: { u: Upload }) {
 }
 
 function Tile({ u, copy, remove, details }: { u: Upload } & Actions) {
-  const del = deleteLinkOf(u.id) ?? u.delete_url;
+  const del = u.delete_url;
   return (
     <li class="tile" data-testid="gallery-item" data-id={u.id} data-category={u.category}>
       <button type="button" class="thumb" onClick={() => details(u)} aria-label={`Details of ${u.name}`}>
@@ -264,7 +262,7 @@ function Tile({ u, copy, remove, details }: { u: Upload } & Actions) {
         <button
           type="button"
           class="icon-btn"
-          title={del ? 'Copy delete link' : 'The delete link is only known in the browser that uploaded the file'}
+          title={del ? 'Copy delete link' : 'This file was uploaded before delete links could be shown again'}
           aria-label={`Copy delete link of ${u.name}`}
           disabled={!del}
           onClick={() => del && copy(del, 'Delete link')}
@@ -284,7 +282,7 @@ function Tile({ u, copy, remove, details }: { u: Upload } & Actions) {
 }
 
 function Details({ u, onClose, copy, remove }: { u: Upload; onClose: () => void } & Actions) {
-  const del = deleteLinkOf(u.id) ?? u.delete_url;
+  const del = u.delete_url;
   const rows: [string, string][] = [
     ['Name', u.name],
     ['Size', `${bytes(u.size)} (${u.size.toLocaleString()} bytes)`],
