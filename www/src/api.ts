@@ -114,8 +114,19 @@ export function describeError(e: unknown): string {
   if (e.code === 'too_many_attempts' && e.retryAfter != null) {
     text += ` Try again in ${waitText(e.retryAfter)}.`;
   }
-  if (e.detail && e.detail !== words) text += ` (${e.detail})`;
+  if (e.detail && !saysTheSame(words, e.detail)) text += ` (${e.detail})`;
   return text;
+}
+
+/* The server's detail often says what our words say; it is shown only when
+ * it adds something (most of its words are not in ours). */
+function saysTheSame(words: string | undefined, detail: string): boolean {
+  if (!words) return false;
+  const bag = (t: string) =>
+    (t.toLowerCase().match(/[a-z]{3,}/g) ?? []).map((w) => w.replace(/s$/, ''));
+  const ours = new Set(bag(words));
+  const theirs = bag(detail);
+  return theirs.length > 0 && theirs.filter((w) => ours.has(w)).length >= 0.7 * theirs.length;
 }
 
 export function waitText(seconds: number): string {
