@@ -600,7 +600,7 @@ ngx_http_bulletdrop_domains_origins(ngx_http_request_t *r, ngx_str_t *out)
 {
     u_char                                *p;
     size_t                                 len;
-    ngx_str_t                              name, origin;
+    ngx_str_t                              name, *origins;
     ngx_uint_t                             i, n;
     ngx_http_bulletdrop_domain_t          *names;
     ngx_http_bulletdrop_domains_worker_t  *dw;
@@ -613,27 +613,47 @@ ngx_http_bulletdrop_domains_origins(ngx_http_request_t *r, ngx_str_t *out)
         return NGX_OK;
     }
 
-    /* a copy, so that the lock is not held while formatting */
-    names = ngx_palloc(r->pool, sizeof(dw->sh->names));
+    /*
+     * a copy of the names there are, made under the lock and formatted
+     * without it; room for them is made first, without it too
+     */
+    n = dw->sh->n;
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    names = ngx_palloc(r->pool, n * sizeof(ngx_http_bulletdrop_domain_t));
     if (names == NULL) {
         return NGX_ERROR;
     }
 
     ngx_shmtx_lock(&dw->shpool->mutex);
 
-    n = dw->sh->n;
+    n = ngx_min(n, dw->sh->n);
     ngx_memcpy(names, dw->sh->names, n * sizeof(ngx_http_bulletdrop_domain_t));
 
     ngx_shmtx_unlock(&dw->shpool->mutex);
 
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    origins = ngx_palloc(r->pool, n * sizeof(ngx_str_t));
+    if (origins == NULL) {
+        return NGX_ERROR;
+    }
+
     len = 0;
 
     for (i = 0; i < n; i++) {
-        len += sizeof("https://") + names[i].len + sizeof(":65535");
-    }
+        name.data = names[i].name;
+        name.len = names[i].len;
 
-    if (len == 0) {
-        return NGX_OK;
+        if (ngx_http_bulletdrop_origin(r, &name, &origins[i]) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        len += origins[i].len + 1;
     }
 
     out->data = ngx_pnalloc(r->pool, len);
@@ -644,18 +664,11 @@ ngx_http_bulletdrop_domains_origins(ngx_http_request_t *r, ngx_str_t *out)
     p = out->data;
 
     for (i = 0; i < n; i++) {
-        name.data = names[i].name;
-        name.len = names[i].len;
-
-        if (ngx_http_bulletdrop_origin(r, &name, &origin) != NGX_OK) {
-            return NGX_ERROR;
-        }
-
-        if (p != out->data) {
+        if (i) {
             *p++ = ' ';
         }
 
-        p = ngx_cpymem(p, origin.data, origin.len);
+        p = ngx_cpymem(p, origins[i].data, origins[i].len);
     }
 
     out->len = p - out->data;

@@ -282,6 +282,7 @@ ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
     ngx_str_t *url)
 {
     u_char     *p, *colon;
+    ngx_int_t   n;
     ngx_str_t   port;
 
     ngx_str_null(&port);
@@ -299,8 +300,15 @@ ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
             port.data = colon - 1;
             port.len = p + r->headers_in.host->value.len - port.data;
 
-            /* digits only: anything else stays out of links and headers */
-            if (ngx_atoi(colon, port.len - 1) == NGX_ERROR) {
+            /*
+             * a port, 1 to 5 digits: anything else stays out of links and
+             * headers (ngx_atoi() takes any number of leading zeros)
+             */
+            n = ngx_atoi(colon, port.len - 1);
+
+            if (port.len - 1 > NGX_HTTP_BULLETDROP_PORT_LEN
+                || n == NGX_ERROR || n > 65535)
+            {
                 ngx_str_null(&port);
             }
         }

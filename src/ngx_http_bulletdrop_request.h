@@ -40,9 +40,13 @@ ngx_int_t ngx_http_bulletdrop_query_run(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_base_url(ngx_http_request_t *r,
     ngx_str_t *url);
 
+/* the digits of a port, at most */
+#define NGX_HTTP_BULLETDROP_PORT_LEN  5
+
 /*
  * "http://host:port" for another host of this server: the scheme and the
- * port of the request's (a checked base URL's Host)
+ * port of the request's (a checked base URL's Host), or none when the
+ * Host's is not a port
  */
 ngx_int_t ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
     ngx_str_t *url);

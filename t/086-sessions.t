@@ -358,6 +358,16 @@ EOF
     $res = $t->get('/');
     is($res->{headers}{'x-origins'}, '[http://img.localhost]',
        'at once, and without a port when the site has none');
+
+    # a Host whose "port" is no port: none is made up, none overflows
+    for my $port ('65536', '99999999', '000000008080', '0' x 3000 . '8080') {
+        $res = $t->get('/', host => "localhost:$port");
+        is($res->{headers}{'x-origins'}, '[http://img.localhost]',
+           'Host localhost:' . substr($port, 0, 16)
+           . (length $port > 16 ? '...' : '') . ': no port in the origins');
+    }
+    is($t->get('/', host => 'localhost:65535')->{headers}{'x-origins'},
+       '[http://img.localhost:65535]', 'a port of 5 digits is kept');
 };
 
 done_testing;
