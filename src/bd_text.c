@@ -418,3 +418,59 @@ bd_hex_encode(const unsigned char *src, size_t n, char *dst)
 
     *dst = '\0';
 }
+
+
+int
+bd_cookie_find(const char *header, size_t len, const char *name,
+    size_t nlen, const char **value, size_t *vlen)
+{
+    int          found;
+    const char  *p, *end, *semi, *eq, *n, *nend;
+
+    found = 0;
+    p = header;
+    end = header + len;
+
+    while (p < end) {
+        semi = memchr(p, ';', (size_t) (end - p));
+        if (semi == NULL) {
+            semi = end;
+        }
+
+        eq = memchr(p, '=', (size_t) (semi - p));
+
+        if (eq) {
+            n = p;
+            while (n < eq && (*n == ' ' || *n == '\t')) {
+                n++;
+            }
+
+            nend = eq;
+            while (nend > n && (nend[-1] == ' ' || nend[-1] == '\t')) {
+                nend--;
+            }
+
+            if ((size_t) (nend - n) == nlen && memcmp(n, name, nlen) == 0) {
+                if (found++ == 0) {
+                    *value = eq + 1;
+                    *vlen = (size_t) (semi - (eq + 1));
+
+                    while (*vlen && ((*value)[*vlen - 1] == ' '
+                                     || (*value)[*vlen - 1] == '\t'))
+                    {
+                        (*vlen)--;
+                    }
+
+                    while (*vlen && (**value == ' ' || **value == '\t')) {
+                        (*value)++;
+                        (*vlen)--;
+                    }
+                }
+            }
+        }
+
+        p = semi + 1;
+    }
+
+    return found;
+}

@@ -55,6 +55,15 @@ int bd_form_next(const char **pos, const char *end, char *name,
     size_t *nlen, char *value, size_t *vlen);
 
 
+/*
+ * The cookies named name (case counts) in a Cookie header's text, "a=1;
+ * b=2": returns how many there are, with *value and *vlen the first's
+ * value as sent (quotes included).  Pieces without '=' are skipped.
+ */
+int bd_cookie_find(const char *header, size_t len, const char *name,
+    size_t nlen, const char **value, size_t *vlen);
+
+
 /* base64url without padding: the length of the text for n bytes */
 /* the base64url index (RFC 4648 section 5) of c, or -1 */
 int bd_base64url_value(unsigned char c);

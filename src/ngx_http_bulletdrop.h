@@ -164,6 +164,8 @@ struct ngx_http_bulletdrop_ctx_s {
     /* the credential came in the session cookie; a new one is due */
     unsigned                        session:1;
     unsigned                        session_renew:1;
+    /* when the session's user signed in; 0: unknown */
+    time_t                          session_since;
 
     /* who asked: set once the request is authenticated */
     ngx_http_bulletdrop_user_t      user;

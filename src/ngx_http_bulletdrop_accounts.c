@@ -548,7 +548,7 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
 
     if (acct->session) {
         ngx_http_bulletdrop_finish(r,
-            ngx_http_bulletdrop_session_set(r, &ctx->user) != NGX_OK
+            ngx_http_bulletdrop_session_set(r, &ctx->user, 0) != NGX_OK
             ? NGX_HTTP_INTERNAL_SERVER_ERROR
             : ngx_http_bulletdrop_json_send(r, NGX_HTTP_OK,
                   json_pack("{s:s, s:I}",
@@ -557,7 +557,7 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
         return;
     }
 
-    if (ngx_http_bulletdrop_jwt_issue(r, &ctx->user, &token) != NGX_OK) {
+    if (ngx_http_bulletdrop_jwt_issue(r, &ctx->user, 0, &token) != NGX_OK) {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "bulletdrop: cannot make a JWT");
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -845,7 +845,7 @@ ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
     /* the change retired the session's token: the browser gets a new one */
     if (q->stmt == NGX_HTTP_BULLETDROP_SQL_USER_UPDATE && ctx->session
         && ctx->account->pw.do_hash
-        && ngx_http_bulletdrop_session_set(r, &ctx->user) != NGX_OK)
+        && ngx_http_bulletdrop_session_set(r, &ctx->user, 0) != NGX_OK)
     {
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
@@ -1343,10 +1343,26 @@ static void
 ngx_http_bulletdrop_invite_deleted(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
+    char                       *state;
     ngx_http_request_t         *r;
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
+
+    /* used by a registration that committed while this one waited */
+    if (q->status == NGX_HTTP_BULLETDROP_DB_OK
+        && PQresultStatus(res) == PGRES_FATAL_ERROR)
+    {
+        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+        if (state && ngx_strcmp(state, "23503") == 0) {
+            ngx_http_bulletdrop_finish(r,
+                ngx_http_bulletdrop_error_record(
+                    ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module),
+                    BD_ERR_NOT_FOUND, NGX_HTTP_BULLETDROP_NO_INVITE));
+            return;
+        }
+    }
 
     ctx = ngx_http_bulletdrop_query_done(q, res);
     if (ctx == NULL) {

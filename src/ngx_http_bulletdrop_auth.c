@@ -42,7 +42,7 @@ static ngx_int_t ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t err, const char *detail);
 static ngx_int_t ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r,
     ngx_str_t *token, int64_t *id, int64_t *version, time_t *exp,
-    const char **err);
+    time_t *since, const char **err);
 static ngx_int_t ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, const char *hash, int64_t id,
     int64_t version);
@@ -108,7 +108,7 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
 
     } else {
         if (ngx_http_bulletdrop_jwt_verify(r, &token, &id, &version, &exp,
-                                           &err)
+                                           &ctx->session_since, &err)
             != NGX_OK)
         {
             return ngx_http_bulletdrop_auth_refuse(r, ctx,
@@ -118,9 +118,16 @@ ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
 
         auth->version = version;
 
-        /* a session lasts while it is used: renewed past half its life */
+        /*
+         * a session lasts while it is used, renewed past half its life,
+         * up to a limit from its sign-in: a stolen cookie does not live
+         * for ever by being used
+         */
         ctx->session_renew = ctx->session
-                             && exp - ngx_time() < bmcf->jwt_ttl / 2;
+                             && exp - ngx_time() < bmcf->jwt_ttl / 2
+                             && ctx->session_since > 0
+                             && ngx_time() - ctx->session_since
+                                < NGX_HTTP_BULLETDROP_SESSION_MAX;
 
         ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "bulletdrop auth: a valid JWT of user #%L, "
@@ -214,12 +221,22 @@ static ngx_int_t
 ngx_http_bulletdrop_auth_token(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_str_t *token)
 {
+    ngx_int_t         rc;
     ngx_table_elt_t  *h;
 
     h = r->headers_in.authorization;
 
     if (h == NULL) {
-        if (ngx_http_bulletdrop_session_token(r, token) != NGX_OK) {
+        rc = ngx_http_bulletdrop_session_token(r, token);
+
+        if (rc == NGX_ERROR) {
+            /* not cleared: the browser's own may be among them */
+            return ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_TOKEN,
+                                                    "more than one session "
+                                                    "cookie");
+        }
+
+        if (rc != NGX_OK) {
             return ngx_http_bulletdrop_error_record(ctx, BD_ERR_UNAUTHORIZED,
                                                     NULL);
         }
@@ -272,7 +289,8 @@ ngx_http_bulletdrop_auth_passed(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next)
 {
     if (ctx->session_renew
-        && ngx_http_bulletdrop_session_set(r, &ctx->user) != NGX_OK)
+        && ngx_http_bulletdrop_session_set(r, &ctx->user, ctx->session_since)
+           != NGX_OK)
     {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -341,7 +359,8 @@ ngx_http_bulletdrop_auth_cred(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r, ngx_str_t *token,
-    int64_t *id, int64_t *version, time_t *expires, const char **err)
+    int64_t *id, int64_t *version, time_t *expires, time_t *since,
+    const char **err)
 {
     long                              exp;
     u_char                           *text;
@@ -415,6 +434,13 @@ ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r, ngx_str_t *token,
 
     *expires = exp;
 
+    /* a browser session's sign-in time; 0: not a session's token */
+    errno = 0;
+    *since = jwt_get_grant_int(jwt, "sat");
+    if (errno != 0 || *since < 0) {
+        *since = 0;
+    }
+
     rc = NGX_OK;
 
 done:
@@ -427,7 +453,7 @@ done:
 
 ngx_int_t
 ngx_http_bulletdrop_jwt_issue(ngx_http_request_t *r,
-    ngx_http_bulletdrop_user_t *user, ngx_str_t *token)
+    ngx_http_bulletdrop_user_t *user, time_t since, ngx_str_t *token)
 {
     char                             *text;
     u_char                            sub[NGX_INT64_LEN + 1];
@@ -452,6 +478,7 @@ ngx_http_bulletdrop_jwt_issue(ngx_http_request_t *r,
         || jwt_add_grant_int(jwt, "iat", now) != 0
         || jwt_add_grant_int(jwt, "exp", now + bmcf->jwt_ttl) != 0
         || jwt_add_grant_int(jwt, "ver", user->token_version) != 0
+        || (since && jwt_add_grant_int(jwt, "sat", since) != 0)
         || jwt_set_alg(jwt, JWT_ALG_HS256, bmcf->jwt_secret.data,
                        (int) bmcf->jwt_secret.len)
            != 0)

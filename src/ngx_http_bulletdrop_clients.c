@@ -10,6 +10,7 @@
 #include "ngx_http_bulletdrop_accounts.h"
 #include "ngx_http_bulletdrop_clients.h"
 #include "ngx_http_bulletdrop_json.h"
+#include "ngx_http_bulletdrop_session.h"
 #include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_upload.h"
 
@@ -131,6 +132,13 @@ ngx_http_bulletdrop_client(ngx_http_request_t *r,
 
         ngx_str_set(&key, NGX_HTTP_BULLETDROP_KEY_PLACEHOLDER);
         return ngx_http_bulletdrop_client_render(r, &key);
+    }
+
+    /* a GET that makes a key: for a session, from this site's pages only */
+    if (ctx->session
+        && ngx_http_bulletdrop_session_same_origin(r, ctx) != NGX_OK)
+    {
+        return NGX_DECLINED;
     }
 
     name.data = (u_char *) key_name;

@@ -14,34 +14,65 @@
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_request.h"
+#include "bd_text.h"
 
 
-#define NGX_HTTP_BULLETDROP_SESSION_COOKIE  "bd_session"
-
-/* Max-Age is added by the setter; the rest is the same for a clearing */
+/*
+ * Over TLS the cookie has the "__Host-" prefix: a browser takes it only
+ * Secure, for "/" and from this very host, so a sibling host of the same
+ * site cannot plant one of its own (a session of another account).
+ * Over plain HTTP (a dev stack) there is no such thing.
+ */
+#define NGX_HTTP_BULLETDROP_SESSION_COOKIE      "bd_session"
 #define NGX_HTTP_BULLETDROP_SESSION_ATTRS                                     \
     "; Path=/api; HttpOnly; SameSite=Strict"
+#define NGX_HTTP_BULLETDROP_SESSION_TLS_COOKIE  "__Host-bd_session"
+#define NGX_HTTP_BULLETDROP_SESSION_TLS_ATTRS                                 \
+    "; Path=/; HttpOnly; SameSite=Strict; Secure"
 
 
 static ngx_int_t ngx_http_bulletdrop_session_cookie(ngx_http_request_t *r,
     ngx_str_t *token, time_t max_age);
+static ngx_uint_t ngx_http_bulletdrop_session_tls(ngx_http_request_t *r);
 
 
 ngx_int_t
 ngx_http_bulletdrop_session_token(ngx_http_request_t *r, ngx_str_t *token)
 {
-    ngx_str_t  name;
+    int                n, found;
+    size_t             len;
+    ngx_str_t          name;
+    ngx_uint_t         i;
+    const char        *value;
+    ngx_table_elt_t  **h;
 
-    ngx_str_set(&name, NGX_HTTP_BULLETDROP_SESSION_COOKIE);
-
-    if (ngx_http_parse_multi_header_lines(&r->headers_in.cookies, &name,
-                                          token)
-        == NGX_DECLINED)
-    {
-        return NGX_DECLINED;
+    if (ngx_http_bulletdrop_session_tls(r)) {
+        ngx_str_set(&name, NGX_HTTP_BULLETDROP_SESSION_TLS_COOKIE);
+    } else {
+        ngx_str_set(&name, NGX_HTTP_BULLETDROP_SESSION_COOKIE);
     }
 
-    return token->len ? NGX_OK : NGX_DECLINED;
+    found = 0;
+    h = r->headers_in.cookies.elts;
+
+    for (i = 0; i < r->headers_in.cookies.nelts; i++) {
+        n = bd_cookie_find((char *) h[i]->value.data, h[i]->value.len,
+                           (char *) name.data, name.len, &value, &len);
+
+        if (n && found == 0) {
+            token->data = (u_char *) value;
+            token->len = len;
+        }
+
+        found += n;
+    }
+
+    if (found > 1) {
+        /* one of them was planted: which is unknown */
+        return NGX_ERROR;
+    }
+
+    return (found == 1 && token->len) ? NGX_OK : NGX_DECLINED;
 }
 
 
@@ -83,14 +114,17 @@ ngx_http_bulletdrop_session_same_origin(ngx_http_request_t *r,
 
 ngx_int_t
 ngx_http_bulletdrop_session_set(ngx_http_request_t *r,
-    ngx_http_bulletdrop_user_t *user)
+    ngx_http_bulletdrop_user_t *user, time_t since)
 {
     ngx_str_t                         token;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_jwt_issue(r, user, &token) != NGX_OK) {
+    if (ngx_http_bulletdrop_jwt_issue(r, user, since ? since : ngx_time(),
+                                      &token)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "bulletdrop: cannot make a JWT");
         return NGX_ERROR;
@@ -114,8 +148,15 @@ ngx_http_bulletdrop_logout(ngx_http_request_t *r,
 {
     ngx_str_t  token;
 
-    /* another site must not end the session either */
-    if (ngx_http_bulletdrop_session_token(r, &token) == NGX_OK
+    /*
+     * Another site must not end the session either, even when its request
+     * carries no cookie (SameSite): a browser says where a request comes
+     * from, and curl, which says nothing, may clear a cookie of its own
+     */
+    if ((ngx_http_bulletdrop_session_token(r, &token) == NGX_OK
+         || ngx_http_bulletdrop_header_in(r, "Origin", sizeof("Origin") - 1)
+         || ngx_http_bulletdrop_header_in(r, "Sec-Fetch-Site",
+                                          sizeof("Sec-Fetch-Site") - 1))
         && ngx_http_bulletdrop_session_same_origin(r, ctx) != NGX_OK)
     {
         return NGX_DECLINED;
@@ -144,31 +185,43 @@ static ngx_int_t
 ngx_http_bulletdrop_session_cookie(ngx_http_request_t *r, ngx_str_t *token,
     time_t max_age)
 {
-    u_char      *p;
-    size_t       len;
-    ngx_uint_t   secure;
+    u_char  *p;
+    size_t   len;
 
-#if (NGX_HTTP_SSL)
-    secure = (r->connection->ssl != NULL);
-#else
-    secure = 0;
-#endif
-
-    len = sizeof(NGX_HTTP_BULLETDROP_SESSION_COOKIE "=") - 1 + token->len
-          + sizeof(NGX_HTTP_BULLETDROP_SESSION_ATTRS) - 1
-          + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN
-          + sizeof("; Secure") - 1;
+    len = sizeof(NGX_HTTP_BULLETDROP_SESSION_TLS_COOKIE "=") - 1 + token->len
+          + sizeof(NGX_HTTP_BULLETDROP_SESSION_TLS_ATTRS) - 1
+          + sizeof("; Max-Age=") - 1 + NGX_TIME_T_LEN;
 
     p = ngx_pnalloc(r->pool, len);
     if (p == NULL) {
         return NGX_ERROR;
     }
 
-    len = ngx_snprintf(p, len,
-                       NGX_HTTP_BULLETDROP_SESSION_COOKIE "=%V"
-                       NGX_HTTP_BULLETDROP_SESSION_ATTRS "; Max-Age=%T%s",
-                       token, max_age, secure ? "; Secure" : "")
-          - p;
+    if (ngx_http_bulletdrop_session_tls(r)) {
+        len = ngx_snprintf(p, len,
+                           NGX_HTTP_BULLETDROP_SESSION_TLS_COOKIE "=%V"
+                           NGX_HTTP_BULLETDROP_SESSION_TLS_ATTRS
+                           "; Max-Age=%T", token, max_age)
+              - p;
+
+    } else {
+        len = ngx_snprintf(p, len,
+                           NGX_HTTP_BULLETDROP_SESSION_COOKIE "=%V"
+                           NGX_HTTP_BULLETDROP_SESSION_ATTRS
+                           "; Max-Age=%T", token, max_age)
+              - p;
+    }
 
     return ngx_http_bulletdrop_header_out(r, "Set-Cookie", (char *) p, len);
+}
+
+
+static ngx_uint_t
+ngx_http_bulletdrop_session_tls(ngx_http_request_t *r)
+{
+#if (NGX_HTTP_SSL)
+    return r->connection->ssl != NULL;
+#else
+    return 0;
+#endif
 }

@@ -10,8 +10,8 @@
 
 
 /*
- * The session's token from the request's cookie: NGX_OK, or NGX_DECLINED
- * when there is none
+ * The session's token from the request's cookie: NGX_OK, NGX_DECLINED
+ * when there is none, NGX_ERROR when there are several
  */
 ngx_int_t ngx_http_bulletdrop_session_token(ngx_http_request_t *r,
     ngx_str_t *token);
@@ -24,9 +24,15 @@ ngx_int_t ngx_http_bulletdrop_session_token(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_session_same_origin(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 
-/* a new token for user, in the cookie of the answer */
+/* a session is renewed while it is used, up to this long after sign-in */
+#define NGX_HTTP_BULLETDROP_SESSION_MAX  (30 * 24 * 60 * 60)
+
+/*
+ * A new token for user, in the cookie of the answer; since: when the
+ * session began (0: now)
+ */
 ngx_int_t ngx_http_bulletdrop_session_set(ngx_http_request_t *r,
-    ngx_http_bulletdrop_user_t *user);
+    ngx_http_bulletdrop_user_t *user, time_t since);
 
 /* the cookie gone from the browser, with the answer */
 ngx_int_t ngx_http_bulletdrop_session_clear(ngx_http_request_t *r);

@@ -158,6 +158,49 @@ subtest 'an upload with the cookie is refused before its body' => sub {
     is($ok->{json}{name}, 'app.txt', '... stored');
 };
 
+subtest 'one session cookie, by its exact name' => sub {
+    my ($token) = cookie_of(session_login($alice));
+    my $res = $t->get('/api/users/me',
+                      headers => [ Cookie => "bd_session=x; bd_session=$token" ]);
+    is_error($res, 401, 'invalid_token',
+             'two bd_session cookies (one may be planted): 401');
+    ok(!$res->{headers}{'set-cookie'}, '... and neither is cleared');
+    is_error($t->get('/api/users/me',
+                     headers => [ Cookie => "bd_session=$token",
+                                  Cookie => 'bd_session=x' ]),
+             401, 'invalid_token', 'also in two Cookie headers');
+    is_error($t->get('/api/users/me',
+                     headers => [ Cookie => "BD_SESSION=$token" ]),
+             401, 'unauthorized', 'BD_SESSION is another cookie');
+    is(with_cookie('GET', '/api/users/me', $token)->{status}, 200,
+       'one, among others: 200');
+};
+
+subtest 'a GET that makes a key wants the site too' => sub {
+    my ($token) = cookie_of(session_login($alice));
+    my $count = sub {
+        scalar @{ $t->get('/api/users/me/api-keys', token => $alice->{key})
+                  ->{json}{api_keys} };
+    };
+    my $before = $count->();
+    for my $path ('/api/users/me/sharex?new_key=1',
+                  '/api/users/me/flameshot?new_key=1') {
+        is_error(with_cookie('GET', $path, $token), 403, 'csrf',
+                 "$path with the cookie, from nowhere: 403");
+        is_error(with_cookie('GET', $path, $token,
+                             headers => [ 'Sec-Fetch-Site' => 'same-site' ]),
+                 403, 'csrf', '... from a sibling host: 403');
+        is(with_cookie('GET', $path, $token,
+                       headers => [ 'Sec-Fetch-Site' => 'same-origin' ])
+           ->{status}, 200, '... from the site\'s pages: 200');
+    }
+    is($count->(), $before + 2, 'two keys made, by the two that could');
+    is(with_cookie('GET', '/api/users/me/sharex', $token)->{status}, 200,
+       'without new_key it makes nothing and needs nothing');
+    is($t->get('/api/users/me/sharex?new_key=1', token => $alice->{key})
+       ->{status}, 200, 'a bearer credential needs nothing either');
+};
+
 subtest 'an API key in the cookie is no session' => sub {
     is_error(with_cookie('GET', '/api/users/me', $alice->{key}), 401,
              'invalid_token', 'an API key as the cookie: 401');
@@ -189,6 +232,34 @@ subtest 'a session is renewed past half its life, then expires unused'
              'token_expired', 'the old one has expired');
     is(with_cookie('GET', '/api/users/me', $renewed)->{status}, 200,
        'the renewed one goes on');
+};
+
+subtest 'renewals keep the sign-in time, and stop 30 days after it' => sub {
+    my ($token) = cookie_of(session_login($alice));
+    my $claims = (BulletDrop::Test::jwt_decode($token))[1];
+    cmp_ok(abs(($claims->{sat} // 0) - time), '<', 60,
+           'a session token says when its user signed in (sat)');
+    my $plain = $t->login($alice->{name}, $alice->{password});
+    ok(!exists +(BulletDrop::Test::jwt_decode($plain))[1]{sat},
+       'a bearer token does not');
+
+    my $now = int time;
+    my %old = (sub => "$alice->{id}", ver => 1, exp => $now + 2);
+    my $day = 24 * 3600;
+    my $young = $t->jwt(claims => { %old, sat => $now - 29 * $day });
+    my ($renewed) = cookie_of(with_cookie('GET', '/api/users/me', $young));
+    ok($renewed, 'signed in 29 days ago: renewed');
+    is((BulletDrop::Test::jwt_decode($renewed // ''))[1]{sat},
+       $now - 29 * $day, '... with the same sign-in time');
+
+    my $old = $t->jwt(claims => { %old, sat => $now - 31 * $day });
+    my $res = with_cookie('GET', '/api/users/me', $old);
+    is($res->{status}, 200, 'signed in 31 days ago: still in until it '
+       . 'expires');
+    ok(!$res->{headers}{'set-cookie'}, '... but not renewed');
+    ok(!cookie_of(with_cookie('GET', '/api/users/me',
+                              $t->jwt(claims => \%old))),
+       'a token without sat (a bearer one in the cookie) is not renewed');
 };
 
 subtest 'a password change re-issues the session, and ends the others'
@@ -237,6 +308,13 @@ subtest 'logout clears the cookie' => sub {
     is($a->{'max-age'}, 0, '... and expires now');
     is($t->post('/api/auth/logout')->{status}, 204,
        'without a cookie: 204 all the same');
+    is_error($t->post('/api/auth/logout',
+                      headers => [ Origin => 'http://evil.example' ]),
+             403, 'csrf', 'another site\'s form, with no cookie (SameSite): '
+             . '403, its clearing cookie never sent');
+    is_error($t->post('/api/auth/logout',
+                      headers => [ 'Sec-Fetch-Site' => 'cross-site' ]),
+             403, 'csrf', 'Sec-Fetch-Site: cross-site: 403');
 };
 
 subtest 'Secure over TLS' => sub {
@@ -261,8 +339,23 @@ EOF
                                            session => JSON::PP::true })],
         check => 0);
     is($rc, 0, 'curl logs in over TLS');
-    like($out, qr/^set-cookie: bd_session=[^\r\n]*; Secure\r?$/mi,
-         'the cookie is Secure');
+    my ($cookie) = $out =~ /^set-cookie: ([^\r\n]*)/mi;
+    like($cookie // '', qr/\A__Host-bd_session=[\w-]+\.[\w-]+\.[\w-]+; /,
+         'the cookie is __Host-bd_session: only this host may set it');
+    like($cookie // '', qr/; Path=\/; HttpOnly; SameSite=Strict; Secure; /,
+         'Secure, for "/" as the prefix wants, HttpOnly, SameSite=Strict');
+    my ($jwt) = ($cookie // '') =~ /=([^;]+)/;
+    my $me = sub {
+        my ($c) = @_;
+        my ($rc, $out) = run_cmd(['curl', '-sSk', '--max-time', '20',
+                                  '-o', '/dev/null', '-w', '%{http_code}',
+                                  "https://127.0.0.1:$port/api/users/me",
+                                  '-H', "Cookie: $c"], check => 0);
+        return $out;
+    };
+    is($me->("__Host-bd_session=$jwt"), 200, 'it is the session over TLS');
+    is($me->("bd_session=$jwt"), 401,
+       'a plain bd_session is not, over TLS');
     $t->restart_nginx(registration => 'open', files => 1,
                       base_domain => 'localhost');
 };
@@ -326,6 +419,24 @@ subtest 'invites: listed without their codes, revoked while unused' => sub {
     is_error($t->register('erin', 'erin password',
                           invite => $made->{json}{code}),
              403, 'invalid_invite', 'and its code lets nobody in');
+
+    # a registration that commits while the revocation waits for its lock
+    my $racy = $t->post('/api/admin/invites', token => $admin->{key})
+               ->{json}{id};
+    $t->pg->query('BEGIN');
+    $t->pg->query("INSERT INTO users (username, password_hash, invite_id) "
+                  . "VALUES ('racer', 'x', $racy)");
+    my $x = $t->http->begin('DELETE', "/api/admin/invites/$racy",
+                            token => $admin->{key});
+    BulletDrop::Test::wait_until(sub {
+        $t->pg->psql('SELECT count(*) FROM pg_locks WHERE NOT granted')
+            ->[0][0] > 0;
+    });
+    $t->pg->query('COMMIT');
+    is_error($x->answer(10) // { status => 0 }, 404, 'not_found',
+             'an invite used while its revocation waited: 404, not revoked');
+    is($t->pg->query("SELECT invite_id FROM users WHERE username = 'racer'")
+       ->[0][0], $racy, 'the user still names the invite');
 };
 
 subtest '$bulletdrop_file_origins names the enabled file domains' => sub {

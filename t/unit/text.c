@@ -338,5 +338,29 @@ main(void)
     bd_hex_encode(hexin, 0, out);
     is_str(out, "", "hex of nothing");
 
+    /* cookies */
+
+    {
+        static const char  *h = "a=1; bd_session=tok.en ;BD_SESSION=x;"
+                                "  bd=2;bd_session2=y; bd_session";
+        const char         *v;
+        size_t              vl;
+
+        ok(bd_cookie_find(h, strlen(h), "bd_session", 10, &v, &vl) == 1
+           && vl == 6 && memcmp(v, "tok.en", 6) == 0,
+           "a cookie among others, trimmed; names are case-sensitive");
+        ok(bd_cookie_find(h, strlen(h), "bd", 2, &v, &vl) == 1
+           && vl == 1 && *v == '2', "a name that prefixes others");
+        ok(bd_cookie_find(h, strlen(h), "nope", 4, &v, &vl) == 0,
+           "absent: 0");
+        ok(bd_cookie_find("x=1; x=2", 8, "x", 1, &v, &vl) == 2
+           && vl == 1 && *v == '1', "twice: 2, and the first's value");
+        ok(bd_cookie_find("x=", 2, "x", 1, &v, &vl) == 1 && vl == 0,
+           "an empty value");
+        ok(bd_cookie_find("x=\"q\"", 5, "x", 1, &v, &vl) == 1 && vl == 3,
+           "quotes are the value's");
+        ok(bd_cookie_find("", 0, "x", 1, &v, &vl) == 0, "an empty header");
+    }
+
     return tap_done();
 }
