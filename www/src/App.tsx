@@ -8,7 +8,7 @@ import { copyText } from './clipboard';
 import { Dialog } from './components/Dialog';
 import { Icon, Logo } from './components/Icons';
 import { navigate, onLinkClick, useLocation } from './router';
-import { addFiles, getCopyOnDone, onUploaded, setUploadUnauthorized } from './uploads';
+import { addFiles, getCopyOnDone, getOptions, onUploaded, setOptions, setUploadUnauthorized } from './uploads';
 import { Login, Register } from './pages/Auth';
 import { Files, prefetchFiles } from './pages/Files';
 import { Settings } from './pages/Settings';
@@ -16,9 +16,15 @@ import { Admin } from './pages/Admin';
 
 const SIGNED_OUT_PAGES = ['/login', '/register'];
 
+interface ToastAction {
+  label: string;
+  run: () => void;
+}
+
 interface Toast {
   text: string;
   kind: 'ok' | 'error';
+  action?: ToastAction;
   n: number;
 }
 
@@ -65,10 +71,11 @@ export function App() {
   useEffect(boot, []);
 
   const timer = useRef<number>();
-  const showToast = useCallback((text: string, kind: 'ok' | 'error' = 'ok') => {
-    setToast((t) => ({ text, kind, n: (t?.n ?? 0) + 1 }));
+  const showToast = useCallback((text: string, kind: 'ok' | 'error' = 'ok', action?: ToastAction) => {
+    setToast((t) => ({ text, kind, action, n: (t?.n ?? 0) + 1 }));
     clearTimeout(timer.current);
-    timer.current = window.setTimeout(() => setToast(null), kind === 'error' ? 6000 : 3500);
+    // one with a button stays long enough to be reached
+    timer.current = window.setTimeout(() => setToast(null), action ? 12000 : kind === 'error' ? 6000 : 3500);
   }, []);
 
   const refreshMe = useCallback(() => {
@@ -82,15 +89,32 @@ export function App() {
       onUploaded((u) => {
         refreshMe();
         if (!getCopyOnDone()) return;
+        const offer: ToastAction = {
+          label: 'Copy link',
+          run: () =>
+            copyText(u.url).then(
+              () => showToast('Link copied'),
+              () => showToast('The browser did not let the link be copied; it is in the list below.', 'error'),
+            ),
+        };
+        // A browser lets a page write the clipboard while the user's last
+        // gesture (the paste, the drop, the click) is fresh; past that it
+        // asks for a permission. Rather than a prompt, a button.
+        if (navigator.userActivation && !navigator.userActivation.isActive) {
+          showToast(`${u.name} is uploaded.`, 'ok', offer);
+          return;
+        }
         copyText(u.url).then(
           () => showToast('Link copied'),
-          (e) => showToast(`Uploaded, but the link could not be copied: ${e?.message || e}`, 'error'),
+          () => showToast(`${u.name} is uploaded.`, 'ok', offer),
         );
       }),
     [],
   );
 
   const signOut = useCallback(() => {
+    // the next person on this browser starts with plain uploads
+    setOptions({ ...getOptions(), expires: 'never', maxViews: '' });
     api('POST', '/api/auth/logout').catch(() => {}).finally(() => {
       setMe(null);
       setNotice('You have signed out.');
@@ -195,6 +219,11 @@ export function App() {
           <>
             <Icon name={toast.kind === 'ok' ? 'check' : 'x'} />
             <span key={toast.n}>{toast.text}</span>
+            {toast.action && (
+              <button type="button" class="toast-action" onClick={() => toast.action!.run()} data-testid="toast-action">
+                {toast.action.label}
+              </button>
+            )}
           </>
         )}
       </div>

@@ -17,7 +17,7 @@ export interface AppState {
   setMe: (p: Profile) => void;
   /* re-reads the profile (usage after an upload or delete) */
   refreshMe: () => void;
-  toast: (text: string, kind?: 'ok' | 'error') => void;
+  toast: (text: string, kind?: 'ok' | 'error', action?: { label: string; run: () => void }) => void;
   confirm: (o: ConfirmOptions) => Promise<boolean>;
   signOut: () => void;
 }

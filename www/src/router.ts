@@ -8,6 +8,8 @@ export function navigate(to: string, replace = false) {
   if (to === location.pathname + location.search) return;
   if (replace) history.replaceState(null, '', to);
   else history.pushState(null, '', to);
+  // a new page starts at its top (Back keeps the browser's own restoring)
+  window.scrollTo(0, 0);
   listeners.forEach((l) => l());
 }
 

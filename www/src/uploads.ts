@@ -32,14 +32,16 @@ interface Job {
 
 const PARALLEL = 3;
 
-/* The options of the next batch, kept across visits. */
-let options: UploadOptions = { domain: '', expires: 'never', maxViews: '', ...load<Partial<UploadOptions>>('uploadOptions', {}) };
+/* The options of the next batch.  Only the domain is kept across visits:
+ * an expiry or a view limit picked once must not quietly apply to every
+ * later upload, or to the next person to sign in on this browser. */
+let options: UploadOptions = { domain: load<Partial<UploadOptions>>('uploadOptions', {}).domain ?? '', expires: 'never', maxViews: '' };
 let copyOnDone = load<boolean>('copyOnDone', true);
 
 export const getOptions = () => options;
 export function setOptions(o: UploadOptions) {
   options = o;
-  save('uploadOptions', o);
+  save('uploadOptions', { domain: o.domain });
   changed();
 }
 export const getCopyOnDone = () => copyOnDone;

@@ -50,7 +50,7 @@ export function UploadPanel() {
   const summary = [
     opts.domain || defaultName || 'default domain',
     opts.expires === 'never' ? 'never expires' : `expires in ${expiryLabel}`,
-    opts.maxViews.trim() ? `${opts.maxViews.trim()} views` : 'unlimited views',
+    opts.maxViews.trim() ? `${opts.maxViews.trim()} ${opts.maxViews.trim() === '1' ? 'view' : 'views'}` : 'unlimited views',
   ].join(' · ');
   const finished = items.some((it) => it.status !== 'queued' && it.status !== 'uploading');
 

@@ -107,7 +107,7 @@ function Users() {
                   <td data-label="Usage">
                     <span>
                       {bytes(u.usage.bytes)}
-                      <span class="muted small-text"> · {u.usage.files} files</span>
+                      <span class="muted small-text"> · {u.usage.files} {u.usage.files === 1 ? 'file' : 'files'}</span>
                     </span>
                   </td>
                   <td data-label="Quota">
