@@ -8,7 +8,7 @@ import { copyText } from './clipboard';
 import { Dialog } from './components/Dialog';
 import { Icon, Logo } from './components/Icons';
 import { navigate, onLinkClick, useLocation } from './router';
-import { addFiles, getCopyOnDone, getOptions, onUploaded, setOptions, setUploadUnauthorized } from './uploads';
+import { addFiles, getCopyOnDone, getOptions, onUploaded, setOptions, setProfileSource, setUploadUnauthorized } from './uploads';
 import { Login, Register } from './pages/Auth';
 import { Files, prefetchFiles } from './pages/Files';
 import { Settings } from './pages/Settings';
@@ -55,6 +55,7 @@ export function App() {
   }, [me]);
   setUnauthorizedHandler(signedOut);
   setUploadUnauthorized(signedOut);
+  setProfileSource(() => me ?? null);
 
   const boot = useCallback(() => {
     setFatal('');

@@ -1,7 +1,7 @@
 // The upload queue: files dropped, pasted or picked, sent a few at a time
 // with XMLHttpRequest (fetch has no upload progress), each cancellable.
 import { useEffect, useState } from 'preact/hooks';
-import { errorFrom, describeError, type Config, type Upload, type ApiError } from './api';
+import { errorFrom, describeError, type Config, type Profile, type Upload, type ApiError } from './api';
 import { bytes, extension } from './format';
 import { load, save } from './store';
 
@@ -70,6 +70,19 @@ function update(key: number, patch: Partial<Item>) {
   listeners.forEach((l) => l());
 }
 
+/* The signed-in user's profile, for what is left of a quota. */
+let profile: () => Profile | null = () => null;
+export function setProfileSource(f: () => Profile | null) {
+  profile = f;
+}
+
+/* "You have 1.0 MB left of 5.0 MB.", or '' without a quota */
+function quotaLeft(): string {
+  const p = profile();
+  if (!p || p.quota_bytes == null) return '';
+  return ` You have ${bytes(Math.max(0, p.quota_bytes - p.usage.bytes))} left of ${bytes(p.quota_bytes)}.`;
+}
+
 export function setUploadUnauthorized(f: (e: ApiError) => void) {
   unauthorized = f;
 }
@@ -95,6 +108,10 @@ export function precheck(file: File, config: Config): string | null {
   if (file.size === 0) return 'The file is empty.';
   if (file.size > config.max_file_size) {
     return `Too large: ${bytes(file.size)} is over this server’s limit of ${bytes(config.max_file_size)}.`;
+  }
+  const p = profile();
+  if (p && p.quota_bytes != null && file.size > p.quota_bytes - p.usage.bytes) {
+    return `Over your storage quota: ${bytes(file.size)} does not fit.${quotaLeft()}`;
   }
   const allowed = config.allowed_extensions.map((e) => e.toLowerCase());
   const ext = extension(file.name);
@@ -179,7 +196,7 @@ function send(j: Job) {
       return;
     }
     const e = errorFrom(xhr.status, xhr.responseText, xhr.getResponseHeader('Retry-After'));
-    finish(j, { status: 'error', error: describeError(e) });
+    finish(j, { status: 'error', error: describeError(e) + (e.code === 'quota_exceeded' ? quotaLeft() : '') });
     if (xhr.status === 401 || e.code === 'account_disabled') unauthorized(e);
   };
   // A refusal that comes before the body is sent may close the connection
