@@ -202,3 +202,75 @@ export async function config() {
 }
 
 export const shot = (page, name) => page.screenshot({ path: path.join(env.shots, `${name}.png`) });
+
+/* ---- files, and the gallery's first load ---- */
+
+export async function upload(cookie, name, bytes, headers = {}) {
+  const form = new FormData();
+  form.append('file', new Blob([bytes]), name);
+  const r = await fetch(`${env.url}/api/uploads`, { method: 'POST', headers: { Cookie: cookie, Origin: env.url, ...headers }, body: form });
+  if (r.status !== 201) throw new Error(`upload ${name}: ${r.status} ${await r.text()}`);
+  return r.json();
+}
+
+/** n small PNGs through the API, 8 at a time. */
+export async function uploadMany(cookie, n) {
+  const jobs = Array.from({ length: n }, (_, i) => i);
+  const worker = async () => {
+    for (let i; (i = jobs.shift()) !== undefined; ) await upload(cookie, `shot-${String(i).padStart(3, '0')}.png`, png(160, 100, i));
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+}
+
+/** A cold first load of /files in a new context signed in with the
+ *  cookie: when the 100th tile was in the document (ms after navigation
+ *  start), the layout shift while it loads and scrolls through, and the
+ *  pages of the API it asked for.  The caller closes ctx. */
+export async function loadGallery(browser, cookie) {
+  const ctx = await newContext(browser, { viewport: { width: 1280, height: 860 } });
+  await ctx.addCookies(
+    cookie.split('; ').map((c) => {
+      const [name, ...v] = c.split('=');
+      return { name, value: v.join('='), url: `${env.url}/api/` };
+    }),
+  );
+  // Before any script of the page: watch for layout shifts, and note when
+  // the 100th tile is in the document.
+  await ctx.addInitScript(() => {
+    window.__cls = 0;
+    new PerformanceObserver((list) => {
+      for (const e of list.getEntries()) {
+        if (e.hadRecentInput) continue;
+        window.__cls += e.value;
+        // what moved, to say so when it fails
+        window.__shifts = (window.__shifts || []).concat(
+          e.sources.map((s) => `${e.value.toFixed(3)} ${s.node?.nodeName}.${s.node?.className || ''} at ${e.startTime.toFixed(0)} ms`),
+        );
+      }
+    }).observe({ type: 'layout-shift', buffered: true });
+    new MutationObserver((_, obs) => {
+      if (document.querySelectorAll('[data-testid=gallery-item]').length >= 100) {
+        window.__t100 = performance.now();
+        obs.disconnect();
+      }
+    }).observe(document, { subtree: true, childList: true });
+  });
+  const page = await ctx.newPage();
+  const pages = [];
+  page.on('request', (r) => r.url().includes('/api/uploads?') && pages.push(r.url()));
+  await page.goto(`${env.url}/files`);
+  const last = page.getByTestId('gallery-item').nth(99);
+  await last.waitFor();
+  const t100 = await page.evaluate(() => window.__t100);
+  await last.scrollIntoViewIfNeeded();
+  // scroll back through so the lazy images load, then let shifts settle
+  for (let y = 0; y < 8; y++) {
+    await page.mouse.wheel(0, -600);
+    await page.waitForTimeout(80);
+  }
+  await page.waitForFunction(() => [...document.querySelectorAll('.tile img')].filter((i) => i.getBoundingClientRect().top < innerHeight).every((i) => i.complete));
+  await page.waitForTimeout(300);
+  const cls = await page.evaluate(() => window.__cls);
+  const shifts = (await page.evaluate(() => window.__shifts)) || [];
+  return { ctx, page, t100, cls, shifts, pages };
+}
