@@ -785,25 +785,18 @@ static void
 ngx_http_bulletdrop_user_done(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    char                       *state;
     ngx_http_request_t         *r;
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
 
     /* the default domain was deleted since it was checked */
-    if (q->status == NGX_HTTP_BULLETDROP_DB_OK
-        && PQresultStatus(res) == PGRES_FATAL_ERROR)
-    {
-        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-        if (state && ngx_strcmp(state, "23503") == 0) {
-            ngx_http_bulletdrop_finish(r,
-                ngx_http_bulletdrop_error_record(
-                    ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module),
-                    BD_ERR_INVALID_DOMAIN, NGX_HTTP_BULLETDROP_NOT_A_DOMAIN));
-            return;
-        }
+    if (ngx_http_bulletdrop_query_refused(q, res, "23503")) {
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(
+                ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module),
+                BD_ERR_INVALID_DOMAIN, NGX_HTTP_BULLETDROP_NOT_A_DOMAIN));
+        return;
     }
 
     ctx = ngx_http_bulletdrop_query_done(q, res);
@@ -1343,25 +1336,18 @@ static void
 ngx_http_bulletdrop_invite_deleted(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    char                       *state;
     ngx_http_request_t         *r;
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = q->data;
 
     /* used by a registration that committed while this one waited */
-    if (q->status == NGX_HTTP_BULLETDROP_DB_OK
-        && PQresultStatus(res) == PGRES_FATAL_ERROR)
-    {
-        state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
-
-        if (state && ngx_strcmp(state, "23503") == 0) {
-            ngx_http_bulletdrop_finish(r,
-                ngx_http_bulletdrop_error_record(
-                    ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module),
-                    BD_ERR_NOT_FOUND, NGX_HTTP_BULLETDROP_NO_INVITE));
-            return;
-        }
+    if (ngx_http_bulletdrop_query_refused(q, res, "23503")) {
+        ngx_http_bulletdrop_finish(r,
+            ngx_http_bulletdrop_error_record(
+                ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module),
+                BD_ERR_NOT_FOUND, NGX_HTTP_BULLETDROP_NO_INVITE));
+        return;
     }
 
     ctx = ngx_http_bulletdrop_query_done(q, res);

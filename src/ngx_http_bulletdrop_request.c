@@ -409,3 +409,21 @@ ngx_http_bulletdrop_header_in(ngx_http_request_t *r, const char *name,
         }
     }
 }
+
+
+ngx_uint_t
+ngx_http_bulletdrop_query_refused(ngx_http_bulletdrop_db_query_t *q,
+    PGresult *res, const char *sqlstate)
+{
+    char  *state;
+
+    if (q->status != NGX_HTTP_BULLETDROP_DB_OK
+        || PQresultStatus(res) != PGRES_FATAL_ERROR)
+    {
+        return 0;
+    }
+
+    state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+
+    return state != NULL && ngx_strcmp(state, sqlstate) == 0;
+}

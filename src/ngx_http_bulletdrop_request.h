@@ -51,6 +51,14 @@ ngx_int_t ngx_http_bulletdrop_base_url(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
     ngx_str_t *url);
 
+/*
+ * In a query handler: whether the statement ran and PostgreSQL refused it
+ * with that SQLSTATE ("23503": a foreign key), which the handler answers
+ * itself before ngx_http_bulletdrop_query_done() makes it a 500
+ */
+ngx_uint_t ngx_http_bulletdrop_query_refused(
+    ngx_http_bulletdrop_db_query_t *q, PGresult *res, const char *sqlstate);
+
 /* the first request header of that name (case-insensitive); NULL: none */
 ngx_table_elt_t *ngx_http_bulletdrop_header_in(ngx_http_request_t *r,
     const char *name, size_t len);

@@ -377,19 +377,9 @@ subtest 'the links name the host the client asked for' => sub {
 };
 
 subtest 'behind TLS the links say https' => sub {
-    my ($crt, $crt_key) = $t->tls_cert;
-
     my $port = free_port();
-    $t->restart_nginx(registration => 'open', http => <<"EOF");
-    server {
-        listen 127.0.0.1:$port ssl;
-        ssl_certificate $crt;
-        ssl_certificate_key $crt_key;
-        location /api/ {
-            bulletdrop_api;
-        }
-    }
-EOF
+    $t->restart_nginx(registration => 'open',
+                      http => $t->tls_api_server($port));
 
     my ($rc, $out, $err) = run_cmd(
         ['curl', '-sSk', '--max-time', '20',

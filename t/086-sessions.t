@@ -318,18 +318,9 @@ subtest 'logout clears the cookie' => sub {
 };
 
 subtest 'Secure over TLS' => sub {
-    my ($crt, $crt_key) = $t->tls_cert;
     my $port = free_port();
-    $t->restart_nginx(registration => 'open', http => <<"EOF");
-    server {
-        listen 127.0.0.1:$port ssl;
-        ssl_certificate $crt;
-        ssl_certificate_key $crt_key;
-        location /api/ {
-            bulletdrop_api;
-        }
-    }
-EOF
+    $t->restart_nginx(registration => 'open',
+                      http => $t->tls_api_server($port));
     my ($rc, $out) = run_cmd(
         ['curl', '-sSk', '-D', '-', '-o', '/dev/null', '--max-time', '20',
          "https://127.0.0.1:$port/api/auth/login",

@@ -303,6 +303,23 @@ sub tls_cert {
     return ($crt, $key);
 }
 
+# A server block for the http snippet of a configuration: the API over TLS
+# on 127.0.0.1:$port, with tls_cert()'s certificate.
+sub tls_api_server {
+    my ($self, $port) = @_;
+    my ($crt, $key) = $self->tls_cert;
+    return <<"EOF";
+    server {
+        listen 127.0.0.1:$port ssl;
+        ssl_certificate $crt;
+        ssl_certificate_key $key;
+        location /api/ {
+            bulletdrop_api;
+        }
+    }
+EOF
+}
+
 # bulletdrop_upload_dir of the last configuration (before any: the
 # default, <prefix>/html/static, which /static/ serves)
 sub upload_dir {
