@@ -469,6 +469,10 @@ bd_cookie_find(const char *header, size_t len, const char *name,
             }
         }
 
+        if (semi == end) {
+            break;
+        }
+
         p = semi + 1;
     }
 

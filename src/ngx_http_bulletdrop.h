@@ -166,6 +166,8 @@ struct ngx_http_bulletdrop_ctx_s {
     unsigned                        session_renew:1;
     /* when the session's user signed in; 0: unknown */
     time_t                          session_since;
+    /* the answer's Set-Cookie of the session: one, even when set twice */
+    ngx_table_elt_t                *session_cookie;
 
     /* who asked: set once the request is authenticated */
     ngx_http_bulletdrop_user_t      user;

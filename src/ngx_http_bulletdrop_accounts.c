@@ -335,6 +335,15 @@ ngx_http_bulletdrop_register_done(ngx_http_bulletdrop_db_query_t *q,
                 return;
             }
         }
+
+        /* foreign_key_violation: the invite was revoked meanwhile */
+        if (state && ngx_strcmp(state, "23503") == 0) {
+            ngx_http_bulletdrop_finish(r,
+                ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_INVITE,
+                                                 "that invite does not exist "
+                                                 "or has expired"));
+            return;
+        }
     }
 
     ctx = ngx_http_bulletdrop_query_done(q, res);
@@ -557,7 +566,10 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
         return;
     }
 
-    if (ngx_http_bulletdrop_jwt_issue(r, &ctx->user, 0, &token) != NGX_OK) {
+    if (ngx_http_bulletdrop_jwt_issue(r, &ctx->user, 0,
+                                      ngx_time() + bmcf->jwt_ttl, &token)
+        != NGX_OK)
+    {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
                       "bulletdrop: cannot make a JWT");
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

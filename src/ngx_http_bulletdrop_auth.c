@@ -23,6 +23,9 @@
 #include "bd_text.h"
 
 
+/* an upload id, longer than ours will ever be */
+#define NGX_HTTP_BULLETDROP_ID_MAX  64
+
 /* no token of ours comes near it; longer ones are not even parsed */
 #define NGX_HTTP_BULLETDROP_TOKEN_MAX  2048
 
@@ -453,7 +456,8 @@ done:
 
 ngx_int_t
 ngx_http_bulletdrop_jwt_issue(ngx_http_request_t *r,
-    ngx_http_bulletdrop_user_t *user, time_t since, ngx_str_t *token)
+    ngx_http_bulletdrop_user_t *user, time_t since, time_t expires,
+    ngx_str_t *token)
 {
     char                             *text;
     u_char                            sub[NGX_INT64_LEN + 1];
@@ -476,7 +480,7 @@ ngx_http_bulletdrop_jwt_issue(ngx_http_request_t *r,
 
     if (jwt_add_grant(jwt, "sub", (char *) sub) != 0
         || jwt_add_grant_int(jwt, "iat", now) != 0
-        || jwt_add_grant_int(jwt, "exp", now + bmcf->jwt_ttl) != 0
+        || jwt_add_grant_int(jwt, "exp", expires) != 0
         || jwt_add_grant_int(jwt, "ver", user->token_version) != 0
         || (since && jwt_add_grant_int(jwt, "sat", since) != 0)
         || jwt_set_alg(jwt, JWT_ALG_HS256, bmcf->jwt_secret.data,
@@ -554,14 +558,14 @@ ngx_http_bulletdrop_delete_token(ngx_http_request_t *r, ngx_str_t *id,
 {
     u_char                           *p;
     unsigned int                      n;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
     u_char                            md[EVP_MAX_MD_SIZE];
     u_char                            msg[sizeof("bulletdrop delete link ")
-                                          + 64];
-    ngx_http_bulletdrop_main_conf_t  *bmcf;
+                                          + NGX_HTTP_BULLETDROP_ID_MAX];
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
-    if (id->len > 64) {
+    if (id->len > NGX_HTTP_BULLETDROP_ID_MAX) {
         return NGX_ERROR;
     }
 

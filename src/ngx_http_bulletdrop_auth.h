@@ -31,12 +31,13 @@ ngx_int_t ngx_http_bulletdrop_auth_request(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_http_bulletdrop_step_pt next);
 
 /*
- * An access token for the user; NGX_ERROR when libjwt fails.  since: for
- * a browser session, when its user signed in (the "sat" claim, which its
- * renewals keep); 0 for none.
+ * An access token for the user, valid until expires; NGX_ERROR when libjwt
+ * fails.  since: for a browser session, when its user signed in (the "sat"
+ * claim, which its renewals keep); 0 for none.
  */
 ngx_int_t ngx_http_bulletdrop_jwt_issue(ngx_http_request_t *r,
-    ngx_http_bulletdrop_user_t *user, time_t since, ngx_str_t *token);
+    ngx_http_bulletdrop_user_t *user, time_t since, time_t expires,
+    ngx_str_t *token);
 
 /*
  * A random secret: prefix + base64url of n bytes from OpenSSL, and the hex

@@ -617,7 +617,10 @@ ngx_http_bulletdrop_domains_origins(ngx_http_request_t *r, ngx_str_t *out)
      * a copy of the names there are, made under the lock and formatted
      * without it; room for them is made first, without it too
      */
+    ngx_shmtx_lock(&dw->shpool->mutex);
     n = dw->sh->n;
+    ngx_shmtx_unlock(&dw->shpool->mutex);
+
     if (n == 0) {
         return NGX_OK;
     }

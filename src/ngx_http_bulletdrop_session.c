@@ -116,13 +116,27 @@ ngx_int_t
 ngx_http_bulletdrop_session_set(ngx_http_request_t *r,
     ngx_http_bulletdrop_user_t *user, time_t since)
 {
+    time_t                            now, expires;
     ngx_str_t                         token;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
-    if (ngx_http_bulletdrop_jwt_issue(r, user, since ? since : ngx_time(),
-                                      &token)
+    now = ngx_time();
+
+    if (since == 0) {
+        since = now;
+    }
+
+    /* never past the limit from sign-in, whatever bulletdrop_jwt_ttl says */
+    expires = ngx_min(now + bmcf->jwt_ttl,
+                      since + NGX_HTTP_BULLETDROP_SESSION_MAX);
+
+    if (expires <= now) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_bulletdrop_jwt_issue(r, user, since, expires, &token)
         != NGX_OK)
     {
         ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
@@ -133,7 +147,7 @@ ngx_http_bulletdrop_session_set(ngx_http_request_t *r,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "bulletdrop session: a new cookie for user #%L", user->id);
 
-    return ngx_http_bulletdrop_session_cookie(r, &token, bmcf->jwt_ttl);
+    return ngx_http_bulletdrop_session_cookie(r, &token, expires - now);
 }
 
 
@@ -185,8 +199,10 @@ static ngx_int_t
 ngx_http_bulletdrop_session_cookie(ngx_http_request_t *r, ngx_str_t *token,
     time_t max_age)
 {
-    u_char  *p;
-    size_t   len;
+    u_char                     *p;
+    size_t                      len;
+    ngx_table_elt_t            *h;
+    ngx_http_bulletdrop_ctx_t  *ctx;
 
     len = sizeof(NGX_HTTP_BULLETDROP_SESSION_TLS_COOKIE "=") - 1 + token->len
           + sizeof(NGX_HTTP_BULLETDROP_SESSION_TLS_ATTRS) - 1
@@ -212,7 +228,28 @@ ngx_http_bulletdrop_session_cookie(ngx_http_request_t *r, ngx_str_t *token,
               - p;
     }
 
-    return ngx_http_bulletdrop_header_out(r, "Set-Cookie", (char *) p, len);
+    /* a renewal then a password change: the last cookie set is the one */
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    h = ctx ? ctx->session_cookie : NULL;
+
+    if (h == NULL) {
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_ERROR;
+        }
+
+        h->hash = 1;
+        ngx_str_set(&h->key, "Set-Cookie");
+
+        if (ctx) {
+            ctx->session_cookie = h;
+        }
+    }
+
+    h->value.data = p;
+    h->value.len = len;
+
+    return NGX_OK;
 }
 
 

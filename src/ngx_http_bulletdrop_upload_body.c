@@ -18,8 +18,6 @@
 #include <openssl/rand.h>
 
 
-
-
 static ngx_int_t ngx_http_bulletdrop_upload_write(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, u_char *p, size_t n);
 static int ngx_http_bulletdrop_part_begin(void *data,

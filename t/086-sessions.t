@@ -262,6 +262,34 @@ subtest 'renewals keep the sign-in time, and stop 30 days after it' => sub {
        'a token without sat (a bearer one in the cookie) is not renewed');
 };
 
+subtest 'the 30 days are a hard end, and one answer sets one cookie' => sub {
+    my $now = int time;
+    my $sat = $now - 30 * 24 * 3600 + 100;
+    my $near = $t->jwt(claims => { sub => "$alice->{id}", ver => 1,
+                                   exp => $now + 2, sat => $sat });
+    my ($renewed, $a) = cookie_of(with_cookie('GET', '/api/users/me', $near));
+    ok($renewed, '100 s before the end: renewed');
+    my $exp = (BulletDrop::Test::jwt_decode($renewed // ''))[1]{exp} // 0;
+    cmp_ok($exp, '<=', $sat + 30 * 24 * 3600,
+           '... but its token expires at the end, not a whole life later');
+    cmp_ok($a->{'max-age'}, '<=', 100, '... and so does its cookie');
+
+    # a session due for renewal that changes its password
+    my $dave = $t->new_user('dave2');
+    my $due = $t->jwt(claims => { sub => "$dave->{id}", ver => 1,
+                                  exp => int(time) + 3, sat => $now - 60 });
+    my $res = with_cookie('PATCH', '/api/users/me', $due,
+                          json => { current_password => $dave->{password},
+                                    new_password => 'dave\'s new password' },
+                          headers => [ Origin => $SITE ]);
+    is($res->{status}, 200, 'a password change with a session due for renewal');
+    my $n = () = ($res->{headers}{'set-cookie'} // '') =~ /bd_session=/g;
+    is($n, 1, 'one Set-Cookie for the session, not two');
+    my ($fresh) = cookie_of($res);
+    is(with_cookie('GET', '/api/users/me', $fresh // '')->{status}, 200,
+       'the one that works');
+};
+
 subtest 'a password change re-issues the session, and ends the others'
 => sub {
     my $bob = $t->new_user('bob');
@@ -428,6 +456,24 @@ subtest 'invites: listed without their codes, revoked while unused' => sub {
              'an invite used while its revocation waited: 404, not revoked');
     is($t->pg->query("SELECT invite_id FROM users WHERE username = 'racer'")
        ->[0][0], $racy, 'the user still names the invite');
+
+    # and the other way: a revocation that commits while a registration
+    # with its code waits to check it
+    my $late = $t->post('/api/admin/invites', token => $admin->{key});
+    $t->pg->query('BEGIN');
+    $t->pg->query("DELETE FROM invites WHERE id = $late->{json}{id}");
+    my $y = $t->http->begin('POST', '/api/auth/register',
+                            json => { username => 'latecomer',
+                                      password => 'latecomer password',
+                                      invite => $late->{json}{code} });
+    BulletDrop::Test::wait_until(sub {
+        $t->pg->psql('SELECT count(*) FROM pg_locks WHERE NOT granted')
+            ->[0][0] > 0;
+    });
+    $t->pg->query('COMMIT');
+    is_error($y->answer(10) // { status => 0 }, 403, 'invalid_invite',
+             'a registration whose invite was revoked as it checked it: '
+             . '403 invalid_invite, not a 500');
 };
 
 subtest '$bulletdrop_file_origins names the enabled file domains' => sub {
