@@ -31,6 +31,9 @@ MODULE     := $(BUILD)/ngx_http_bulletdrop_module.so
 SOURCES    := ngx_http_bulletdrop_module.c config \
               $(wildcard src/*.c) $(wildcard src/*.h)
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+# V=1 shows every command of the build; quiet otherwise (errors and
+# warnings still show)
+Q          := $(if $(filter 1,$(V)),,@)
 
 # Built the way Debian builds nginx itself (dpkg-buildflags), so the module
 # is hardened like the binary that loads it.
@@ -106,30 +109,35 @@ $(NGX_BUILD)/objs/Makefile: config $(wildcard $(NGINX_SRC)/conf_flags) \
                             $(BUILD)/sources.list
 	@test -f $(NGINX_SRC)/conf_flags \
 	    || { echo "no $(NGINX_SRC): run 'make deps'" >&2; exit 1; }
-	rm -rf $(NGX_BUILD)
-	cp -a $(NGINX_SRC) $(NGX_BUILD)
-	cd $(NGX_BUILD) && source ./conf_flags && \
+	@echo "configuring a copy of nginx's sources in $(NGX_BUILD)"
+	$(Q)rm -rf $(NGX_BUILD)
+	$(Q)cp -a $(NGINX_SRC) $(NGX_BUILD)
+	$(Q)cd $(NGX_BUILD) && source ./conf_flags && \
 	    ./configure "$${NGX_CONF_FLAGS[@]}" \
 	        --with-cc-opt='$(CC_OPT)' --with-ld-opt='$(LD_OPT)' \
 	        --add-dynamic-module=$(TOP) > configure.log 2>&1 \
 	    || { tail -n 30 configure.log; exit 1; }
 
 $(MODULE): $(NGX_BUILD)/objs/Makefile $(SOURCES)
-	$(MAKE) -C $(NGX_BUILD) -f objs/Makefile -j$(JOBS) modules
+	@echo "building $@"
+	$(Q)$(MAKE) $(if $(Q),-s) -C $(NGX_BUILD) -f objs/Makefile -j$(JOBS) \
+	    modules
 	@# a new file, not the one a running nginx has mapped
-	cp $(NGX_BUILD)/objs/ngx_http_bulletdrop_module.so $@.new
-	mv -f $@.new $@
+	$(Q)cp $(NGX_BUILD)/objs/ngx_http_bulletdrop_module.so $@.new
+	$(Q)mv -f $@.new $@
 
 # npm ci, once per change of the lock file; the bundle, once per change of
 # a source.  Nothing is fetched at run time: nginx serves www/dist/.
 www: www/dist/index.html
 
 www/node_modules/.installed: www/package.json www/package-lock.json
-	cd www && npm ci --no-audit --no-fund --loglevel=error
+	@echo "installing the web app's npm packages (npm ci)"
+	$(Q)cd www && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
 www/dist/index.html: www/node_modules/.installed $(WWW_SOURCES)
-	cd www && npm run --silent build
+	@echo "bundling the web app into www/dist"
+	$(Q)cd www && npm run --silent build
 
 run: deps all www
 	@$(STACK) run

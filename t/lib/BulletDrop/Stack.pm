@@ -272,7 +272,7 @@ sub banner {
         '',
         'BulletDrop is running.',
         '',
-        "  URL         $url/",
+        "  URL         $url/   (the web app: sign in as the admin below)",
         "  Health      curl $url/api/health",
         "              $health",
         "  Run dir     $self->{dir}",
