@@ -172,6 +172,31 @@ await tap.step('a cancelled upload stops and says so', async () => {
   await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
 });
 
+await tap.step('a large image is not loaded whole into a tile', async () => {
+  // 9 MB behind a PNG's head: over the gallery's 8 MB for a tile
+  const rec = await page.evaluate(async (head) => {
+    const bytes = Uint8Array.from(atob(head), (c) => c.charCodeAt(0));
+    const form = new FormData();
+    form.append('file', new Blob([bytes, new Uint8Array(9 * 1024 * 1024)], { type: 'image/png' }), 'huge.png');
+    const r = await fetch('/api/uploads', { method: 'POST', body: form });
+    return r.json();
+  }, b64(png(20, 20, 4)));
+  tap.check(!!rec.id, `uploaded: ${JSON.stringify(rec).slice(0, 120)}`);
+  const fetched = [];
+  page.on('request', (r) => r.url() === rec.url && fetched.push(r.url()));
+  await page.reload();
+  const tile = page.locator(`[data-testid=gallery-item][data-id="${rec.id}"]`);
+  await tile.waitFor();
+  tap.check((await tile.locator('img').count()) === 0, 'no <img> in its tile');
+  tap.check(/Large image/.test(await tile.innerText()), 'the tile says it is a large image');
+  await tile.getByTestId('file-details').click();
+  const full = page.getByTestId('details-dialog').locator('img');
+  await full.waitFor();
+  tap.check((await full.getAttribute('src')) === rec.url, 'its details show the image itself');
+  await page.keyboard.press('Escape');
+  tap.check(fetched.length <= 1, `fetched ${fetched.length} time(s), by the details only`);
+});
+
 await tap.step('signing out ends the session', async () => {
   await page.getByTestId('signout').click();
   await page.getByTestId('login-username').waitFor();

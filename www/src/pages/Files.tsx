@@ -212,8 +212,14 @@ function kindIcon(u: Upload): IconName {
   return 'box';
 }
 
-function Preview({ u }: { u: Upload }) {
-  if (previewable(u)) {
+/* There are no thumbnails: a tile would load the whole file, which for a
+ * large image is megabytes for a few hundred pixels (on a phone's data
+ * too). Past this, a tile shows an icon; its details show the image. */
+const TILE_IMAGE_MAX = 8 * 1024 * 1024;
+
+function Preview({ u, tile }: { u: Upload; tile?: boolean }) {
+  const large = tile && u.size > TILE_IMAGE_MAX;
+  if (previewable(u) && !large) {
     return <img src={u.url} alt={u.name} loading="lazy" decoding="async" />;
   }
   const expired = isExpired(u.expires_at);
@@ -226,7 +232,9 @@ function Preview({ u }: { u: Upload }) {
           ? 'Expired'
           : left != null
             ? `${left} view${left === 1 ? '' : 's'} left`
-            : (u.name.split('.').pop() || '').toUpperCase()}
+            : large && previewable(u)
+              ? `Large image · ${bytes(u.size)}`
+              : (u.name.split('.').pop() || '').toUpperCase()}
       </span>
     </div>
   );
@@ -237,7 +245,7 @@ function Tile({ u, copy, remove, details }: { u: Upload } & Actions) {
   return (
     <li class="tile" data-testid="gallery-item" data-id={u.id} data-category={u.category}>
       <button type="button" class="thumb" onClick={() => details(u)} aria-label={`Details of ${u.name}`}>
-        <Preview u={u} />
+        <Preview u={u} tile />
         {u.expires_at && !isExpired(u.expires_at) && (
           <span class="badge" title={`Expires ${dateTime(u.expires_at)}`}>
             <Icon name="clock" size={12} /> {relative(u.expires_at)}
