@@ -437,10 +437,13 @@ ngx_http_bulletdrop_jwt_verify(ngx_http_request_t *r, ngx_str_t *token,
 
     *expires = exp;
 
-    /* a browser session's sign-in time; 0: not a session's token */
+    /*
+     * a browser session's sign-in time; 0: not a session's token, or one
+     * that says it began in the future, which no renewal may extend
+     */
     errno = 0;
     *since = jwt_get_grant_int(jwt, "sat");
-    if (errno != 0 || *since < 0) {
+    if (errno != 0 || *since < 0 || *since > ngx_time()) {
         *since = 0;
     }
 

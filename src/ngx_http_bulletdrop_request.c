@@ -301,13 +301,14 @@ ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
             port.len = p + r->headers_in.host->value.len - port.data;
 
             /*
-             * a port, 1 to 5 digits: anything else stays out of links and
-             * headers (ngx_atoi() takes any number of leading zeros)
+             * a port, 1 to 65535 without leading zeros: anything else
+             * stays out of links and headers (ngx_atoi() takes any number
+             * of leading zeros)
              */
             n = ngx_atoi(colon, port.len - 1);
 
             if (port.len - 1 > NGX_HTTP_BULLETDROP_PORT_LEN
-                || n == NGX_ERROR || n > 65535)
+                || n == NGX_ERROR || n < 1 || n > 65535 || colon[0] == '0')
             {
                 ngx_str_null(&port);
             }

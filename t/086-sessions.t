@@ -260,6 +260,12 @@ subtest 'renewals keep the sign-in time, and stop 30 days after it' => sub {
     ok(!cookie_of(with_cookie('GET', '/api/users/me',
                               $t->jwt(claims => \%old))),
        'a token without sat (a bearer one in the cookie) is not renewed');
+    for my $sat ($now + 3600, 9223372036854775807) {
+        my $future = $t->jwt(claims => { %old, sat => $sat });
+        $res = with_cookie('GET', '/api/users/me', $future);
+        ok($res->{status} == 200 && !$res->{headers}{'set-cookie'},
+           "a sign-in in the future ($sat) is never renewed");
+    }
 };
 
 subtest 'the 30 days are a hard end, and one answer sets one cookie' => sub {
@@ -508,7 +514,8 @@ EOF
        'at once, and without a port when the site has none');
 
     # a Host whose "port" is no port: none is made up, none overflows
-    for my $port ('65536', '99999999', '000000008080', '0' x 3000 . '8080') {
+    for my $port ('65536', '99999999', '000000008080', '0' x 3000 . '8080',
+                  '0', '00000', '08080') {
         $res = $t->get('/', host => "localhost:$port");
         is($res->{headers}{'x-origins'}, '[http://img.localhost]',
            'Host localhost:' . substr($port, 0, 16)
