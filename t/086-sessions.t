@@ -385,6 +385,41 @@ subtest 'Secure over TLS' => sub {
                       base_domain => 'localhost');
 };
 
+subtest 'the same over HTTP/2' => sub {
+    my $port = free_port();
+    (my $h2 = $t->tls_api_server($port)) =~ s/ ssl;/ ssl http2;/;
+    $t->restart_nginx(registration => 'open', http => $h2);
+    my $B = "https://127.0.0.1:$port";
+    my $jar = $t->dir . '/h2.jar';
+    my $curl = sub {
+        my ($rc, $out) = run_cmd(['curl', '-sSk', '--http2', '--max-time',
+                                  '20', '-b', $jar, '-c', $jar, @_],
+                                 check => 0);
+        return $out // '';
+    };
+    like($curl->('-D', '-', '-o', '/dev/null', "$B/api/auth/login",
+                 '-H', "Origin: $B",
+                 '--json', JSON::PP->new->encode({
+                     username => $alice->{name},
+                     password => $alice->{password},
+                     session => JSON::PP::true })),
+         qr{^HTTP/2 200\b.*^set-cookie: __Host-bd_session=}msi,
+         'a session login over h2 sets the __Host- cookie');
+    is($curl->('-o', '/dev/null', '-w', '%{http_code}', "$B/api/users/me"),
+       200, 'the cookie is the credential over h2');
+    is($curl->('-o', '/dev/null', '-w', '%{http_code}', "$B/api/uploads",
+               '-F', 'file=@' . __FILE__ . ';filename=h2.txt'),
+       403, 'an upload with it and no Origin: 403');
+    like($curl->("$B/api/uploads", '-H', "Origin: $B",
+                 '-F', 'file=@' . __FILE__ . ';filename=h2.txt'),
+         qr/"name":"h2\.txt"/, 'with the site\'s Origin: stored');
+    like($curl->('-X', 'POST', '-D', '-', '-o', '/dev/null',
+                 "$B/api/auth/logout", '-H', "Origin: $B"),
+         qr{^HTTP/2 204}m, 'logout over h2: 204');
+    $t->restart_nginx(registration => 'open', files => 1,
+                      base_domain => 'localhost');
+};
+
 subtest 'GET /api/config, for anyone' => sub {
     my $res = $t->get('/api/config');
     is($res->{status}, 200, '200 without a token');
