@@ -17,6 +17,7 @@
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_files.h"
 #include "ngx_http_bulletdrop_limit.h"
+#include "ngx_http_bulletdrop_metrics.h"
 #include "ngx_http_bulletdrop_site.h"
 #include "ngx_http_bulletdrop_sweep.h"
 #include "ngx_http_bulletdrop_upload.h"
@@ -27,6 +28,7 @@ static char *ngx_http_bulletdrop_init_main_conf(ngx_conf_t *cf, void *conf);
 static void *ngx_http_bulletdrop_create_loc_conf(ngx_conf_t *cf);
 static char *ngx_http_bulletdrop_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
+static ngx_int_t ngx_http_bulletdrop_postconf(ngx_conf_t *cf);
 static void ngx_http_bulletdrop_notified(ngx_log_t *log, const char *payload);
 static char *ngx_http_bulletdrop_api(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
@@ -49,6 +51,16 @@ static ngx_conf_enum_t  ngx_http_bulletdrop_registration_modes[] = {
     { ngx_string("open"), NGX_HTTP_BULLETDROP_REGISTRATION_OPEN },
     { ngx_string("invite"), NGX_HTTP_BULLETDROP_REGISTRATION_INVITE },
     { ngx_string("closed"), NGX_HTTP_BULLETDROP_REGISTRATION_CLOSED },
+    { ngx_null_string, 0 }
+};
+
+
+/* as limit_req_log_level: fail2ban reads what the error_log level lets by */
+static ngx_conf_enum_t  ngx_http_bulletdrop_log_levels[] = {
+    { ngx_string("info"), NGX_LOG_INFO },
+    { ngx_string("notice"), NGX_LOG_NOTICE },
+    { ngx_string("warn"), NGX_LOG_WARN },
+    { ngx_string("error"), NGX_LOG_ERR },
     { ngx_null_string, 0 }
 };
 
@@ -110,6 +122,13 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_bulletdrop_main_conf_t, login_limit),
       NULL },
+
+    { ngx_string("bulletdrop_auth_log_level"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_main_conf_t, auth_log_level),
+      &ngx_http_bulletdrop_log_levels },
 
     { ngx_string("bulletdrop_default_quota"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
@@ -209,13 +228,20 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
       0,
       NULL },
 
+    { ngx_string("bulletdrop_metrics"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_bulletdrop_metrics,
+      0,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
 
 static ngx_http_module_t  ngx_http_bulletdrop_module_ctx = {
     ngx_http_bulletdrop_site_variables,    /* preconfiguration */
-    ngx_http_bulletdrop_files_postconf,    /* postconfiguration */
+    ngx_http_bulletdrop_postconf,          /* postconfiguration */
 
     ngx_http_bulletdrop_create_main_conf,  /* create main configuration */
     ngx_http_bulletdrop_init_main_conf,    /* init main configuration */
@@ -267,6 +293,7 @@ ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf)
      *     bmcf->base_domain = { 0, NULL };
      *     bmcf->domains_zone = NULL;
      *     bmcf->files_zone = NULL;
+     *     bmcf->metrics_zone = NULL;
      *     bmcf->api = 0;
      *     bmcf->files = 0;
      */
@@ -276,6 +303,7 @@ ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf)
     bmcf->db.queue_size = NGX_CONF_UNSET;
     bmcf->jwt_ttl = NGX_CONF_UNSET;
     bmcf->registration = NGX_CONF_UNSET_UINT;
+    bmcf->auth_log_level = NGX_CONF_UNSET_UINT;
     bmcf->default_quota = NGX_CONF_UNSET;
     bmcf->login_limit.user = NGX_CONF_UNSET_UINT;
     bmcf->login_limit.addr = NGX_CONF_UNSET_UINT;
@@ -308,6 +336,7 @@ ngx_http_bulletdrop_init_main_conf(ngx_conf_t *cf, void *conf)
     ngx_conf_init_uint_value(bmcf->registration,
                              NGX_HTTP_BULLETDROP_REGISTRATION_INVITE);
     ngx_conf_init_value(bmcf->default_quota, -1);
+    ngx_conf_init_uint_value(bmcf->auth_log_level, NGX_LOG_ERR);
 
     if (bmcf->jwt_ttl == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -341,6 +370,11 @@ ngx_http_bulletdrop_init_main_conf(ngx_conf_t *cf, void *conf)
     }
 
     rv = ngx_http_bulletdrop_files_init_conf(cf, bmcf);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    rv = ngx_http_bulletdrop_metrics_init_conf(cf, bmcf);
     if (rv != NGX_CONF_OK) {
         return rv;
     }
@@ -510,7 +544,9 @@ ngx_http_bulletdrop_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
-    if (ngx_http_bulletdrop_upload_init_process(cycle, bmcf) != NGX_OK
+    /* first: the database pool's gauges go into this worker's slot */
+    if (ngx_http_bulletdrop_metrics_init_process(cycle, bmcf) != NGX_OK
+        || ngx_http_bulletdrop_upload_init_process(cycle, bmcf) != NGX_OK
         || ngx_http_bulletdrop_sweep_init_process(cycle, bmcf) != NGX_OK
         || ngx_http_bulletdrop_authcache_init_process(cycle, bmcf) != NGX_OK
         || ngx_http_bulletdrop_domains_init_process(cycle, bmcf) != NGX_OK
@@ -538,6 +574,20 @@ ngx_http_bulletdrop_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_bulletdrop_authcache_exit_process();
     ngx_http_bulletdrop_db_exit_process(&bmcf->db);
+    ngx_http_bulletdrop_metrics_exit_process();
+}
+
+
+/* the phases the module adds itself to */
+
+static ngx_int_t
+ngx_http_bulletdrop_postconf(ngx_conf_t *cf)
+{
+    if (ngx_http_bulletdrop_files_postconf(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_bulletdrop_metrics_postconf(cf);
 }
 
 

@@ -88,6 +88,10 @@ typedef struct {
     ngx_shm_zone_t                 *domains_zone;
     /* what workers know of files with limits (files.c) */
     ngx_shm_zone_t                 *files_zone;
+    /* the counters of every worker (metrics.c) */
+    ngx_shm_zone_t                 *metrics_zone;
+    /* of the lines that say a credential was refused */
+    ngx_uint_t                      auth_log_level;
     /* of uploads that do not say: seconds, 0: never */
     time_t                          default_expiry;
     ngx_msec_t                      sweep_interval;

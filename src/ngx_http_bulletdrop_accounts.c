@@ -65,7 +65,7 @@ static void ngx_http_bulletdrop_login_found(ngx_http_bulletdrop_db_query_t *q,
 static void ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
     ngx_http_bulletdrop_password_t *pw);
 static ngx_int_t ngx_http_bulletdrop_too_many(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, time_t retry);
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_str_t *user, time_t retry);
 static void ngx_http_bulletdrop_me_checked(ngx_http_request_t *r,
     ngx_http_bulletdrop_password_t *pw);
 static ngx_int_t ngx_http_bulletdrop_me_save(ngx_http_request_t *r,
@@ -165,7 +165,7 @@ ngx_http_bulletdrop_register(ngx_http_request_t *r,
 
     /* every attempt costs a password hash: they are counted per address */
     if (ngx_http_bulletdrop_limit_take(r, NULL, &retry) != NGX_OK) {
-        return ngx_http_bulletdrop_too_many(r, ctx, retry);
+        return ngx_http_bulletdrop_too_many(r, ctx, NULL, retry);
     }
 
     r->connection->log->action = "registering a user";
@@ -427,7 +427,7 @@ ngx_http_bulletdrop_login(ngx_http_request_t *r,
     if (ngx_http_bulletdrop_limit_take(r, &acct->username, &retry)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_too_many(r, ctx, retry);
+        return ngx_http_bulletdrop_too_many(r, ctx, &acct->username, retry);
     }
 
     acct->pw.do_check = 1;
@@ -527,18 +527,8 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
                    pw->matched ? "matched" : "no match");
 
     if (!pw->matched) {
-        /* only a name that could be one: the log is not the client's */
-        if (bd_username_valid((char *) acct->username.data,
-                              acct->username.len))
-        {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "bulletdrop: failed login for \"%V\"",
-                          &acct->username);
-
-        } else {
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "bulletdrop: failed login for an invalid name");
-        }
+        ngx_http_bulletdrop_auth_failed(r, BD_AUTH_FAILED_PASSWORD,
+                                        &acct->username);
 
         ngx_http_bulletdrop_finish(r,
             ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_CREDENTIALS,
@@ -587,9 +577,11 @@ ngx_http_bulletdrop_login_checked(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_bulletdrop_too_many(ngx_http_request_t *r,
-    ngx_http_bulletdrop_ctx_t *ctx, time_t retry)
+    ngx_http_bulletdrop_ctx_t *ctx, ngx_str_t *user, time_t retry)
 {
     ngx_table_elt_t  *h;
+
+    ngx_http_bulletdrop_auth_limited(r, user);
 
     h = ngx_list_push(&r->headers_out.headers);
     if (h == NULL) {
@@ -708,7 +700,8 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
     if (ngx_http_bulletdrop_limit_take(r, &ctx->user.username, &retry)
         != NGX_OK)
     {
-        return ngx_http_bulletdrop_too_many(r, ctx, retry);
+        return ngx_http_bulletdrop_too_many(r, ctx, &ctx->user.username,
+                                            retry);
     }
 
     /* no password is that long: no need to hash to know it is wrong */
@@ -743,6 +736,8 @@ ngx_http_bulletdrop_me_checked(ngx_http_request_t *r,
     }
 
     if (!pw->matched) {
+        ngx_http_bulletdrop_auth_failed(r, BD_AUTH_FAILED_PASSWORD,
+                                        &ctx->user.username);
         ngx_http_bulletdrop_finish(r,
             ngx_http_bulletdrop_error_record(ctx, BD_ERR_WRONG_PASSWORD, NULL));
         return;

@@ -37,6 +37,8 @@ struct ngx_http_bulletdrop_auth_s {
 };
 
 
+static void ngx_http_bulletdrop_auth_log(ngx_http_request_t *r,
+    ngx_uint_t level, const char *kind, ngx_str_t *user);
 static ngx_int_t ngx_http_bulletdrop_auth_token(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_str_t *token);
 static ngx_int_t ngx_http_bulletdrop_auth_passed(ngx_http_request_t *r,
@@ -308,6 +310,18 @@ static ngx_int_t
 ngx_http_bulletdrop_auth_refuse(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t err, const char *detail)
 {
+    ngx_http_bulletdrop_auth_failed_e  kind;
+
+    /* a disabled user's credential is valid: nothing was guessed */
+    if (err != BD_ERR_ACCOUNT_DISABLED) {
+        kind = (err == BD_ERR_TOKEN_EXPIRED) ? BD_AUTH_FAILED_EXPIRED
+               : ctx->api_key.len ? BD_AUTH_FAILED_API_KEY
+               : ctx->session ? BD_AUTH_FAILED_SESSION
+               : BD_AUTH_FAILED_TOKEN;
+
+        ngx_http_bulletdrop_auth_failed(r, kind, NULL);
+    }
+
     if (ctx->session) {
         (void) ngx_http_bulletdrop_session_clear(r);
     }
@@ -783,4 +797,60 @@ ngx_http_bulletdrop_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     return NGX_CONF_OK;
+}
+
+
+void
+ngx_http_bulletdrop_auth_failed(ngx_http_request_t *r,
+    ngx_http_bulletdrop_auth_failed_e kind, ngx_str_t *user)
+{
+    static const char  *kinds[] = {
+        "password", "token", "api_key", "session", "expired"
+    };
+
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    ngx_http_bulletdrop_metrics_auth_failed(kind);
+
+    /* an expired credential is a client that came back late, not a guess */
+    ngx_http_bulletdrop_auth_log(r, kind == BD_AUTH_FAILED_EXPIRED
+                                    ? NGX_LOG_INFO : bmcf->auth_log_level,
+                                 kinds[kind], user);
+}
+
+
+void
+ngx_http_bulletdrop_auth_limited(ngx_http_request_t *r, ngx_str_t *user)
+{
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    ngx_http_bulletdrop_metrics_login_limited();
+    ngx_http_bulletdrop_auth_log(r, bmcf->auth_log_level, "login_limited",
+                                 user);
+}
+
+
+/* nginx adds ", client: <address>" (the real one, behind realip) */
+
+static void
+ngx_http_bulletdrop_auth_log(ngx_http_request_t *r, ngx_uint_t level,
+    const char *kind, ngx_str_t *user)
+{
+    if (user == NULL) {
+        ngx_log_error(level, r->connection->log, 0,
+                      "bulletdrop: auth failed: %s", kind);
+
+    /* only a name that could be one: the log is not the client's to write */
+    } else if (bd_username_valid((char *) user->data, user->len)) {
+        ngx_log_error(level, r->connection->log, 0,
+                      "bulletdrop: auth failed: %s for \"%V\"", kind, user);
+
+    } else {
+        ngx_log_error(level, r->connection->log, 0,
+                      "bulletdrop: auth failed: %s for an invalid name", kind);
+    }
 }

@@ -9,6 +9,7 @@
 
 
 #include "ngx_http_bulletdrop.h"
+#include "ngx_http_bulletdrop_metrics.h"
 
 
 /* "bd_" and 32 random bytes in base64url */
@@ -58,6 +59,19 @@ ngx_int_t ngx_http_bulletdrop_delete_token(ngx_http_request_t *r,
 
 void ngx_http_bulletdrop_sha256_hex(const u_char *data, size_t len,
     char *hex);
+
+/*
+ * A refused credential, counted and logged in one line that fail2ban
+ * reads (nginx-conf/fail2ban/):
+ *
+ *     bulletdrop: auth failed: <kind>[ for "<user>"], client: <address>,
+ *
+ * kind: password, token, api_key, session, expired, login_limited.  user:
+ * NULL for none; a name no user can have is logged as "an invalid name".
+ */
+void ngx_http_bulletdrop_auth_failed(ngx_http_request_t *r,
+    ngx_http_bulletdrop_auth_failed_e kind, ngx_str_t *user);
+void ngx_http_bulletdrop_auth_limited(ngx_http_request_t *r, ngx_str_t *user);
 
 /* reads one row of a statement that selects the user columns */
 ngx_int_t ngx_http_bulletdrop_user_read(ngx_pool_t *pool, PGresult *res,

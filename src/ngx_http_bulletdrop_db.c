@@ -26,6 +26,7 @@
 #include <ngx_event.h>
 
 #include "ngx_http_bulletdrop_db.h"
+#include "ngx_http_bulletdrop_metrics.h"
 #include "ngx_http_bulletdrop_sql.h"
 
 
@@ -197,6 +198,7 @@ static void ngx_http_bulletdrop_db_schedule(
 static void ngx_http_bulletdrop_db_set_state(
     ngx_http_bulletdrop_db_conn_t *conn, ngx_uint_t state);
 static void ngx_http_bulletdrop_db_set_fd(ngx_http_bulletdrop_db_conn_t *conn);
+static void ngx_http_bulletdrop_db_gauges(ngx_http_bulletdrop_db_pool_t *pool);
 static ngx_int_t ngx_http_bulletdrop_db_watch(
     ngx_http_bulletdrop_db_conn_t *conn, ngx_int_t event);
 static ngx_int_t ngx_http_bulletdrop_db_unwatch(
@@ -984,6 +986,8 @@ ngx_http_bulletdrop_db_schedule(ngx_http_bulletdrop_db_conn_t *conn)
         return;
     }
 
+    ngx_http_bulletdrop_metrics_db_reconnect();
+
     if (conn->failures == 0) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &conn->log, 0,
                        "bulletdrop db #%ui: reconnect now", conn->id);
@@ -1564,6 +1568,28 @@ ngx_http_bulletdrop_db_set_state(ngx_http_bulletdrop_db_conn_t *conn,
     if (state == bd_conn_idle) {
         ngx_queue_insert_tail(&pool->idle, &conn->idle);
     }
+
+    ngx_http_bulletdrop_db_gauges(pool);
+}
+
+
+/* this worker's connections and queue, for the metrics */
+
+static void
+ngx_http_bulletdrop_db_gauges(ngx_http_bulletdrop_db_pool_t *pool)
+{
+    ngx_uint_t  state, conns[BD_DB_STATES];
+
+    conns[BD_DB_CLOSED] = pool->count[bd_conn_closed];
+    conns[BD_DB_CONNECTING] = pool->count[bd_conn_connecting];
+    conns[BD_DB_IDLE] = pool->count[bd_conn_idle];
+    conns[BD_DB_BUSY] = 0;
+
+    for (state = bd_conn_listening; state < bd_conn_nstates; state++) {
+        conns[BD_DB_BUSY] += pool->count[state];
+    }
+
+    ngx_http_bulletdrop_metrics_db_pool(conns, pool->nwaiting);
 }
 
 
@@ -1737,6 +1763,7 @@ ngx_http_bulletdrop_db_enqueue(ngx_http_bulletdrop_db_query_t *q,
 
     pool->nwaiting++;
     q->waiting = 1;
+    ngx_http_bulletdrop_db_gauges(pool);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, q->event.log, 0,
                    "bulletdrop db: \"%s\" waits%s, %ui in the queue",
@@ -1754,6 +1781,7 @@ ngx_http_bulletdrop_db_dequeue(ngx_http_bulletdrop_db_query_t *q)
     ngx_queue_remove(&q->queue);
     q->db->nwaiting--;
     q->waiting = 0;
+    ngx_http_bulletdrop_db_gauges(q->db);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, q->event.log, 0,
                    "bulletdrop db: \"%s\" dequeued, %ui in the queue",
@@ -2069,6 +2097,11 @@ ngx_http_bulletdrop_db_complete(ngx_http_bulletdrop_db_query_t *q,
                    "bulletdrop db: \"%s\" done: %s",
                    ngx_http_bulletdrop_sql[q->stmt].name,
                    ngx_http_bulletdrop_db_statuses[status]);
+
+    /* asked at its deadline less the timeout, queue time included */
+    ngx_http_bulletdrop_metrics_db_query(ngx_current_msec
+                                     - (q->deadline - q->db->conf->timeout),
+                                     status == NGX_HTTP_BULLETDROP_DB_TIMEOUT);
 
     q->status = status;
     q->result = res;

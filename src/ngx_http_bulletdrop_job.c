@@ -26,8 +26,11 @@ ngx_http_bulletdrop_job_post(ngx_http_request_t *r,
     job->task.event.log = r->connection->log;
 
     if (ngx_thread_task_post(tp, &job->task) != NGX_OK) {
+        ngx_http_bulletdrop_metrics_job(job->kind, BD_JOB_REFUSED);
         return NGX_DECLINED;
     }
+
+    ngx_http_bulletdrop_metrics_job(job->kind, BD_JOB_POSTED);
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "bulletdrop: %s posted as task #%ui",
@@ -54,6 +57,8 @@ ngx_http_bulletdrop_job_back(ngx_http_bulletdrop_job_t *job)
                    "bulletdrop: %s, task #%ui, is back%s",
                    job->what, job->task.id,
                    job->request ? "" : " to no request");
+
+    ngx_http_bulletdrop_metrics_job(job->kind, BD_JOB_DONE);
 
     if (job->hold.timer_set) {
         ngx_del_timer(&job->hold);

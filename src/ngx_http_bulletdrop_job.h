@@ -11,6 +11,7 @@
 
 
 #include "ngx_http_bulletdrop.h"
+#include "ngx_http_bulletdrop_metrics.h"
 
 
 #if (NGX_THREADS)
@@ -22,6 +23,8 @@ typedef struct {
     ngx_event_t                     hold;
     /* what the job does, for the log: "a password check" */
     const char                     *what;
+    /* and for the metrics */
+    ngx_http_bulletdrop_job_kind_e  kind;
 
     /* NULL once the request has gone */
     ngx_http_request_t             *request;

@@ -100,6 +100,7 @@ ngx_http_bulletdrop_password_run(ngx_http_request_t *r,
     job->done = done;
 
     job->job.what = pw->do_check ? "a password check" : "a password hash";
+    job->job.kind = BD_JOB_PASSWORD;
     job->job.task.handler = ngx_http_bulletdrop_password_thread;
     job->job.task.event.handler = ngx_http_bulletdrop_password_event;
 

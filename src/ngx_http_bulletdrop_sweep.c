@@ -9,6 +9,7 @@
 
 /* nginx's headers first: they ask the system's for _GNU_SOURCE */
 #include "ngx_http_bulletdrop_request.h"
+#include "ngx_http_bulletdrop_metrics.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_sweep.h"
 #include "bd_deliver.h"
@@ -301,6 +302,11 @@ ngx_http_bulletdrop_sweep_done(ngx_http_bulletdrop_db_query_t *q,
                       "bulletdrop: the sweep removed %s expired uploads",
                       PQgetvalue(res, 0,
                                  NGX_HTTP_BULLETDROP_SWEEP_DELETE_COUNT));
+
+        ngx_http_bulletdrop_metrics_sweep_removed((ngx_uint_t)
+            ngx_max(ngx_http_bulletdrop_db_int(res, 0,
+                                    NGX_HTTP_BULLETDROP_SWEEP_DELETE_COUNT),
+                    0));
 
     } else {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,

@@ -82,6 +82,13 @@ ngx_http_bulletdrop_upload_sharex(ngx_http_request_t *r,
 }
 
 
+off_t
+ngx_http_bulletdrop_upload_size(ngx_http_bulletdrop_ctx_t *ctx)
+{
+    return ctx->upload ? ctx->upload->size : 0;
+}
+
+
 static ngx_int_t
 ngx_http_bulletdrop_upload_start(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_uint_t sharex)

@@ -23,6 +23,9 @@ ngx_int_t ngx_http_bulletdrop_upload(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_upload_sharex(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 
+/* the bytes of the upload's file, once stored; 0 before */
+off_t ngx_http_bulletdrop_upload_size(ngx_http_bulletdrop_ctx_t *ctx);
+
 /* bulletdrop_upload_dir and its subdirectories, created by nginx */
 char *ngx_http_bulletdrop_upload_init_conf(ngx_conf_t *cf,
     ngx_http_bulletdrop_main_conf_t *bmcf);

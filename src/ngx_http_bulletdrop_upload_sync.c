@@ -127,6 +127,7 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
     }
 
     job->job.what = "an upload's fsync()";
+    job->job.kind = BD_JOB_FSYNC;
     job->job.task.handler = ngx_http_bulletdrop_sync_thread;
     job->job.task.event.handler = ngx_http_bulletdrop_sync_event;
 

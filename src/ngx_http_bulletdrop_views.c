@@ -12,6 +12,7 @@
 
 #include "ngx_http_bulletdrop_files_int.h"
 #include "ngx_http_bulletdrop_known.h"
+#include "ngx_http_bulletdrop_metrics.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_views.h"
 
@@ -448,6 +449,10 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
      * views granted just before this one may not have opened it yet.
      */
     f->last = (spent && max_views == 1);
+
+    if (spent) {
+        ngx_http_bulletdrop_metrics_views_exhausted();
+    }
 
     f->max_views = (max_views > 0);
 

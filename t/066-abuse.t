@@ -149,7 +149,7 @@ subtest 'a user name cannot write lines into the error log' => sub {
     my $log = $t->nginx->log_text;
     unlike($log, qr/^2026\/01\/01 00:00:00 \[alert\] 1#1: forged/m,
            'and the log has no line the client wrote');
-    like($log, qr/failed login for an invalid name/,
+    like($log, qr/auth failed: password for an invalid name/,
          'it says an invalid name failed instead');
 };
 

@@ -413,6 +413,11 @@ EOF
         }
 EOF
 
+    # metrics => 1: GET /metrics answers with them
+    $server .= "\n        location = /metrics {\n"
+               . "            bulletdrop_metrics;\n        }\n"
+        if $o{metrics};
+
     my $text = <<'EOF';
 load_module @MODULE@;
 @MAIN@
