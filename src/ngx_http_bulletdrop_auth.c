@@ -840,6 +840,12 @@ static void
 ngx_http_bulletdrop_auth_log(ngx_http_request_t *r, ngx_uint_t level,
     const char *kind, ngx_str_t *user)
 {
+    char  *action;
+
+    /* one format: no " while logging in" between the user and the client */
+    action = r->connection->log->action;
+    r->connection->log->action = NULL;
+
     if (user == NULL) {
         ngx_log_error(level, r->connection->log, 0,
                       "bulletdrop: auth failed: %s", kind);
@@ -853,4 +859,6 @@ ngx_http_bulletdrop_auth_log(ngx_http_request_t *r, ngx_uint_t level,
         ngx_log_error(level, r->connection->log, 0,
                       "bulletdrop: auth failed: %s for an invalid name", kind);
     }
+
+    r->connection->log->action = action;
 }

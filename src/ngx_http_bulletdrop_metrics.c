@@ -16,6 +16,7 @@
 #include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_upload.h"
 #include "ngx_http_bulletdrop_files_int.h"
+#include "ngx_http_bulletdrop_known.h"
 
 
 /* a layout of the zone's counters; another one is not reused */
@@ -560,10 +561,20 @@ static void
 ngx_http_bulletdrop_metrics_file(ngx_http_request_t *r,
     ngx_http_bulletdrop_file_t *f)
 {
-    ngx_uint_t  kind, status, slot;
+    ngx_uint_t                    kind, status, slot, max_views;
+    ngx_http_bulletdrop_known_t   known;
 
-    kind = !f->limited ? BD_FILE_PERMANENT
-           : f->max_views ? BD_FILE_LIMITED : BD_FILE_EXPIRING;
+    max_views = f->max_views;
+
+    /* refused before its limits were read (its file is gone): as known */
+    if (!f->limited && bd_deliver_id_limited((char *) f->id)
+        && ngx_http_bulletdrop_known_find(f->id, &known) == NGX_OK)
+    {
+        max_views = known.max_views;
+    }
+
+    kind = !bd_deliver_id_limited((char *) f->id) ? BD_FILE_PERMANENT
+           : max_views ? BD_FILE_LIMITED : BD_FILE_EXPIRING;
 
     status = r->headers_out.status;
 
