@@ -145,7 +145,7 @@ typedef struct {
     ngx_atomic_t                    jobs[BD_JOB_KINDS][BD_JOB_DONE + 1];
 
     ngx_http_bulletdrop_metrics_worker_t
-                                    workers[NGX_HTTP_BULLETDROP_METRICS_WORKERS];
+                               workers[NGX_HTTP_BULLETDROP_METRICS_WORKERS];
 } ngx_http_bulletdrop_metrics_shm_t;
 
 
@@ -522,13 +522,13 @@ ngx_http_bulletdrop_metrics_upload(ngx_http_request_t *r,
         size = ngx_http_bulletdrop_upload_size(ctx);
 
         ngx_http_bulletdrop_observe(&bd_metrics->upload_seconds,
-                                    ngx_http_bulletdrop_upload_secs,
-                                    bd_nbounds(ngx_http_bulletdrop_upload_secs),
-                                    (uint64_t) ms * 1000);
+                                ngx_http_bulletdrop_upload_secs,
+                                bd_nbounds(ngx_http_bulletdrop_upload_secs),
+                                (uint64_t) ms * 1000);
         ngx_http_bulletdrop_observe(&bd_metrics->upload_size,
-                                    ngx_http_bulletdrop_upload_sizes,
-                                    bd_nbounds(ngx_http_bulletdrop_upload_sizes),
-                                    (uint64_t) size);
+                                ngx_http_bulletdrop_upload_sizes,
+                                bd_nbounds(ngx_http_bulletdrop_upload_sizes),
+                                (uint64_t) size);
         (void) ngx_atomic_fetch_add(&bd_metrics->upload_bytes,
                                     (ngx_atomic_int_t) size);
         (void) ngx_atomic_fetch_add(&bd_metrics->uploads[BD_UPLOAD_OK][0], 1);

@@ -60,7 +60,8 @@ subtest 'the answer: Prometheus text 0.0.4, GET and HEAD only' => sub {
        'text/plain; version=0.0.4; charset=utf-8', 'the text format');
     is($res->{headers}{'cache-control'}, 'no-store', 'never cached');
     like($res->{body},
-         qr/^bulletdrop_build_info\{version="[0-9.]+",nginx="1\.\d+\.\d+"\} 1$/m,
+         qr/^bulletdrop_build_info\{version="[0-9.]+",
+              nginx="1\.\d+\.\d+"\}\ 1$/mx,
          'build_info names the version and nginx');
 
     my $head = $t->request('HEAD', '/metrics');
@@ -214,11 +215,15 @@ subtest 'refused credentials and the login limiter' => sub {
 
     my $log = $t->nginx->log_text;
     my @lines = $log =~ /^.*bulletdrop: auth failed: .*$/mg;
-    is(scalar(grep { /\[error\].*auth failed: password for "bob", client: 127\.0\.0\.1, /
-                   } @lines), 3,
+    my $bob_at = sub {
+        my ($kind) = @_;
+        scalar grep {
+            /\[error\].*auth\ failed:\ $kind\ for\ "bob",
+             \ client:\ 127\.0\.0\.1,\ /x } @lines
+    };
+    is($bob_at->('password'), 3,
        'each wrong password is a line at error with the user and client');
-    is(scalar(grep { /\[error\].*auth failed: login_limited for "bob", client: 127\.0\.0\.1, /
-                   } @lines), 2, 'and each limited attempt');
+    is($bob_at->('login_limited'), 2, 'and each limited attempt');
     is(scalar(grep { /\[info\].*auth failed: expired, client: / } @lines), 1,
        'an expired token is a line at info');
 };
