@@ -258,6 +258,40 @@ subtest 'fail2ban-regex matches each failure once, with nginx\'s address'
        'every kind it bans on');
 };
 
+subtest 'the shipped jail under Debian\'s own fail2ban configuration'
+=> sub {
+    plan skip_all => 'no /etc/fail2ban/jail.conf' unless -f
+        '/etc/fail2ban/jail.conf';
+
+    # a copy of /etc/fail2ban with ours added; read, never run
+    my $etc = $t->dir . '/etc-fail2ban';
+    my ($status, $out, $err) = run_cmd(['cp', '-a', '/etc/fail2ban', $etc],
+                                       check => 0);
+    is($status, 0, 'Debian\'s configuration copied') or diag($err);
+    copy($FILTER, "$etc/filter.d/bulletdrop.conf") or die "copy: $!";
+    copy($JAIL, "$etc/jail.d/bulletdrop.conf") or die "copy: $!";
+
+    ($status, $out, $err) = run_cmd(['fail2ban-client', '-c', $etc, '-d'],
+                                    check => 0);
+    is($status, 0, 'fail2ban-client -d reads it') or diag("$err$out");
+    my %set = map { /^\['set', 'bulletdrop', '(\w+)', (.*)\]$/ ? ($1 => $2)
+                                                             : () }
+              split /\n/, $out;
+    my $logpath = "['set', 'bulletdrop', 'addlogpath', "
+                . "'/var/log/nginx/error.log', 'head']";
+    like($out, qr/^\Q$logpath\E$/m,
+         'the jail reads /var/log/nginx/error.log');
+    is_deeply([ @set{qw(maxretry findtime bantime)} ],
+              [ 10, "'10m'", "'1h'" ], '10 failures in 10m, banned 1h');
+    like($out, qr/^\['add', 'bulletdrop', 'auto'\]$/m,
+         'backend auto: the file, whatever the default says');
+    my ($action) = $out =~ /^(\['multi-set', 'bulletdrop', 'action',.*)$/m;
+    like($action // '', qr/'nftables-multiport'.*'actionban',
+                          \ 'nft\ add\ element\ inet\ f2b-table/x,
+         'bans with nftables');
+    like($action // '', qr/\['port', 'http,https'\]/, 'on http,https');
+};
+
 # ---- a real fail2ban ---------------------------------------------------
 
 # A private fail2ban: its config dir (the shipped filter and jail; the
