@@ -60,11 +60,13 @@ SAN_RUNTIMES = $(shell for l in libasan.so libubsan.so; do \
 # gcc, make and pkg-config build the module; perl (prove and the core
 # modules), curl, openssl (a throwaway certificate) and strace (the order
 # of a commit's system calls) serve the tests, and so do chromium and a
-# font for it (the web app's tests drive it), and prometheus (promtool
-# checks the metrics, and its server scrapes them in t/094).
+# font for it (the web app's tests drive it); prometheus (promtool checks
+# the metrics, and its server scrapes them in t/094) and fail2ban (t/093
+# runs the shipped filter and jail, nginx-conf/fail2ban/, in a private
+# server).
 DEB_PACKAGES := nginx nginx-dev libpq-dev libjansson-dev libjwt-dev \
                 libssl-dev postgresql perl curl gcc make pkg-config openssl \
-                strace chromium fonts-dejavu-core prometheus
+                strace chromium fonts-dejavu-core prometheus fail2ban
 
 # Node.js builds the web app.  Debian's nodejs and npm are installed only
 # when there is no node and npm at all: one from elsewhere (NodeSource's
