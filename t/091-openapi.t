@@ -179,7 +179,6 @@ subtest 'the answers\' check refuses what the document does not say' => sub {
 my $stack = BulletDrop::Stack->new(dir => $dir, port => free_port(),
                                    log => sub { note $_[0] });
 $stack->up;
-my $admin = $stack->admin;
 my $http = BulletDrop::HTTP->new(port => $stack->port);
 
 # what this file receives from /api/ and /d/ is checked like any test's
