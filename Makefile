@@ -2,7 +2,8 @@
 #
 #   make          build build/ngx_http_bulletdrop_module.so
 #   make deps     install the Debian packages that are missing
-#   make www      the web app: npm ci and the bundle, into www/dist/
+#   make www      the web app and the API docs: npm ci and the bundle,
+#                 into www/dist/
 #   make run      deps, build, start PostgreSQL + nginx in the run dir
 #   make stop     stop a stack started in the background
 #   make migrate  apply sql/*.sql to the run dir's database
@@ -130,7 +131,9 @@ $(MODULE): $(NGX_BUILD)/objs/Makefile $(SOURCES)
 	$(Q)mv -f $@.new $@
 
 # npm ci, once per change of the lock file; the bundle, once per change of
-# a source.  Nothing is fetched at run time: nginx serves www/dist/.
+# a source or of the API's document (docs/openapi.yaml, served as
+# /api/openapi.json and rendered at /docs).  Nothing is fetched at run
+# time: nginx serves www/dist/.
 www: www/dist/index.html
 
 www/node_modules/.installed: www/package.json www/package-lock.json
@@ -138,7 +141,8 @@ www/node_modules/.installed: www/package.json www/package-lock.json
 	$(Q)cd www && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-www/dist/index.html: www/node_modules/.installed $(WWW_SOURCES)
+www/dist/index.html: www/node_modules/.installed $(WWW_SOURCES) \
+                     docs/openapi.yaml
 	@echo "bundling the web app into www/dist"
 	$(Q)cd www && npm run --silent build
 

@@ -1,10 +1,12 @@
 // Builds the dashboard into dist/: hashed JS and CSS under dist/assets/,
-// index.html pointing at them, the favicon. Fails past the size budget.
+// index.html pointing at them, the favicon, the API docs (docs.mjs). Fails
+// past the size budget.
 import * as esbuild from 'esbuild';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
+import { buildDocs } from './docs.mjs';
 
 const root = path.dirname(fileURLToPath(import.meta.url));
 const dist = path.join(root, 'dist');
@@ -45,6 +47,9 @@ const template = await fs.readFile(path.join(root, 'index.html'), 'utf8');
 if (!template.includes('<!--ASSETS-->')) throw new Error('index.html lacks <!--ASSETS-->');
 await fs.writeFile(path.join(dist, 'index.html'), template.replace('<!--ASSETS-->', tags));
 await fs.copyFile(path.join(root, 'public/favicon.svg'), path.join(dist, 'favicon.svg'));
+
+// the API docs: a separate entry, outside the app's bundle and its budget
+await buildDocs(root, dist);
 
 let gzJs = 0;
 for (const f of outputs) {

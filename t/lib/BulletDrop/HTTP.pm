@@ -18,6 +18,31 @@ our @EXPORT_OK = qw(build_request parse_response form_encode multipart
 
 my $JSON = JSON::PP->new->utf8->canonical;
 
+# When set, a file that every answer from /api/ and /d/ is appended to, a
+# JSON line each (BulletDrop::Test sets it to one in its directory, and
+# checks them against docs/openapi.yaml when the test ends).
+our $RECORD;
+
+sub record_answer {
+    my ($method, $path, $host, $res) = @_;
+    return unless defined $RECORD && $res && $path =~ m{\A/(?:api|d)/};
+
+    my $h = $res->{headers};
+    my %line = (method => $method, path => $path, host => $host,
+                status => 0 + $res->{status}, bytes => length $res->{body},
+                map { defined $h->{$_->[1]} ? ($_->[0] => $h->{$_->[1]}) : () }
+                    [ type => 'content-type' ], [ allow => 'allow' ],
+                    [ retry_after => 'retry-after' ]);
+    $line{json} = $res->{json} if defined $res->{json};
+    $line{json_error} = JSON::PP::true if $res->{json_error};
+
+    # one write, so that lines of forked clients do not interleave
+    open my $fh, '>>', $RECORD or return;
+    syswrite $fh, $JSON->encode(\%line) . "\n";
+    close $fh;
+    return;
+}
+
 sub new {
     my ($class, %o) = @_;
     croak 'port is required' unless $o{port};
@@ -187,6 +212,7 @@ sub request {
     my $res = parse_response($self->read_all($sock, $o{timeout}),
                              head => $method eq 'HEAD');
     $res->{elapsed} = time - $t0;
+    record_answer($method, $path, $o{host} // $self->{host}, $res);
 
     return $res;
 }
@@ -229,6 +255,9 @@ sub parallel {
                 $res[$i] = parse_response($raw[$i],
                                           head => $requests[$i][0] eq 'HEAD');
                 $res[$i]{elapsed} = time - $t0[$i];
+                my ($method, $path, %o) = @{ $requests[$i] };
+                record_answer($method, $path, $o{host} // $self->{host},
+                              $res[$i]);
                 next;
             }
 
@@ -340,7 +369,8 @@ sub begin {
     my $x = BulletDrop::HTTP::Exchange->new(
         sock => $self->connect(from => $o{from}), body => $body,
         declared => $chunked ? undef : $declared // 0,
-        head => $method eq 'HEAD');
+        head => $method eq 'HEAD',
+        request => [ $method, $path, $o{host} // $self->{host} ]);
     $x->send($head, head => 1);
     $x->send_more($send) if $send;
 
@@ -491,6 +521,8 @@ sub answer {
     my $res = BulletDrop::HTTP::parse_response($self->{raw},
                                                head => $self->{head});
     $res->{elapsed} = time - $self->{t0};
+    BulletDrop::HTTP::record_answer(@{ $self->{request} }, $res)
+        unless $self->{recorded}++;
     return $res;
 }
 

@@ -36,6 +36,11 @@ package BulletDrop::Test;
 # such a line on purpose says which, as narrowly as it can:
 #
 #   $t->expect_log(qr/worker process \d+ exited on signal 9\b/);
+#
+# The answers from /api/ and /d/ that the test's requests receive
+# (BulletDrop::HTTP records them in <dir>/api-answers.jsonl) are checked
+# then too, against docs/openapi.yaml: an answer the document does not
+# describe is a failed test that names the route, the status and why.
 
 use strict;
 use warnings;
@@ -254,6 +259,10 @@ sub new {
                        expect_log => [] }, $class;
     push @live, $self;
     _hook_done_testing();
+
+    # this fixture's answers, until it is torn down (a test's: not a
+    # benchmark's, which has no Test::More to fail)
+    $BulletDrop::HTTP::RECORD = $self->answers_file if $INC{'Test2/API.pm'};
 
     # the key our JWTs are signed with, and that tests forge with
     $self->{jwt_secret} = random_text(48);
@@ -1177,10 +1186,55 @@ sub nginx_clean {
     return check_nginx($nginx, $name, %o);
 }
 
+# Whether the answers in a file (BulletDrop::HTTP's record) match
+# docs/openapi.yaml, checked by www/test/openapi-answers.mjs: one check as
+# check_nginx makes it (a passed test when clean, unless the plan is
+# fixed; a failed one with the mismatches).
+sub check_answers {
+    my ($file, $name) = @_;
+
+    return 1 unless -s $file;
+    $name //= 'the API answers received match docs/openapi.yaml';
+
+    my $script = top_dir() . '/www/test/openapi-answers.mjs';
+    my ($status, $out, $err) = -d top_dir() . '/www/node_modules/ajv'
+        ? run_cmd([ 'node', $script, $file ], check => 0)
+        : (1, "www/node_modules has no ajv: run 'make www'\n", '');
+    my $bad = $status != 0;
+    my $text = $bad ? "$out$err" : '';
+    $text =~ s/\n+\z//;
+
+    my $hub = $INC{'Test2/API.pm'} && Test2::API::test2_stack()->top;
+    if (!$hub || $ENDING || $hub->ended
+        || ($hub->plan // '') eq 'SKIP')
+    {
+        return 1 unless $bad;
+        $FAILED_LATE = 1;
+        print STDERR map { "# $_\n" } "not ok: $name", split /\n/, $text;
+        return 0;
+    }
+
+    return 1 if !$bad && $QUIET_WHEN_CLEAN;
+
+    require Test::More;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    my $ok = Test::More::ok(!$bad, $name);
+    Test::More::diag($text) unless $ok;
+    return $ok;
+}
+
+sub answers_file { "$_[0]{dir}/api-answers.jsonl" }
+
 sub teardown {
     my ($self) = @_;
 
     @live = grep { defined && $_ != $self } @live;
+
+    # answers from now on are another live fixture's, or nobody's
+    if (($BulletDrop::HTTP::RECORD // '') eq $self->answers_file) {
+        my ($other) = grep { $_->{pid} == $$ } reverse @live;
+        $BulletDrop::HTTP::RECORD = $other ? $other->answers_file : undef;
+    }
 
     # thawed first, so that nginx does not shut down against a frozen server
     $self->{pg}->thaw if $self->{pg};
@@ -1199,6 +1253,8 @@ sub teardown {
         local $Test::Builder::Level = ($Test::Builder::Level // 1) + 1;
         check_nginx($nginx, undef, expect => $self->{expect_log});
     }
+
+    check_answers($self->answers_file) if $self->{pid} == $$;
     return;
 }
 
