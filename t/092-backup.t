@@ -174,6 +174,8 @@ subtest 'backups made while uploads and deletes run are whole' => sub {
            "backup $round ran while clients uploaded ($n->{upload}) and "
            . "deleted ($n->{delete})");
         like($err, qr/complete in/, "backup $round says it is complete");
+        note("backup $round: $1 snapshot(s)")
+            if $err =~ /snapshot (\d+) of/;
     }
 
     for my $b (@made) {
@@ -515,6 +517,64 @@ subtest 'an rclone remote gets the files and each kept backup' => sub {
     my ($status, undef, $err) = restore('--verify-only', $back);
     is($status, 0, 'a backup fetched back from the remote is whole')
         or diag $err;
+};
+
+# ---- as the systemd unit runs it ---------------------------------------------
+
+subtest 'the shipped units pass systemd-analyze; the environment alone '
+        . 'configures a backup' => sub {
+    my $units = "$top/docs/systemd";
+    my $env_file = "$units/bulletdrop-backup.env";
+    my %env = map { /\A(\w+)="?(.*?)"?\z/ ? ($1 => $2) : () }
+              grep { /\A\w+=/ } split /\n/, slurp($env_file);
+    is_deeply([ sort keys %env ],
+              [ qw(BULLETDROP_BACKUP_KEEP BULLETDROP_BACKUP_ROOT
+                   BULLETDROP_DB BULLETDROP_UPLOAD_DIR) ],
+              'the example environment file sets the four settings');
+
+    # the units as installed, but with this tree's script and settings
+    my $dir = $t->dir . '/units';
+    make_path($dir);
+    my $ours = $t->dir . '/backup.env';
+    spew($ours, "BULLETDROP_DB=" . $t->pg->conninfo . "\n"
+                . "BULLETDROP_UPLOAD_DIR=" . $t->upload_dir . "\n"
+                . "BULLETDROP_BACKUP_ROOT=" . $t->dir . "/env-backups\n"
+                . "BULLETDROP_BACKUP_KEEP=1\n");
+    my $service = slurp("$units/bulletdrop-backup.service");
+    like($service, qr{^ExecStart=/usr/bin/bulletdrop-backup$}m,
+         'the service runs the installed script');
+    like($service, qr{^EnvironmentFile=/etc/default/bulletdrop-backup$}m,
+         'configured by /etc/default/bulletdrop-backup');
+    $service =~ s{^ExecStart=\S+}{ExecStart=$BACKUP}m;
+    $service =~ s{^EnvironmentFile=\S+}{EnvironmentFile=$ours}m;
+    spew("$dir/bulletdrop-backup.service", $service);
+    spew("$dir/bulletdrop-backup.timer",
+         slurp("$units/bulletdrop-backup.timer"));
+
+    SKIP: {
+        skip 'no systemd-analyze', 1
+            unless -x '/usr/bin/systemd-analyze';
+        my ($status, $out, $err) = run_cmd(
+            ['systemd-analyze', 'verify', '--man=no',
+             "$dir/bulletdrop-backup.service",
+             "$dir/bulletdrop-backup.timer"], check => 0);
+        is("$status $out$err", '0 ', 'systemd-analyze verify finds nothing '
+           . 'wrong with the service and the timer');
+    }
+
+    # what systemd does: the file's variables, the script without options
+    local @ENV{ keys %env };
+    for (split /\n/, slurp($ours)) {
+        my ($k, $v) = split /=/, $_, 2;
+        $ENV{$k} = $v;
+    }
+    my ($status, $out, $err) = run_cmd([$BACKUP], check => 0);
+    is($status, 0, 'bulletdrop-backup with no options, configured by the '
+       . 'environment, succeeds') or diag $err;
+    ($status, $out, $err) = run_cmd([$BACKUP], check => 0);
+    is($status, 0, 'twice') or diag $err;
+    is(scalar(backups_in($t->dir . '/env-backups')), 1,
+       'and BULLETDROP_BACKUP_KEEP=1 keeps one');
 };
 
 # ---- make restore and make backup ----------------------------------------
