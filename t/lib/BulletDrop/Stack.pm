@@ -560,7 +560,8 @@ sub main {
 
     } elsif ($command eq 'restore') {
         exit($stack->restore($ENV{BACKUP},
-                             force => ($ENV{FORCE} // '') =~ /\A(?:1|yes)\z/)
+                             force => scalar(($ENV{FORCE} // '')
+                                             =~ /\A(?:1|yes)\z/))
              ? 0 : 1);
 
     } elsif ($command eq 'migrate') {
