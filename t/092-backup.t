@@ -519,6 +519,45 @@ subtest 'an rclone remote gets the files and each kept backup' => sub {
         or diag $err;
 };
 
+subtest 'a row whose file is lost: from the previous backup, or no '
+        . 'backup' => sub {
+    my $lroot = $t->dir . '/lost';
+    my ($status, $out, $err) = backup('--root', $lroot);
+    is($status, 0, 'a first backup, with every file') or diag $err;
+    my ($rel) = sort keys %{{ rows_of($t->pg) }};
+    my $file = $t->upload_dir . "/$rel";
+    my $keep = slurp($file);
+    unlink $file or die "unlink $file: $!";
+
+    ($status, $out, $err) = backup('--root', $lroot);
+    is($status, 0, 'the next backup succeeds') or diag $err;
+    my $dir = $t->upload_dir;
+    like($err, qr/\Q1 rows had no file in $dir (deleted meanwhile, or lost: \E
+                  \Qmake fsck tells); their files came from the previous \E
+                  \Qbackup: $rel\E/x,
+         'and says the file came from the previous one');
+    my ($b) = reverse backups_in($lroot);
+    is_deeply(info($b)->{not_in_live_tree}, [ $rel ],
+              'its BACKUP names it');
+    is(sha256_hex(slurp("$b/files/$rel")), (split / /, $live{$rel})[0],
+       'with the bytes its row says');
+
+    my @before = backups_in($root);
+    ($status, $out, $err) = backup('--root', $t->dir . '/lost-first',
+                                   '--retries', 2);
+    is($status >> 8, 1, 'without a previous backup, it fails: exit '
+       . 'status 1');
+    like($err, qr/snapshot 1: 1 rows lose their files/,
+         'after a second snapshot');
+    like($err, qr/\Q1 upload rows have no file in $dir, not because \E
+                  \Qof a delete under way (make fsck lists them): $rel; \E
+                  \Qno backup was made\E/x, 'and names the row');
+    is_deeply([ backups_in($t->dir . '/lost-first') ], [],
+              'nothing that looks like a backup is there');
+
+    spew($file, $keep);
+};
+
 # ---- as the systemd unit runs it ---------------------------------------------
 
 subtest 'the shipped units pass systemd-analyze; the environment alone '
