@@ -9,6 +9,11 @@
 #   make migrate  apply sql/*.sql to the run dir's database
 #                 (or to $BULLETDROP_DB when set)
 #   make fsck     list upload rows without files and files without rows
+#   make backup   bin/bulletdrop-backup of the run dir's stack, into
+#                 $BULLETDROP_BACKUP_ROOT (default <run dir>/backups)
+#   make restore BACKUP=dir [FORCE=1]
+#                 bin/bulletdrop-restore of that backup into the run dir
+#                 (an empty one, unless FORCE=1)
 #   make test     deps, build, prove -r t/
 #   make test-asan  the same with AddressSanitizer and UBSan: the module
 #                 built into build/asan/, Debian's nginx run with the
@@ -64,10 +69,13 @@ SAN_RUNTIMES = $(shell for l in libasan.so libubsan.so; do \
 # font for it (the web app's tests drive it); prometheus (promtool checks
 # the metrics, and its server scrapes them in t/094) and fail2ban (t/093
 # runs the shipped filter and jail, nginx-conf/fail2ban/, in a private
-# server).
+# server).  rclone pushes backups to S3-compatible storage
+# (bin/bulletdrop-backup --rclone-remote); t/092 pushes to a
+# local-filesystem remote with it.  pg_dump and pg_restore come with
+# postgresql (postgresql-client).
 DEB_PACKAGES := nginx nginx-dev libpq-dev libjansson-dev libjwt-dev \
                 libssl-dev postgresql perl curl gcc make pkg-config openssl \
-                strace chromium fonts-dejavu-core prometheus fail2ban
+                strace chromium fonts-dejavu-core prometheus fail2ban rclone
 
 # Node.js builds the web app.  Debian's nodejs and npm are installed only
 # when there is no node and npm at all: one from elsewhere (NodeSource's
@@ -84,7 +92,8 @@ SUDO       := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 STACK      := perl -I$(TOP)/t/lib -MBulletDrop::Stack \
               -e 'BulletDrop::Stack::main(@ARGV)' --
 
-.PHONY: all deps www run stop migrate fsck test test-asan clean FORCE
+.PHONY: all deps www run stop migrate fsck backup restore test test-asan \
+        clean FORCE
 
 all: $(MODULE)
 
@@ -157,6 +166,13 @@ migrate:
 
 fsck:
 	@$(STACK) fsck
+
+backup:
+	@$(STACK) backup
+
+# BACKUP and FORCE reach the stack through the environment
+restore:
+	@BACKUP='$(BACKUP)' FORCE='$(FORCE)' $(STACK) restore
 
 test: deps all www
 	prove -r t/

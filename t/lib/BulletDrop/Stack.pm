@@ -1,7 +1,7 @@
 package BulletDrop::Stack;
 
-# The local stack behind `make run`, `make stop`, `make migrate` and
-# `make fsck`: a PostgreSQL cluster and nginx with the module, both living
+# The local stack behind `make run`, `make stop`, `make migrate`,
+# `make fsck`, `make backup` and `make restore`: a PostgreSQL cluster and nginx with the module, both living
 # in the run dir (BULLETDROP_RUN_DIR, default .run/), nginx on
 # 127.0.0.1:BULLETDROP_PORT (default 8080).  The test suite drives the
 # same code.
@@ -409,6 +409,68 @@ sub fsck {
     return !@problems;
 }
 
+# `make backup`: bin/bulletdrop-backup on the run dir's database and
+# uploads/, into BULLETDROP_BACKUP_ROOT (default <run dir>/backups),
+# keeping BULLETDROP_BACKUP_KEEP (default 7), pushed to
+# BULLETDROP_BACKUP_RCLONE when set (the script reads those itself).
+# `make restore BACKUP=dir [FORCE=1]`: bin/bulletdrop-restore into the
+# run dir's database (made empty if there is none) and uploads/.  A
+# stopped cluster is started for the occasion and stopped again.  True
+# when the script succeeded.
+sub backup_root {
+    my ($self) = @_;
+    return File::Spec->rel2abs($ENV{BULLETDROP_BACKUP_ROOT}
+                               // "$self->{dir}/backups", $self->{top});
+}
+
+sub backup {
+    my ($self) = @_;
+
+    my $pg = $self->{pg};
+    die "no PostgreSQL cluster in " . $pg->dir . ": nothing to back up "
+        . "(make run creates it)\n" unless $pg->initialized;
+
+    return $self->_with_pg(sub {
+        system("$self->{top}/bin/bulletdrop-backup", '--db', $pg->conninfo,
+               '--upload-dir', $self->upload_dir,
+               '--root', $self->backup_root) == 0;
+    });
+}
+
+sub restore {
+    my ($self, $backup, %o) = @_;
+
+    die "make restore needs BACKUP=<a backup's directory>\n"
+        unless defined $backup && $backup ne '';
+
+    my $pg = $self->{pg};
+    $pg->init;
+
+    return $self->_with_pg(sub {
+        # an empty database for the dump: no migrations, they are in it
+        $pg->create_app_db;
+        system("$self->{top}/bin/bulletdrop-restore", '--db', $pg->conninfo,
+               '--upload-dir', $self->upload_dir,
+               $o{force} ? '--force' : (),
+               File::Spec->rel2abs($backup, $self->{top})) == 0;
+    });
+}
+
+sub _with_pg {
+    my ($self, $code) = @_;
+
+    my $pg = $self->{pg};
+    my $was_running = $pg->running;
+    $pg->start unless $was_running;
+
+    my $ok = eval { $code->() };
+    my $err = $@;
+    $pg->stop unless $was_running;
+    die $err if $err;
+
+    return $ok;
+}
+
 # `make run`: up, then in the foreground until Ctrl-C, or until nginx
 # exits (`make stop` from another shell ends it cleanly)
 sub run {
@@ -493,6 +555,15 @@ sub main {
         $stack->{log} = sub { print STDERR "$_[0]\n" };
         exit($stack->fsck ? 0 : 1);
 
+    } elsif ($command eq 'backup') {
+        exit($stack->backup ? 0 : 1);
+
+    } elsif ($command eq 'restore') {
+        exit($stack->restore($ENV{BACKUP},
+                             force => scalar(($ENV{FORCE} // '')
+                                             =~ /\A(?:1|yes)\z/))
+             ? 0 : 1);
+
     } elsif ($command eq 'migrate') {
         my $pg = $stack->pg;
         my $was_running = $pg->running;
@@ -506,7 +577,8 @@ sub main {
         $pg->stop unless $was_running;
 
     } else {
-        die "usage: BulletDrop::Stack::main(run|stop|migrate|fsck)\n";
+        die "usage: BulletDrop::Stack::main(run|stop|migrate|fsck|backup|"
+            . "restore)\n";
     }
 
     return;
