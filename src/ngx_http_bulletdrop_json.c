@@ -62,9 +62,8 @@ ngx_int_t
 ngx_http_bulletdrop_send_buf(ngx_http_request_t *r, ngx_uint_t status,
     const char *type, size_t type_len, ngx_buf_t *b)
 {
-    ngx_int_t         rc;
-    ngx_chain_t       out;
-    ngx_table_elt_t  *h;
+    ngx_int_t    rc;
+    ngx_chain_t  out;
 
     b->last_buf = (r == r->main) ? 1 : 0;
     b->last_in_chain = 1;
@@ -79,14 +78,9 @@ ngx_http_bulletdrop_send_buf(ngx_http_request_t *r, ngx_uint_t status,
         r->lingering_close = 1;
     }
 
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
+    if (ngx_http_bulletdrop_no_store(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
 
     r->headers_out.status = status;
     r->headers_out.content_length_n = b->last - b->pos;
@@ -157,4 +151,22 @@ ngx_http_bulletdrop_no_content(ngx_http_request_t *r)
     r->header_only = 1;
 
     return ngx_http_send_header(r);
+}
+
+
+ngx_int_t
+ngx_http_bulletdrop_no_store(ngx_http_request_t *r)
+{
+    ngx_table_elt_t  *h;
+
+    h = ngx_list_push(&r->headers_out.headers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    h->hash = 1;
+    ngx_str_set(&h->key, "Cache-Control");
+    ngx_str_set(&h->value, "no-store");
+
+    return NGX_OK;
 }

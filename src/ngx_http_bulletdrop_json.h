@@ -42,4 +42,8 @@ ngx_int_t ngx_http_bulletdrop_json_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *detail);
 
 
+/* "Cache-Control: no-store": an answer for this request only */
+ngx_int_t ngx_http_bulletdrop_no_store(ngx_http_request_t *r);
+
+
 #endif /* _NGX_HTTP_BULLETDROP_JSON_H_INCLUDED_ */

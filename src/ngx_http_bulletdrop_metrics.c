@@ -13,6 +13,7 @@
 #include "ngx_http_bulletdrop_metrics.h"
 #include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_error.h"
+#include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_upload.h"
 #include "ngx_http_bulletdrop_files_int.h"
@@ -156,6 +157,7 @@ typedef struct {
     ngx_chain_t                   **last;
     ngx_buf_t                      *b;
     off_t                           len;
+    unsigned                        failed:1;
 } ngx_http_bulletdrop_metrics_text_t;
 
 
@@ -169,15 +171,15 @@ static void ngx_http_bulletdrop_metrics_file(ngx_http_request_t *r,
     ngx_http_bulletdrop_file_t *f);
 static void ngx_http_bulletdrop_observe(ngx_http_bulletdrop_histogram_t *h,
     const ngx_http_bulletdrop_bound_t *bounds, ngx_uint_t n, uint64_t v);
-static ngx_int_t ngx_http_bulletdrop_metrics_format(
+static void ngx_http_bulletdrop_metrics_format(
     ngx_http_bulletdrop_metrics_text_t *t,
     ngx_http_bulletdrop_metrics_shm_t *m);
-static ngx_int_t ngx_http_bulletdrop_metrics_histogram(
+static void ngx_http_bulletdrop_metrics_histogram(
     ngx_http_bulletdrop_metrics_text_t *t, const char *name,
     ngx_http_bulletdrop_histogram_t *h,
     const ngx_http_bulletdrop_bound_t *bounds, ngx_uint_t n,
     ngx_uint_t seconds);
-static ngx_int_t ngx_http_bulletdrop_metrics_line(
+static void ngx_http_bulletdrop_metrics_line(
     ngx_http_bulletdrop_metrics_text_t *t, const char *fmt, ...);
 
 
@@ -195,6 +197,10 @@ static const char  *ngx_http_bulletdrop_auth_kinds[] = {
 
 static const char  *ngx_http_bulletdrop_job_kinds[] = {
     "password_hash", "fsync"
+};
+
+static const char  *ngx_http_bulletdrop_job_events[] = {
+    "posted", "refused", "done"
 };
 
 static const char  *ngx_http_bulletdrop_db_states[] = {
@@ -650,18 +656,11 @@ ngx_http_bulletdrop_metrics_handler(ngx_http_request_t *r)
     t.pool = r->pool;
     t.last = &t.out;
 
-    if (ngx_http_bulletdrop_metrics_format(&t, copy) != NGX_OK) {
+    ngx_http_bulletdrop_metrics_format(&t, copy);
+
+    if (t.failed || ngx_http_bulletdrop_no_store(r) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-    ngx_str_set(&h->key, "Cache-Control");
-    ngx_str_set(&h->value, "no-store");
 
     r->headers_out.status = NGX_HTTP_OK;
     r->headers_out.content_length_n = t.len;
@@ -682,11 +681,16 @@ ngx_http_bulletdrop_metrics_handler(ngx_http_request_t *r)
 }
 
 
+/* a family's head, and a family of one sample without labels */
 #define bd_family(t, name, type, help)                                        \
     ngx_http_bulletdrop_metrics_line(t, "# HELP " name " " help "\n"          \
                                         "# TYPE " name " " type "\n")
+#define bd_single(t, name, type, help, v)                                     \
+    ngx_http_bulletdrop_metrics_line(t, "# HELP " name " " help "\n"          \
+                                        "# TYPE " name " " type "\n"          \
+                                        name " %uA\n", (ngx_atomic_uint_t) v)
 
-static ngx_int_t
+static void
 ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
     ngx_http_bulletdrop_metrics_shm_t *m)
 {
@@ -695,138 +699,100 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
     ngx_atomic_uint_t                      conns[BD_DB_STATES], waiting;
     ngx_http_bulletdrop_metrics_worker_t  *w;
 
-    if (bd_family(t, "bulletdrop_build_info", "gauge",
-                  "The module's version and the nginx it was built for.")
-        != NGX_OK
-        || ngx_http_bulletdrop_metrics_line(t,
-               "bulletdrop_build_info{version=\"%s\",nginx=\"%s\"} 1\n",
-               NGX_HTTP_BULLETDROP_VERSION, NGINX_VERSION)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    bd_family(t, "bulletdrop_build_info", "gauge",
+              "The module's version and the nginx it was built for.");
+    ngx_http_bulletdrop_metrics_line(t,
+        "bulletdrop_build_info{version=\"%s\",nginx=\"%s\"} 1\n",
+        NGX_HTTP_BULLETDROP_VERSION, NGINX_VERSION);
 
     /* uploads: ok, then every reason that has happened */
-    if (bd_family(t, "bulletdrop_uploads_total", "counter",
-                  "Uploads by result (ok, refused, failed) and reason "
-                  "(the error code of the answer).") != NGX_OK
-        || ngx_http_bulletdrop_metrics_line(t,
-               "bulletdrop_uploads_total{result=\"ok\",reason=\"none\"} "
-               "%uA\n", m->uploads[BD_UPLOAD_OK][0])
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    bd_family(t, "bulletdrop_uploads_total", "counter",
+              "Uploads by result (ok, refused, failed) and reason (the "
+              "error code of the answer).");
+    ngx_http_bulletdrop_metrics_line(t,
+        "bulletdrop_uploads_total{result=\"ok\",reason=\"none\"} %uA\n",
+        m->uploads[BD_UPLOAD_OK][0]);
 
     for (i = BD_UPLOAD_REFUSED; i < BD_UPLOAD_RESULTS; i++) {
         for (reason = 0; reason < BD_REASONS; reason++) {
             v = m->uploads[i][reason];
-            if (v == 0) {
-                continue;
-            }
 
-            if (ngx_http_bulletdrop_metrics_line(t,
+            if (v != 0) {
+                ngx_http_bulletdrop_metrics_line(t,
                     "bulletdrop_uploads_total{result=\"%s\",reason=\"%s\"} "
                     "%uA\n", ngx_http_bulletdrop_upload_results[i],
                     reason == BD_REASON_ABORTED ? "aborted"
                     : reason == BD_REASON_TIMEOUT ? "timeout"
                     : reason == BD_REASON_OTHER ? "other"
-                    : ngx_http_bulletdrop_errors[reason].code, v)
-                != NGX_OK)
-            {
-                return NGX_ERROR;
+                    : ngx_http_bulletdrop_errors[reason].code, v);
             }
         }
     }
 
-    if (bd_family(t, "bulletdrop_upload_bytes_total", "counter",
-                  "Bytes of the files of successful uploads.") != NGX_OK
-        || ngx_http_bulletdrop_metrics_line(t,
-               "bulletdrop_upload_bytes_total %uA\n", m->upload_bytes)
-           != NGX_OK
-        || bd_family(t, "bulletdrop_upload_duration_seconds", "histogram",
-                     "Time of successful uploads, from the request's first "
-                     "byte to the answer.") != NGX_OK
-        || ngx_http_bulletdrop_metrics_histogram(t,
-               "bulletdrop_upload_duration_seconds", &m->upload_seconds,
-               ngx_http_bulletdrop_upload_secs,
-               bd_nbounds(ngx_http_bulletdrop_upload_secs), 1) != NGX_OK
-        || bd_family(t, "bulletdrop_upload_size_bytes", "histogram",
-                     "Sizes of the files of successful uploads.") != NGX_OK
-        || ngx_http_bulletdrop_metrics_histogram(t,
-               "bulletdrop_upload_size_bytes", &m->upload_size,
-               ngx_http_bulletdrop_upload_sizes,
-               bd_nbounds(ngx_http_bulletdrop_upload_sizes), 0) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    bd_single(t, "bulletdrop_upload_bytes_total", "counter",
+              "Bytes of the files of successful uploads.", m->upload_bytes);
+
+    bd_family(t, "bulletdrop_upload_duration_seconds", "histogram",
+              "Time of successful uploads, from the request's first byte to "
+              "the answer.");
+    ngx_http_bulletdrop_metrics_histogram(t,
+        "bulletdrop_upload_duration_seconds", &m->upload_seconds,
+        ngx_http_bulletdrop_upload_secs,
+        bd_nbounds(ngx_http_bulletdrop_upload_secs), 1);
+
+    bd_family(t, "bulletdrop_upload_size_bytes", "histogram",
+              "Sizes of the files of successful uploads.");
+    ngx_http_bulletdrop_metrics_histogram(t, "bulletdrop_upload_size_bytes",
+        &m->upload_size, ngx_http_bulletdrop_upload_sizes,
+        bd_nbounds(ngx_http_bulletdrop_upload_sizes), 0);
 
     /* files: every kind's 200, and any other status that has happened */
-    if (bd_family(t, "bulletdrop_files_served_total", "counter",
-                  "Requests for files on the file domains, by the file's "
-                  "kind and the status of the answer.") != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    bd_family(t, "bulletdrop_files_served_total", "counter",
+              "Requests for files on the file domains, by the file's kind "
+              "and the status of the answer.");
 
     for (i = 0; i < BD_FILE_KINDS; i++) {
         for (j = 0; j < BD_FILE_SLOTS; j++) {
             v = m->files[i][j];
+
             if (v == 0 && j != 0) {
                 continue;
             }
 
-            if ((j < BD_FILE_STATUSES
-                 ? ngx_http_bulletdrop_metrics_line(t,
-                       "bulletdrop_files_served_total{kind=\"%s\","
-                       "status=\"%ui\"} %uA\n",
-                       ngx_http_bulletdrop_file_kinds[i],
-                       ngx_http_bulletdrop_file_statuses[j], v)
-                 : ngx_http_bulletdrop_metrics_line(t,
-                       "bulletdrop_files_served_total{kind=\"%s\","
-                       "status=\"%uixx\"} %uA\n",
-                       ngx_http_bulletdrop_file_kinds[i],
-                       j - BD_FILE_STATUSES + 1, v))
-                != NGX_OK)
-            {
-                return NGX_ERROR;
+            if (j < BD_FILE_STATUSES) {
+                ngx_http_bulletdrop_metrics_line(t,
+                    "bulletdrop_files_served_total{kind=\"%s\","
+                    "status=\"%ui\"} %uA\n",
+                    ngx_http_bulletdrop_file_kinds[i],
+                    ngx_http_bulletdrop_file_statuses[j], v);
+
+            } else {
+                ngx_http_bulletdrop_metrics_line(t,
+                    "bulletdrop_files_served_total{kind=\"%s\","
+                    "status=\"%uixx\"} %uA\n",
+                    ngx_http_bulletdrop_file_kinds[i],
+                    j - BD_FILE_STATUSES + 1, v);
             }
         }
     }
 
-    if (bd_family(t, "bulletdrop_views_exhausted_total", "counter",
-                  "Files with a view limit that gave their last view.")
-        != NGX_OK
-        || ngx_http_bulletdrop_metrics_line(t,
-               "bulletdrop_views_exhausted_total %uA\n", m->views_exhausted)
-           != NGX_OK
-        || bd_family(t, "bulletdrop_auth_failures_total", "counter",
-                     "Refused credentials: wrong passwords, and tokens, API "
-                     "keys and session cookies that are not valid or "
-                     "expired.") != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    bd_single(t, "bulletdrop_views_exhausted_total", "counter",
+              "Files with a view limit that gave their last view.",
+              m->views_exhausted);
+
+    bd_family(t, "bulletdrop_auth_failures_total", "counter",
+              "Refused credentials: wrong passwords, and tokens, API keys "
+              "and session cookies that are not valid or expired.");
 
     for (i = 0; i < BD_AUTH_FAILED_KINDS; i++) {
-        if (ngx_http_bulletdrop_metrics_line(t,
-                "bulletdrop_auth_failures_total{kind=\"%s\"} %uA\n",
-                ngx_http_bulletdrop_auth_kinds[i], m->auth_failures[i])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        ngx_http_bulletdrop_metrics_line(t,
+            "bulletdrop_auth_failures_total{kind=\"%s\"} %uA\n",
+            ngx_http_bulletdrop_auth_kinds[i], m->auth_failures[i]);
     }
 
-    if (bd_family(t, "bulletdrop_login_limited_total", "counter",
-                  "Password attempts refused by the login limiter (429).")
-        != NGX_OK
-        || ngx_http_bulletdrop_metrics_line(t,
-               "bulletdrop_login_limited_total %uA\n", m->login_limited)
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    bd_single(t, "bulletdrop_login_limited_total", "counter",
+              "Password attempts refused by the login limiter (429).",
+              m->login_limited);
 
     /* the workers' pools, summed over the workers that are alive */
     live = 0;
@@ -850,90 +816,58 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
         }
     }
 
-    if (bd_family(t, "bulletdrop_worker_processes", "gauge",
-                  "nginx worker processes counting into these metrics.")
-        != NGX_OK
-        || ngx_http_bulletdrop_metrics_line(t,
-               "bulletdrop_worker_processes %ui\n", live) != NGX_OK
-        || bd_family(t, "bulletdrop_db_connections", "gauge",
-                     "Database connections of all workers, by state.")
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    bd_single(t, "bulletdrop_worker_processes", "gauge",
+              "nginx worker processes counting into these metrics.", live);
+
+    bd_family(t, "bulletdrop_db_connections", "gauge",
+              "Database connections of all workers, by state.");
 
     for (j = 0; j < BD_DB_STATES; j++) {
-        if (ngx_http_bulletdrop_metrics_line(t,
-                "bulletdrop_db_connections{state=\"%s\"} %uA\n",
-                ngx_http_bulletdrop_db_states[j], conns[j])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        ngx_http_bulletdrop_metrics_line(t,
+            "bulletdrop_db_connections{state=\"%s\"} %uA\n",
+            ngx_http_bulletdrop_db_states[j], conns[j]);
     }
 
-    if (bd_family(t, "bulletdrop_db_queue_length", "gauge",
-                  "Queries waiting for a free connection, all workers.")
-        != NGX_OK
-        || ngx_http_bulletdrop_metrics_line(t,
-               "bulletdrop_db_queue_length %uA\n", waiting) != NGX_OK
-        || bd_family(t, "bulletdrop_db_query_duration_seconds", "histogram",
-                     "Time of database queries, from being asked (queue "
-                     "included) to the answer or the failure.") != NGX_OK
-        || ngx_http_bulletdrop_metrics_histogram(t,
-               "bulletdrop_db_query_duration_seconds", &m->query_seconds,
-               ngx_http_bulletdrop_query_secs,
-               bd_nbounds(ngx_http_bulletdrop_query_secs), 1) != NGX_OK
-        || bd_family(t, "bulletdrop_db_query_timeouts_total", "counter",
-                     "Queries that got no answer within "
-                     "bulletdrop_db_timeout.") != NGX_OK
-        || ngx_http_bulletdrop_metrics_line(t,
-               "bulletdrop_db_query_timeouts_total %uA\n", m->query_timeouts)
-           != NGX_OK
-        || bd_family(t, "bulletdrop_db_reconnects_total", "counter",
-                     "Connection attempts after a connection was lost or an "
-                     "attempt failed.") != NGX_OK
-        || ngx_http_bulletdrop_metrics_line(t,
-               "bulletdrop_db_reconnects_total %uA\n", m->reconnects)
-           != NGX_OK
-        || bd_family(t, "bulletdrop_sweep_removed_total", "counter",
-                     "Expired and spent uploads the sweep removed.")
-           != NGX_OK
-        || ngx_http_bulletdrop_metrics_line(t,
-               "bulletdrop_sweep_removed_total %uA\n", m->sweep_removed)
-           != NGX_OK
-        || bd_family(t, "bulletdrop_thread_jobs_total", "counter",
-                     "Jobs for nginx's thread pool, by job and what came "
-                     "of them (posted, refused: the queue was full, done).")
-           != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    bd_single(t, "bulletdrop_db_queue_length", "gauge",
+              "Queries waiting for a free connection, all workers.",
+              waiting);
+
+    bd_family(t, "bulletdrop_db_query_duration_seconds", "histogram",
+              "Time of database queries, from being asked (queue included) "
+              "to the answer or the failure.");
+    ngx_http_bulletdrop_metrics_histogram(t,
+        "bulletdrop_db_query_duration_seconds", &m->query_seconds,
+        ngx_http_bulletdrop_query_secs,
+        bd_nbounds(ngx_http_bulletdrop_query_secs), 1);
+
+    bd_single(t, "bulletdrop_db_query_timeouts_total", "counter",
+              "Queries that got no answer within bulletdrop_db_timeout.",
+              m->query_timeouts);
+    bd_single(t, "bulletdrop_db_reconnects_total", "counter",
+              "Connection attempts after a connection was lost or an "
+              "attempt failed.", m->reconnects);
+    bd_single(t, "bulletdrop_sweep_removed_total", "counter",
+              "Expired and spent uploads the sweep removed.",
+              m->sweep_removed);
+
+    bd_family(t, "bulletdrop_thread_jobs_total", "counter",
+              "Jobs for nginx's thread pool, by job and what came of them "
+              "(posted, refused: the queue was full, done).");
 
     for (i = 0; i < BD_JOB_KINDS; i++) {
-        if (ngx_http_bulletdrop_metrics_line(t,
-                "bulletdrop_thread_jobs_total{job=\"%s\",event=\"posted\"} "
-                "%uA\n"
-                "bulletdrop_thread_jobs_total{job=\"%s\",event=\"refused\"} "
-                "%uA\n"
-                "bulletdrop_thread_jobs_total{job=\"%s\",event=\"done\"} "
-                "%uA\n",
-                ngx_http_bulletdrop_job_kinds[i], m->jobs[i][BD_JOB_POSTED],
-                ngx_http_bulletdrop_job_kinds[i], m->jobs[i][BD_JOB_REFUSED],
-                ngx_http_bulletdrop_job_kinds[i], m->jobs[i][BD_JOB_DONE])
-            != NGX_OK)
-        {
-            return NGX_ERROR;
+        for (j = BD_JOB_POSTED; j <= BD_JOB_DONE; j++) {
+            ngx_http_bulletdrop_metrics_line(t,
+                "bulletdrop_thread_jobs_total{job=\"%s\",event=\"%s\"} "
+                "%uA\n", ngx_http_bulletdrop_job_kinds[i],
+                ngx_http_bulletdrop_job_events[j], m->jobs[i][j]);
         }
     }
-
-    return NGX_OK;
 }
 
 
 /* cumulative buckets; seconds: microseconds shown as seconds */
 
-static ngx_int_t
+static void
 ngx_http_bulletdrop_metrics_histogram(ngx_http_bulletdrop_metrics_text_t *t,
     const char *name, ngx_http_bulletdrop_histogram_t *h,
     const ngx_http_bulletdrop_bound_t *bounds, ngx_uint_t n,
@@ -946,13 +880,8 @@ ngx_http_bulletdrop_metrics_histogram(ngx_http_bulletdrop_metrics_text_t *t,
 
     for (i = 0; i < n; i++) {
         total += h->bucket[i];
-
-        if (ngx_http_bulletdrop_metrics_line(t, "%s_bucket{le=\"%s\"} %uA\n",
-                                             name, bounds[i].label, total)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        ngx_http_bulletdrop_metrics_line(t, "%s_bucket{le=\"%s\"} %uA\n",
+                                         name, bounds[i].label, total);
     }
 
     /*
@@ -960,36 +889,27 @@ ngx_http_bulletdrop_metrics_histogram(ngx_http_bulletdrop_metrics_text_t *t,
      * buckets, count and sum of a copy may be an observation apart
      */
     total += h->bucket[n];
-
-    if (ngx_http_bulletdrop_metrics_line(t, "%s_bucket{le=\"+Inf\"} %uA\n",
-                                         name, total) != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
+    ngx_http_bulletdrop_metrics_line(t, "%s_bucket{le=\"+Inf\"} %uA\n",
+                                     name, total);
 
     if (seconds) {
-        if (ngx_http_bulletdrop_metrics_line(t, "%s_sum %uA.%06uA\n", name,
-                                             h->sum / 1000000,
-                                             h->sum % 1000000)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
+        ngx_http_bulletdrop_metrics_line(t, "%s_sum %uA.%06uA\n", name,
+                                         h->sum / 1000000, h->sum % 1000000);
 
-    } else if (ngx_http_bulletdrop_metrics_line(t, "%s_sum %uA\n", name,
-                                                h->sum)
-               != NGX_OK)
-    {
-        return NGX_ERROR;
+    } else {
+        ngx_http_bulletdrop_metrics_line(t, "%s_sum %uA\n", name, h->sum);
     }
 
-    return ngx_http_bulletdrop_metrics_line(t, "%s_count %uA\n", name, total);
+    ngx_http_bulletdrop_metrics_line(t, "%s_count %uA\n", name, total);
 }
 
 
-/* a line (or a few) of the answer; none is near the buffer's size */
+/*
+ * A line (or a few) of the answer; none is near the buffer's size.  An
+ * allocation that fails is remembered, and the answer is then a 500.
+ */
 
-static ngx_int_t
+static void
 ngx_http_bulletdrop_metrics_line(ngx_http_bulletdrop_metrics_text_t *t,
     const char *fmt, ...)
 {
@@ -997,12 +917,17 @@ ngx_http_bulletdrop_metrics_line(ngx_http_bulletdrop_metrics_text_t *t,
     va_list       args;
     ngx_chain_t  *cl;
 
+    if (t->failed) {
+        return;
+    }
+
     if (t->b == NULL || t->b->end - t->b->last < 1024) {
         t->b = ngx_create_temp_buf(t->pool, NGX_HTTP_BULLETDROP_METRICS_BUF);
         cl = ngx_alloc_chain_link(t->pool);
 
         if (t->b == NULL || cl == NULL) {
-            return NGX_ERROR;
+            t->failed = 1;
+            return;
         }
 
         cl->buf = t->b;
@@ -1017,6 +942,4 @@ ngx_http_bulletdrop_metrics_line(ngx_http_bulletdrop_metrics_text_t *t,
 
     t->len += p - t->b->last;
     t->b->last = p;
-
-    return NGX_OK;
 }

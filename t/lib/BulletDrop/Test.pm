@@ -1148,6 +1148,16 @@ sub check_nginx {
     $name //= 'nginx ran clean: no worker died, no [alert], [crit] or '
             . '[emerg], no sanitizer report';
 
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    return report_check($bad, $text, $name);
+}
+
+# A check's outcome as a test: a passed one when clean (none at all when
+# the test's plan is fixed), a failed one with $text; when the test has
+# ended already, a failure goes to stderr and fails the file at exit.
+sub report_check {
+    my ($bad, $text, $name) = @_;
+
     my $hub = $INC{'Test2/API.pm'} && Test2::API::test2_stack()->top;
     if (!$hub || $ENDING || $hub->ended
         || ($hub->plan // '') eq 'SKIP')
@@ -1204,23 +1214,8 @@ sub check_answers {
     my $text = $bad ? "$out$err" : '';
     $text =~ s/\n+\z//;
 
-    my $hub = $INC{'Test2/API.pm'} && Test2::API::test2_stack()->top;
-    if (!$hub || $ENDING || $hub->ended
-        || ($hub->plan // '') eq 'SKIP')
-    {
-        return 1 unless $bad;
-        $FAILED_LATE = 1;
-        print STDERR map { "# $_\n" } "not ok: $name", split /\n/, $text;
-        return 0;
-    }
-
-    return 1 if !$bad && $QUIET_WHEN_CLEAN;
-
-    require Test::More;
     local $Test::Builder::Level = $Test::Builder::Level + 1;
-    my $ok = Test::More::ok(!$bad, $name);
-    Test::More::diag($text) unless $ok;
-    return $ok;
+    return report_check($bad, $text, $name);
 }
 
 sub answers_file { "$_[0]{dir}/api-answers.jsonl" }
