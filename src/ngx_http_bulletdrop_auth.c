@@ -828,7 +828,7 @@ ngx_http_bulletdrop_auth_limited(ngx_http_request_t *r, ngx_str_t *user)
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
-    ngx_http_bulletdrop_metrics_login_limited();
+    ngx_http_bulletdrop_metrics_add(BD_METRIC_LOGIN_LIMITED, 1);
     ngx_http_bulletdrop_auth_log(r, bmcf->auth_log_level, "login_limited",
                                  user);
 }

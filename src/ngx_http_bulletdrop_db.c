@@ -986,7 +986,7 @@ ngx_http_bulletdrop_db_schedule(ngx_http_bulletdrop_db_conn_t *conn)
         return;
     }
 
-    ngx_http_bulletdrop_metrics_db_reconnect();
+    ngx_http_bulletdrop_metrics_add(BD_METRIC_DB_RECONNECTS, 1);
 
     if (conn->failures == 0) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &conn->log, 0,

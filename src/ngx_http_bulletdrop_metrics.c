@@ -133,16 +133,13 @@ typedef struct {
     ngx_http_bulletdrop_histogram_t upload_size;
 
     ngx_atomic_t                    files[BD_FILE_KINDS][BD_FILE_SLOTS];
-    ngx_atomic_t                    views_exhausted;
 
     ngx_atomic_t                    auth_failures[BD_AUTH_FAILED_KINDS];
-    ngx_atomic_t                    login_limited;
 
     ngx_http_bulletdrop_histogram_t query_seconds;
     ngx_atomic_t                    query_timeouts;
-    ngx_atomic_t                    reconnects;
 
-    ngx_atomic_t                    sweep_removed;
+    ngx_atomic_t                    counters[BD_METRIC_COUNTERS];
     ngx_atomic_t                    jobs[BD_JOB_KINDS][BD_JOB_DONE + 1];
 
     ngx_http_bulletdrop_metrics_worker_t
@@ -380,28 +377,12 @@ ngx_http_bulletdrop_metrics_auth_failed(ngx_http_bulletdrop_auth_failed_e kind)
 
 
 void
-ngx_http_bulletdrop_metrics_login_limited(void)
+ngx_http_bulletdrop_metrics_add(ngx_http_bulletdrop_metric_e counter,
+    ngx_uint_t n)
 {
     if (bd_metrics) {
-        (void) ngx_atomic_fetch_add(&bd_metrics->login_limited, 1);
-    }
-}
-
-
-void
-ngx_http_bulletdrop_metrics_views_exhausted(void)
-{
-    if (bd_metrics) {
-        (void) ngx_atomic_fetch_add(&bd_metrics->views_exhausted, 1);
-    }
-}
-
-
-void
-ngx_http_bulletdrop_metrics_sweep_removed(ngx_uint_t n)
-{
-    if (bd_metrics) {
-        (void) ngx_atomic_fetch_add(&bd_metrics->sweep_removed, n);
+        (void) ngx_atomic_fetch_add(&bd_metrics->counters[counter],
+                                    (ngx_atomic_int_t) n);
     }
 }
 
@@ -447,15 +428,6 @@ ngx_http_bulletdrop_metrics_db_query(ngx_msec_t ms, ngx_uint_t timeout)
 
     if (timeout) {
         (void) ngx_atomic_fetch_add(&bd_metrics->query_timeouts, 1);
-    }
-}
-
-
-void
-ngx_http_bulletdrop_metrics_db_reconnect(void)
-{
-    if (bd_metrics) {
-        (void) ngx_atomic_fetch_add(&bd_metrics->reconnects, 1);
     }
 }
 
@@ -778,7 +750,7 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
 
     bd_single(t, "bulletdrop_views_exhausted_total", "counter",
               "Files with a view limit that gave their last view.",
-              m->views_exhausted);
+              m->counters[BD_METRIC_VIEWS_EXHAUSTED]);
 
     bd_family(t, "bulletdrop_auth_failures_total", "counter",
               "Refused credentials: wrong passwords, and tokens, API keys "
@@ -792,7 +764,7 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
 
     bd_single(t, "bulletdrop_login_limited_total", "counter",
               "Password attempts refused by the login limiter (429).",
-              m->login_limited);
+              m->counters[BD_METRIC_LOGIN_LIMITED]);
 
     /* the workers' pools, summed over the workers that are alive */
     live = 0;
@@ -845,10 +817,10 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
               m->query_timeouts);
     bd_single(t, "bulletdrop_db_reconnects_total", "counter",
               "Connection attempts after a connection was lost or an "
-              "attempt failed.", m->reconnects);
+              "attempt failed.", m->counters[BD_METRIC_DB_RECONNECTS]);
     bd_single(t, "bulletdrop_sweep_removed_total", "counter",
               "Expired and spent uploads the sweep removed.",
-              m->sweep_removed);
+              m->counters[BD_METRIC_SWEEP_REMOVED]);
 
     bd_family(t, "bulletdrop_thread_jobs_total", "counter",
               "Jobs for nginx's thread pool, by job and what came of them "

@@ -24,6 +24,15 @@ typedef enum {
     BD_AUTH_FAILED_KINDS
 } ngx_http_bulletdrop_auth_failed_e;
 
+/* the counters without labels that several files add to */
+typedef enum {
+    BD_METRIC_LOGIN_LIMITED = 0,
+    BD_METRIC_VIEWS_EXHAUSTED,
+    BD_METRIC_SWEEP_REMOVED,
+    BD_METRIC_DB_RECONNECTS,
+    BD_METRIC_COUNTERS
+} ngx_http_bulletdrop_metric_e;
+
 /* the jobs of the thread pool: bulletdrop_thread_jobs_total{job} */
 typedef enum {
     BD_JOB_PASSWORD = 0,
@@ -60,9 +69,8 @@ void ngx_http_bulletdrop_metrics_exit_process(void);
 
 void ngx_http_bulletdrop_metrics_auth_failed(
     ngx_http_bulletdrop_auth_failed_e kind);
-void ngx_http_bulletdrop_metrics_login_limited(void);
-void ngx_http_bulletdrop_metrics_views_exhausted(void);
-void ngx_http_bulletdrop_metrics_sweep_removed(ngx_uint_t n);
+void ngx_http_bulletdrop_metrics_add(ngx_http_bulletdrop_metric_e counter,
+    ngx_uint_t n);
 void ngx_http_bulletdrop_metrics_job(ngx_http_bulletdrop_job_kind_e kind,
     ngx_http_bulletdrop_job_event_e event);
 
@@ -70,7 +78,6 @@ void ngx_http_bulletdrop_metrics_job(ngx_http_bulletdrop_job_kind_e kind,
 void ngx_http_bulletdrop_metrics_db_pool(ngx_uint_t *conns,
     ngx_uint_t waiting);
 void ngx_http_bulletdrop_metrics_db_query(ngx_msec_t ms, ngx_uint_t timeout);
-void ngx_http_bulletdrop_metrics_db_reconnect(void);
 
 
 #endif /* _NGX_HTTP_BULLETDROP_METRICS_H_INCLUDED_ */

@@ -303,10 +303,10 @@ ngx_http_bulletdrop_sweep_done(ngx_http_bulletdrop_db_query_t *q,
                       PQgetvalue(res, 0,
                                  NGX_HTTP_BULLETDROP_SWEEP_DELETE_COUNT));
 
-        ngx_http_bulletdrop_metrics_sweep_removed((ngx_uint_t)
-            ngx_max(ngx_http_bulletdrop_db_int(res, 0,
+        ngx_http_bulletdrop_metrics_add(BD_METRIC_SWEEP_REMOVED,
+            (ngx_uint_t) ngx_max(ngx_http_bulletdrop_db_int(res, 0,
                                     NGX_HTTP_BULLETDROP_SWEEP_DELETE_COUNT),
-                    0));
+                                 0));
 
     } else {
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,

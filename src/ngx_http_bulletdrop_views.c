@@ -451,7 +451,7 @@ ngx_http_bulletdrop_files_decide(ngx_http_bulletdrop_file_t *f,
     f->last = (spent && max_views == 1);
 
     if (spent) {
-        ngx_http_bulletdrop_metrics_views_exhausted();
+        ngx_http_bulletdrop_metrics_add(BD_METRIC_VIEWS_EXHAUSTED, 1);
     }
 
     f->max_views = (max_views > 0);
