@@ -514,7 +514,13 @@ ngx_http_bulletdrop_metrics_upload(ngx_http_request_t *r,
     }
 
     /* the client left, or was too slow: the upload failed, not refused */
-    if (status == NGX_HTTP_CLIENT_CLOSED_REQUEST || status == 0) {
+    /*
+     * nginx answers 400 to a body cut short ("client prematurely closed
+     * connection"), and marks the connection: that is a client gone
+     */
+    if (status == NGX_HTTP_CLIENT_CLOSED_REQUEST || status == 0
+        || (r->connection->error && ctx->error == BD_ERR_NONE))
+    {
         result = BD_UPLOAD_FAILED;
         reason = BD_REASON_ABORTED;
 
