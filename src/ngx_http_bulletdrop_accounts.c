@@ -228,8 +228,9 @@ ngx_http_bulletdrop_register_checked(ngx_http_bulletdrop_db_query_t *q,
     if (!ngx_http_bulletdrop_db_bool(res, 0,
                                  NGX_HTTP_BULLETDROP_REGISTER_CHECK_INVITE_OK))
     {
-        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "bulletdrop register: the invite cannot be used");
+        /* an invite code is a credential: a wrong one may be a guess */
+        ngx_http_bulletdrop_auth_failed(r, BD_AUTH_FAILED_INVITE,
+                                        &acct->username);
 
         ngx_http_bulletdrop_finish(r,
             ngx_http_bulletdrop_error_record(ctx, BD_ERR_INVALID_INVITE, NULL));
@@ -706,6 +707,8 @@ ngx_http_bulletdrop_me_update(ngx_http_request_t *r,
 
     /* no password is that long: no need to hash to know it is wrong */
     if (acct->pw.check.len > BD_PASSWORD_MAX) {
+        ngx_http_bulletdrop_auth_failed(r, BD_AUTH_FAILED_PASSWORD,
+                                        &ctx->user.username);
         return ngx_http_bulletdrop_error_record(ctx, BD_ERR_WRONG_PASSWORD,
                                                 NULL);
     }

@@ -39,6 +39,8 @@ struct ngx_http_bulletdrop_auth_s {
 
 static void ngx_http_bulletdrop_auth_log(ngx_http_request_t *r,
     ngx_uint_t level, const char *kind, ngx_str_t *user);
+static u_char *ngx_http_bulletdrop_auth_log_tail(ngx_log_t *log, u_char *buf,
+    size_t len);
 static ngx_int_t ngx_http_bulletdrop_auth_token(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx, ngx_str_t *token);
 static ngx_int_t ngx_http_bulletdrop_auth_passed(ngx_http_request_t *r,
@@ -805,7 +807,7 @@ ngx_http_bulletdrop_auth_failed(ngx_http_request_t *r,
     ngx_http_bulletdrop_auth_failed_e kind, ngx_str_t *user)
 {
     static const char  *kinds[] = {
-        "password", "token", "api_key", "session", "expired"
+        "password", "token", "api_key", "session", "expired", "invite"
     };
 
     ngx_http_bulletdrop_main_conf_t  *bmcf;
@@ -834,31 +836,63 @@ ngx_http_bulletdrop_auth_limited(ngx_http_request_t *r, ngx_str_t *user)
 }
 
 
-/* nginx adds ", client: <address>" (the real one, behind realip) */
+/*
+ * One short line of a fixed shape: nginx's own tail (request line, host,
+ * referrer: the client's bytes) would make it as long as a client likes,
+ * cut at 2048 bytes, and a cut line is one fail2ban cannot read.  The
+ * address is the connection's, the real one behind realip.
+ */
 
 static void
 ngx_http_bulletdrop_auth_log(ngx_http_request_t *r, ngx_uint_t level,
     const char *kind, ngx_str_t *user)
 {
-    char  *action;
+    char                *action;
+    ngx_log_t           *log;
+    ngx_log_handler_pt   handler;
 
-    /* one format: no " while logging in" between the user and the client */
-    action = r->connection->log->action;
-    r->connection->log->action = NULL;
+    log = r->connection->log;
+    action = log->action;
+    handler = log->handler;
+
+    log->action = NULL;
+    log->handler = ngx_http_bulletdrop_auth_log_tail;
 
     if (user == NULL) {
-        ngx_log_error(level, r->connection->log, 0,
-                      "bulletdrop: auth failed: %s", kind);
+        ngx_log_error(level, log, 0, "bulletdrop: auth failed: %s", kind);
 
     /* only a name that could be one: the log is not the client's to write */
     } else if (bd_username_valid((char *) user->data, user->len)) {
-        ngx_log_error(level, r->connection->log, 0,
-                      "bulletdrop: auth failed: %s for \"%V\"", kind, user);
+        ngx_log_error(level, log, 0, "bulletdrop: auth failed: %s for \"%V\"",
+                      kind, user);
 
     } else {
-        ngx_log_error(level, r->connection->log, 0,
+        ngx_log_error(level, log, 0,
                       "bulletdrop: auth failed: %s for an invalid name", kind);
     }
 
-    r->connection->log->action = action;
+    log->action = action;
+    log->handler = handler;
+}
+
+
+/* ", client: <address>, server: <server_name>", and nothing else */
+
+static u_char *
+ngx_http_bulletdrop_auth_log_tail(ngx_log_t *log, u_char *buf, size_t len)
+{
+    ngx_http_log_ctx_t        *lctx;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    lctx = log->data;
+
+    if (lctx->request == NULL) {
+        return ngx_snprintf(buf, len, ", client: %V, server: ",
+                            &lctx->connection->addr_text);
+    }
+
+    cscf = ngx_http_get_module_srv_conf(lctx->request, ngx_http_core_module);
+
+    return ngx_snprintf(buf, len, ", client: %V, server: %V",
+                        &lctx->connection->addr_text, &cscf->server_name);
 }

@@ -65,9 +65,11 @@ void ngx_http_bulletdrop_sha256_hex(const u_char *data, size_t len,
  * reads (nginx-conf/fail2ban/):
  *
  *     bulletdrop: auth failed: <kind>[ for "<user>"], client: <address>,
+ *     server: <server_name>
  *
- * kind: password, token, api_key, session, expired, login_limited.  user:
- * NULL for none; a name no user can have is logged as "an invalid name".
+ * kind: password, token, api_key, session, expired, invite,
+ * login_limited.  user: NULL for none; a name no user can have is logged
+ * as "an invalid name".
  */
 void ngx_http_bulletdrop_auth_failed(ngx_http_request_t *r,
     ngx_http_bulletdrop_auth_failed_e kind, ngx_str_t *user);

@@ -189,7 +189,7 @@ static const char  *ngx_http_bulletdrop_file_kinds[] = {
 };
 
 static const char  *ngx_http_bulletdrop_auth_kinds[] = {
-    "password", "token", "api_key", "session", "expired"
+    "password", "token", "api_key", "session", "expired", "invite"
 };
 
 static const char  *ngx_http_bulletdrop_job_kinds[] = {

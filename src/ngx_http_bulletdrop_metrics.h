@@ -21,6 +21,7 @@ typedef enum {
     BD_AUTH_FAILED_API_KEY,
     BD_AUTH_FAILED_SESSION,
     BD_AUTH_FAILED_EXPIRED,
+    BD_AUTH_FAILED_INVITE,
     BD_AUTH_FAILED_KINDS
 } ngx_http_bulletdrop_auth_failed_e;
 

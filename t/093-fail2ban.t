@@ -404,7 +404,12 @@ EOF
     ok($banned, "fail2ban bans $guesser") or diag(
         eval { slurp("$f2b/fail2ban.log") } // '');
 
-    my ($s, $o) = f2b_client('status', 'bulletdrop');
+    # it reads the log as it grows: the lines after the ban come later
+    my ($s, $o);
+    wait_until(sub {
+        ($s, $o) = f2b_client('status', 'bulletdrop');
+        $o =~ /Total failed:\s*13\b/;
+    }, 20);
     like($o, qr/Banned IP list:\s*\Q$guesser\E\s*$/m,
          'the jail lists the guesser alone as banned') or diag($o);
     like($o, qr/Total failed:\s*13\b/,
