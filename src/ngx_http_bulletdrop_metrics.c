@@ -168,6 +168,8 @@ static void ngx_http_bulletdrop_metrics_file(ngx_http_request_t *r,
     ngx_http_bulletdrop_file_t *f);
 static void ngx_http_bulletdrop_observe(ngx_http_bulletdrop_histogram_t *h,
     const ngx_http_bulletdrop_bound_t *bounds, ngx_uint_t n, uint64_t v);
+static ngx_uint_t ngx_http_bulletdrop_metrics_reason(ngx_uint_t result,
+    ngx_uint_t reason);
 static void ngx_http_bulletdrop_metrics_format(
     ngx_http_bulletdrop_metrics_text_t *t,
     ngx_http_bulletdrop_metrics_shm_t *m);
@@ -659,6 +661,32 @@ ngx_http_bulletdrop_metrics_handler(ngx_http_request_t *r)
 }
 
 
+/*
+ * Whether an upload may come to this result for this reason: the codes
+ * of the error table by their status (4xx refused, 5xx failed), the
+ * module's own reasons, and internal_error
+ */
+
+static ngx_uint_t
+ngx_http_bulletdrop_metrics_reason(ngx_uint_t result, ngx_uint_t reason)
+{
+    ngx_uint_t  status;
+
+    switch (reason) {
+    case BD_REASON_ABORTED:
+    case BD_REASON_TIMEOUT:
+        return result == BD_UPLOAD_FAILED;
+    case BD_REASON_OTHER:
+        return result == BD_UPLOAD_REFUSED;
+    }
+
+    status = ngx_http_bulletdrop_errors[reason].status;
+
+    return (result == BD_UPLOAD_FAILED)
+           == (status >= NGX_HTTP_INTERNAL_SERVER_ERROR);
+}
+
+
 /* a family's head, and a family of one sample without labels */
 #define bd_family(t, name, type, help)                                        \
     ngx_http_bulletdrop_metrics_line(t, "# HELP " name " " help "\n"          \
@@ -683,7 +711,7 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
         "bulletdrop_build_info{version=\"%s\",nginx=\"%s\"} 1\n",
         NGX_HTTP_BULLETDROP_VERSION, NGINX_VERSION);
 
-    /* uploads: ok, then every reason that has happened */
+    /* uploads: ok, then by reason */
     bd_family(t, "bulletdrop_uploads_total", "counter",
               "Uploads by result (ok, refused, failed) and reason (the "
               "error code of the answer).");
@@ -691,11 +719,17 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
         "bulletdrop_uploads_total{result=\"ok\",reason=\"none\"} %uA\n",
         m->uploads[BD_UPLOAD_OK][0]);
 
+    /*
+     * every reason an upload can come to, 0 or not: a series that appears
+     * with its first count loses that count to rate() and increase()
+     */
     for (i = BD_UPLOAD_REFUSED; i < BD_UPLOAD_RESULTS; i++) {
         for (reason = 0; reason < BD_REASONS; reason++) {
             v = m->uploads[i][reason];
 
-            if (v != 0) {
+            if (v != 0
+                || ngx_http_bulletdrop_metrics_reason(i, reason))
+            {
                 ngx_http_bulletdrop_metrics_line(t,
                     "bulletdrop_uploads_total{result=\"%s\",reason=\"%s\"} "
                     "%uA\n", ngx_http_bulletdrop_upload_results[i],
@@ -724,7 +758,7 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
         &m->upload_size, ngx_http_bulletdrop_upload_sizes,
         bd_nbounds(ngx_http_bulletdrop_upload_sizes), 0);
 
-    /* files: every kind's 200, and any other status that has happened */
+    /* files: every kind and status, 0 or not */
     bd_family(t, "bulletdrop_files_served_total", "counter",
               "Requests for files on the file domains, by the file's kind "
               "and the status of the answer.");
@@ -732,10 +766,6 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
     for (i = 0; i < BD_FILE_KINDS; i++) {
         for (j = 0; j < BD_FILE_SLOTS; j++) {
             v = m->files[i][j];
-
-            if (v == 0 && j != 0) {
-                continue;
-            }
 
             if (j < BD_FILE_STATUSES) {
                 ngx_http_bulletdrop_metrics_line(t,

@@ -299,7 +299,8 @@ ngx_http_bulletdrop_sweep_done(ngx_http_bulletdrop_db_query_t *q,
         && PQntuples(res) == 1)
     {
         ngx_log_error(NGX_LOG_INFO, ngx_cycle->log, 0,
-                      "bulletdrop: the sweep removed %s expired uploads",
+                      "bulletdrop: the sweep removed %s expired or spent "
+                      "uploads",
                       PQgetvalue(res, 0,
                                  NGX_HTTP_BULLETDROP_SWEEP_DELETE_COUNT));
 
