@@ -311,6 +311,7 @@ static void
 ngx_http_bulletdrop_health_done(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
+    ngx_str_t            line;
     const char          *detail;
     ngx_http_request_t  *r;
 
@@ -328,8 +329,9 @@ ngx_http_bulletdrop_health_done(ngx_http_bulletdrop_db_query_t *q,
     }
 
     if (q->status == NGX_HTTP_BULLETDROP_DB_OK) {
+        line = ngx_http_bulletdrop_db_line(PQresultErrorMessage(res));
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "bulletdrop health: %s", PQresultErrorMessage(res));
+                      "bulletdrop health: %V", &line);
         detail = "the database answered with an error";
 
     } else {

@@ -1963,16 +1963,19 @@ ngx_int_t
 ngx_http_bulletdrop_db_check(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res, ExecStatusType want, ngx_log_t *log, const char *what)
 {
+    ngx_str_t  line;
+
     if (q->status == NGX_HTTP_BULLETDROP_DB_OK
         && PQresultStatus(res) == want)
     {
         return NGX_OK;
     }
 
-    ngx_log_error(NGX_LOG_ERR, log, 0, "bulletdrop: %s: %s", what,
-                  q->status == NGX_HTTP_BULLETDROP_DB_OK
-                  ? PQresultErrorMessage(res)
-                  : ngx_http_bulletdrop_db_status_text(q->status));
+    line = ngx_http_bulletdrop_db_line(q->status == NGX_HTTP_BULLETDROP_DB_OK
+                               ? PQresultErrorMessage(res)
+                               : ngx_http_bulletdrop_db_status_text(q->status));
+
+    ngx_log_error(NGX_LOG_ERR, log, 0, "bulletdrop: %s: %V", what, &line);
 
     return NGX_ERROR;
 }
@@ -2204,22 +2207,41 @@ static void
 ngx_http_bulletdrop_db_log(ngx_http_bulletdrop_db_conn_t *conn,
     ngx_uint_t level, const char *what, const char *detail)
 {
-    size_t  len;
+    ngx_str_t  line;
 
-    if (detail == NULL) {
-        detail = "";
-    }
+    line = ngx_http_bulletdrop_db_line(detail);
 
-    for (len = 0; detail[len] != '\0' && detail[len] != '\n'; len++) {
+    ngx_log_error(level, &conn->log, 0, "bulletdrop db #%ui: %s: %V",
+                  conn->id, what, &line);
+}
+
+
+/*
+ * The first line of a message of libpq's: the lines after it (DETAIL:
+ * "Failing row contains (...)") may quote a client's values, and a log
+ * line is one line
+ */
+
+ngx_str_t
+ngx_http_bulletdrop_db_line(const char *message)
+{
+    ngx_str_t  line;
+
+    line.data = (u_char *) (message ? message : "");
+
+    for (line.len = 0;
+         line.data[line.len] != '\0' && line.data[line.len] != '\n'
+         && line.data[line.len] != '\r';
+         line.len++)
+    {
         /* void */
     }
 
-    while (len && detail[len - 1] == ' ') {
-        len--;
+    while (line.len && line.data[line.len - 1] == ' ') {
+        line.len--;
     }
 
-    ngx_log_error(level, &conn->log, 0, "bulletdrop db #%ui: %s: %*s",
-                  conn->id, what, len, detail);
+    return line;
 }
 
 

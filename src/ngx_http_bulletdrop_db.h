@@ -105,6 +105,9 @@ void ngx_http_bulletdrop_db_run(ngx_http_bulletdrop_db_query_t *q);
 
 const char *ngx_http_bulletdrop_db_status_text(ngx_int_t status);
 
+/* the first line of a libpq message, for a log line: it points into it */
+ngx_str_t ngx_http_bulletdrop_db_line(const char *message);
+
 /*
  * NGX_OK when the query ran and its result is of the status wanted; else
  * NGX_ERROR, logged as "bulletdrop: <what>: <why>"

@@ -193,6 +193,7 @@ ngx_int_t
 ngx_http_bulletdrop_query_ok_for(ngx_http_request_t *r,
     ngx_http_bulletdrop_db_query_t *q, PGresult *res, ExecStatusType want)
 {
+    ngx_str_t                   line;
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
@@ -209,10 +210,10 @@ ngx_http_bulletdrop_query_ok_for(ngx_http_request_t *r,
     }
 
     if (PQresultStatus(res) != want) {
+        line = ngx_http_bulletdrop_db_line(PQresultErrorMessage(res));
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "bulletdrop: \"%s\" failed: %s",
-                      ngx_http_bulletdrop_sql[q->stmt].name,
-                      PQresultErrorMessage(res));
+                      "bulletdrop: \"%s\" failed: %V",
+                      ngx_http_bulletdrop_sql[q->stmt].name, &line);
 
         return ngx_http_bulletdrop_error_record(ctx, BD_ERR_DATABASE_ERROR,
                                                 NULL);
