@@ -6,8 +6,12 @@
 # complete; an rclone remote gets the files.  bin/bulletdrop-restore puts
 # a backup onto a fresh stack, where every row is served and fsck finds
 # nothing; it refuses a damaged or partial backup, and a target that is
-# not empty unless asked.  `make restore` and `make backup` do the same
-# for a run dir.
+# not empty unless asked.  Rows due for the sweep (a burn-after-read file
+# viewed, whose file goes at once; expired rows, one whose file the sweep
+# already took) need no file: the backup succeeds on its first snapshot,
+# with or without a previous backup, holds none of their files, and the
+# restore removes their rows as the sweep would, usage refunded.  `make
+# restore` and `make backup` do the same for a run dir.
 
 use strict;
 use warnings;
@@ -30,7 +34,9 @@ my $BACKUP = "$top/bin/bulletdrop-backup";
 my $RESTORE = "$top/bin/bulletdrop-restore";
 
 my $t = BulletDrop::Test->new;
-$t->start_nginx(registration => 'open', files => 1, workers => 2);
+# a sweep far away: rows due for it stay, as they do for up to a minute
+$t->start_nginx(registration => 'open', files => 1, workers => 2,
+                sweep_interval => '1h');
 $t->add_domains('img.localhost');
 my $alice = $t->new_user('alice', key => 1);
 my $bob = $t->new_user('bob', key => 1);
@@ -75,6 +81,43 @@ sub tables_in {
     my ($pg, $conninfo) = @_;
     return $pg->psql("SELECT count(*) FROM pg_tables WHERE schemaname = "
                      . "'public'", conninfo => $conninfo)->[0][0];
+}
+
+# A restored stack, started: it serves each of $rows (path => "sha256
+# size") byte-exact on img.localhost, and each user's usage (the API's) is
+# the sum of their rows in the restored database.
+sub served_and_counted {
+    my ($stack, $conninfo, $rows) = @_;
+    # the workers learn the file domains from the database once started
+    my ($first) = sort keys %$rows;
+    ok(wait_until(sub {
+           $stack->request('GET', "/static/$first", host => 'img.localhost')
+              ->{status} != 503 }, 10),
+       'the new stack knows img.localhost from the restored database');
+    my @unserved;
+    for my $rel (sort keys %$rows) {
+        my $res = $stack->request('GET', "/static/$rel",
+                                  host => 'img.localhost');
+        push @unserved, "$rel: $res->{status}"
+            unless $res->{status} == 200
+                   && sha256_hex($res->{body}) . ' ' . length $res->{body}
+                      eq $rows->{$rel};
+    }
+    is_deeply(\@unserved, [], 'the new stack serves every restored row ('
+              . scalar(keys %$rows) . '), byte-exact, on img.localhost');
+
+    for my $user ($alice, $bob) {
+        my $me = $stack->get('/api/users/me', token => $user->{key});
+        my @theirs = @{ $stack->pg->psql(
+            'SELECT count(*), coalesce(sum(size), 0) FROM uploads '
+            . "WHERE user_id = $user->{id}", conninfo => $conninfo) };
+        is($me->{status}, 200, "$user->{name}'s API key works there");
+        is_deeply($me->{json}{usage},
+                  { files => 0 + $theirs[0][0], bytes => 0 + $theirs[0][1] },
+                  "$user->{name}'s usage is the sum of their rows "
+                  . "($theirs[0][0])");
+    }
+    return;
 }
 
 sub files_in {
@@ -318,33 +361,8 @@ subtest 'the restored stack has every row, file and byte' => sub {
 
     $t2->start_nginx(db => $R, upload_dir => $up, files => 1,
                      registration => 'open', workers => 2);
-    # the workers learn the file domains from the database once started
-    my ($first) = sort keys %rows;
-    ok(wait_until(sub {
-           $t2->request('GET', "/static/$first", host => 'img.localhost')
-              ->{status} != 503 }, 10),
-       'the new stack knows img.localhost from the restored database');
-    my @unserved;
-    for my $rel (sort keys %rows) {
-        my $res = $t2->request('GET', "/static/$rel", host => 'img.localhost');
-        push @unserved, "$rel: $res->{status}"
-            unless $res->{status} == 200
-                   && sha256_hex($res->{body}) . ' ' . length $res->{body}
-                      eq $rows{$rel};
-    }
-    is_deeply(\@unserved, [], 'the new stack serves every restored row ('
-              . scalar(keys %rows) . '), byte-exact, on img.localhost');
-
-    for my $user ($alice, $bob) {
-        my $me = $t2->get('/api/users/me', token => $user->{key});
-        my @theirs = @{ $t->pg->psql('SELECT count(*), sum(size) FROM '
-                                     . "uploads WHERE user_id = $user->{id}") };
-        is($me->{status}, 200, "$user->{name}'s API key works there");
-        is_deeply($me->{json}{usage},
-                  { files => 0 + $theirs[0][0], bytes => 0 + $theirs[0][1] },
-                  "$user->{name}'s usage is the sum of their rows "
-                  . '(one snapshot for both tables)');
-    }
+    # the rows are the original's: usage from one snapshot for both tables
+    served_and_counted($t2, $R, \%rows);
     my $res = $t2->upload($alice->{key}, 'after.png', sample('png', 1234));
     is($res->{status}, 201, 'and takes a new upload');
 };
@@ -556,6 +574,143 @@ subtest 'a row whose file is lost: from the previous backup, or no '
               'nothing that looks like a backup is there');
 
     spew($file, $keep);
+};
+
+# ---- rows due for the sweep ----------------------------------------------------
+
+subtest 'rows due for the sweep need no file; none is kept; the restore '
+        . 'sweeps their rows, usage refunded' => sub {
+    my $droot = $t->dir . '/due';
+    my $dir = $t->upload_dir;
+
+    # an upload of alice's with limits, as ShareX sends one: its path
+    my $limited = sub {
+        my ($name, $data, @headers) = @_;
+        my $res = $t->upload($alice->{key}, $name, $data, as => 'raw',
+                             headers => \@headers);
+        die "upload $name: $res->{status} $res->{body}"
+            unless $res->{status} == 201;
+        return $t->pg->psql("SELECT category || '/' || id || '.' || ext "
+                            . "FROM uploads WHERE id = '$res->{json}{id}'")
+                 ->[0][0];
+    };
+    my $row = sub {
+        $t->pg->psql('SELECT views, expires_at <= now() FROM uploads '
+                     . "WHERE category || '/' || id || '.' || ext = '$_[0]'")
+          ->[0] // [];
+    };
+
+    # burn after read, in a backup while it still had its view
+    my $burn = $limited->('burn.png', sample('png', 4000, "burn-$$"),
+                          'X-BulletDrop-Max-Views' => 1);
+    my ($status, $out, $err) = backup('--root', $droot);
+    is($status, 0, 'a backup while the burn-after-read file is unseen')
+        or diag $err;
+    my ($before) = backups_in($droot);
+    my %had = manifest($before);
+    ok($had{$burn} && -f "$before/files/$burn", 'it has the file');
+
+    is($t->request('GET', "/static/$burn", host => 'img.localhost')
+         ->{status}, 200, 'the burn-after-read file is viewed once');
+    ok(wait_until(sub { !-e "$dir/$burn" }, 5),
+       'the worker removes its file at once');
+    is_deeply($row->($burn), [1, ''], 'its row stays, 1 view of 1, until '
+              . 'the sweep');
+
+    # expired: one whose file the sweep took (file first, row next), one
+    # the sweep has not come to
+    my $swept = $limited->('swept.txt', "swept\n" x 300,
+                           'X-BulletDrop-Expires' => '1s');
+    my $expired = $limited->('expired.pdf', sample('pdf', 2000, "exp-$$"),
+                             'X-BulletDrop-Expires' => '1s');
+    ok(wait_until(sub { ($row->($swept)->[1] // '') eq 't'
+                        && ($row->($expired)->[1] // '') eq 't' }, 10),
+       'two uploads expire');
+    unlink "$dir/$swept" or die "unlink $dir/$swept: $!";
+    ok(-f "$dir/$expired", 'one of them still has its file');
+
+    my @due = sort($burn, $swept, $expired);
+    my %all = rows_of($t->pg);
+    my %want = %all;
+    delete @want{@due};
+    my %due_rows = map { ($_ => $all{$_}) } @due;
+
+    # onto the previous backup (which has the burnt file), and with none
+    my @made_due;
+    for my $case (['onto a previous backup', $droot],
+                  ['with no previous backup', $t->dir . '/due-first',
+                   '--retries', 1]) {
+        my ($what, $r, @opts) = @$case;
+        ($status, $out, $err) = backup('--root', $r, @opts);
+        is($status, 0, "$what: the backup succeeds") or diag $err;
+        my $b = (backups_in($r))[-1];
+        push @made_due, $b;
+        is(info($b)->{snapshot_attempts}, 1, "$what: on its first snapshot "
+           . '(BACKUP says 1 attempt)');
+        like($err, qr/\(\d+ upload rows; snapshot 1 of \d+\)/,
+             "$what: the output says snapshot 1");
+        unlike($err, qr/rows lose their files/, "$what: no retry");
+        like($err, qr/3 rows were due for the sweep at the snapshot/,
+             "$what: it says 3 rows were due for the sweep");
+        is_deeply(info($b)->{not_in_live_tree}, [],
+                  "$what: no file taken from a previous backup");
+        my %m = manifest($b);
+        is_deeply(\%m, \%want, "$what: its manifest is every other row");
+        is_deeply([ grep { -e "$b/files/$_" } @due ], [],
+                  "$what: none of their files is in it");
+        is_deeply({ map { my @f = split /\t/; ($f[2] => "$f[0] $f[1]") }
+                    split /\n/, slurp("$b/DUE") }, \%due_rows,
+                  "$what: DUE lists the three rows");
+        is(info($b)->{due}{rows}, 3, "$what: BACKUP counts them");
+        my ($st, undef, $e) = restore('--verify-only', $b);
+        is($st, 0, "$what: --verify-only finds it whole") or diag $e;
+    }
+
+    # onto a fresh database and upload dir
+    $t2->pg->create_app_db(name => 'due');
+    my $D = $t2->pg->conninfo(dbname => 'due', user => 'due');
+    my $dup = $t2->dir . '/due-uploads';
+    my $usage = sub {
+        $t2->pg->psql('SELECT user_id, sum(files), sum(bytes) FROM usage '
+                      . 'GROUP BY 1 ORDER BY 1', conninfo => $D);
+    };
+    ($status, undef, $err) = restore('--db', $D, '--upload-dir', $dup,
+                                     $made_due[0]);
+    is($status, 0, 'the backup is restored') or diag $err;
+    like($err, qr/removed the 3 rows that were due for the sweep/,
+         'and says it removed the 3 rows due for the sweep');
+    my %rows = rows_of($t2->pg, $D);
+    is_deeply(\%rows, \%want, 'the rows due are gone; every other row is '
+              . 'there');
+    is_deeply([ sort(files_in($dup)) ], [ sort keys %want ],
+              'the upload dir holds exactly their files');
+    my @bad = grep { sha256_hex(slurp("$dup/$_")) . ' ' . -s "$dup/$_"
+                     ne $rows{$_} } sort keys %rows;
+    is_deeply(\@bad, [], 'byte-exact');
+    is_deeply([ BulletDrop::Stack::fsck_report(pg => $t2->pg,
+                                               conninfo => $D,
+                                               upload_dir => $dup) ],
+              [], 'fsck finds nothing');
+    my %sum;
+    for my $rel (keys %want) {
+        my ($id) = $rel =~ m{/([^.]+)\.};
+        my ($user, $size) = @{ $t->pg->psql(
+            "SELECT user_id, size FROM uploads WHERE id = '$id'")->[0] };
+        $sum{$user}[0]++;
+        $sum{$user}[1] += $size;
+    }
+    is_deeply($usage->(),
+              [ map { [ $_, @{ $sum{$_} } ] } sort { $a <=> $b } keys %sum ],
+              'the usage table: each user\'s files and bytes are those of '
+              . 'the rows left (the due ones refunded)');
+
+    $t2->restart_nginx(db => $D, upload_dir => $dup, files => 1,
+                       registration => 'open', workers => 2,
+                       sweep_interval => '1h');
+    served_and_counted($t2, $D, \%rows);
+    is_deeply([ map { $t2->request('GET', "/static/$_", host => 'img.localhost')
+                        ->{status} } @due ], [ 404, 404, 404 ],
+              'the rows due are not served there');
 };
 
 # ---- as the systemd unit runs it ---------------------------------------------
