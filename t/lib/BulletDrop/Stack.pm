@@ -352,14 +352,21 @@ sub sharex_config {
 # Rows of the uploads table whose file is missing, and files in the
 # category dirs of $o{upload_dir} that no row names, in the database of
 # $o{pg} (a BulletDrop::Pg; conninfo => ...: another database through its
-# psql): one line each, none when the two agree.
+# psql): one line each, none when the two agree.  A row due for the
+# sweep needs no file: the sweep takes it, and burn after reading has
+# unlinked its file already.
 sub fsck_report {
     my (%o) = @_;
 
     my $dir = $o{upload_dir};
     my $pg = $o{pg} or croak 'pg is required';
+    # a row due for the sweep (expired, or out of views) may have lost its
+    # file already: burn after reading unlinks it at the view
     my $rows = $pg->psql('SELECT u.id, u.category, u.ext, u.user_id, '
-                         . 'coalesce(s.username, \'?\') FROM uploads u '
+                         . 'coalesce(s.username, \'?\'), '
+                         . '(u.expires_at <= now() OR (u.max_views IS NOT '
+                         . 'NULL AND u.views >= u.max_views)) '
+                         . 'FROM uploads u '
                          . 'LEFT JOIN users s ON s.id = u.user_id '
                          . 'ORDER BY u.seq',
                          $o{conninfo} ? (conninfo => $o{conninfo}) : ());
@@ -367,12 +374,12 @@ sub fsck_report {
     my (@problems, %named);
 
     for my $r (@$rows) {
-        my ($id, $category, $ext, $user_id, $username) = @$r;
+        my ($id, $category, $ext, $user_id, $username, $due) = @$r;
         my $rel = "$category/$id.$ext";
         $named{$rel} = 1;
         push @problems, "no file for upload $id (user $user_id, "
                         . "$username): $dir/$rel"
-            unless -f "$dir/$rel";
+            unless -f "$dir/$rel" || ($due // '') eq 't';
     }
 
     for my $category (qw(images documents other)) {
