@@ -24,6 +24,7 @@ use Test::More;
 use POSIX qw(strftime);
 use Time::HiRes qw(sleep time);
 
+use BulletDrop::Stack ();
 use BulletDrop::Test qw(wait_until is_error iso_time leaves_nothing
                         sample);
 
@@ -276,6 +277,10 @@ subtest 'burn after read: one GET gets it, the file goes at once' => sub {
     is_error(fetch($rec), 404, 'not_found', 'the third GET: 404');
     is(peek($rec)->{status}, 404, 'HEAD: 404');
     is(row_of($rec)->{views}, 1, 'the row says 1 view');
+    ok(!grep({ /\Q$rec->{id}\E/ }
+             BulletDrop::Stack::fsck_report(pg => $t->pg,
+                                            upload_dir => $t->upload_dir)),
+       'make fsck: its row, waiting for the sweep, needs no file');
 };
 
 # Rounds of $n GETs at once, each round on a file of its own with a view
