@@ -459,7 +459,7 @@ sub restore {
     my $pg = $self->{pg};
     $pg->init;
 
-    return $self->_with_pg(sub {
+    my $ok = $self->_with_pg(sub {
         # an empty database for the dump: no migrations, they are in it
         $pg->create_app_db;
         system("$self->{top}/bin/bulletdrop-restore", '--db', $pg->conninfo,
@@ -467,6 +467,11 @@ sub restore {
                $o{force} ? '--force' : (),
                File::Spec->rel2abs($backup, $self->{top})) == 0;
     });
+
+    print STDERR "make restore: its --force is FORCE=1\n"
+        unless $ok || $o{force};
+
+    return $ok;
 }
 
 sub _with_pg {
