@@ -515,10 +515,10 @@ ngx_http_bulletdrop_metrics_upload(ngx_http_request_t *r,
         return;
     }
 
-    /* the client left, or was too slow: the upload failed, not refused */
     /*
+     * The client left, or was too slow: the upload failed, not refused.
      * nginx answers 400 to a body cut short ("client prematurely closed
-     * connection"), and marks the connection: that is a client gone
+     * connection") and marks the connection: that is a client gone too.
      */
     if (status == NGX_HTTP_CLIENT_CLOSED_REQUEST || status == 0
         || (r->connection->error && ctx->error == BD_ERR_NONE))
