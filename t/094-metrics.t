@@ -150,6 +150,23 @@ subtest 'uploads are counted exactly across both workers' => sub {
         or diag explain \%pids;
 };
 
+subtest 'an upload whose client leaves mid-body failed: aborted' => sub {
+    my $m0 = scrape();
+    my $key = 'bulletdrop_uploads_total{result="failed",reason="aborted"}';
+    my $other = 'bulletdrop_uploads_total{result="refused",reason="other"}';
+
+    for my $as (qw(multipart raw)) {
+        my $x = $t->begin_upload($alice->{key}, 'cut.png',
+                                 sample('png', 100_000), as => $as,
+                                 send => 5000);
+        $x->close;
+    }
+
+    ok(wait_until(sub { at(scrape(), $key) - at($m0, $key) == 2 }, 10),
+       'two uploads cut short: failed, aborted');
+    is(at(scrape(), $other) - at($m0, $other), 0, 'not refusals');
+};
+
 subtest 'files served, by kind and status; spent views' => sub {
     my $m0 = scrape();
     my $d = sub { at(scrape(), $_[0]) - at($m0, $_[0]) };
