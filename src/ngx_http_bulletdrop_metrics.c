@@ -174,7 +174,7 @@ static void ngx_http_bulletdrop_metrics_format(
     ngx_http_bulletdrop_metrics_text_t *t,
     ngx_http_bulletdrop_metrics_shm_t *m);
 static void ngx_http_bulletdrop_metrics_histogram(
-    ngx_http_bulletdrop_metrics_text_t *t, const char *name,
+    ngx_http_bulletdrop_metrics_text_t *t, const char *name, const char *help,
     ngx_http_bulletdrop_histogram_t *h,
     const ngx_http_bulletdrop_bound_t *bounds, ngx_uint_t n,
     ngx_uint_t seconds);
@@ -744,18 +744,15 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
     bd_single(t, "bulletdrop_upload_bytes_total", "counter",
               "Bytes of the files of successful uploads.", m->upload_bytes);
 
-    bd_family(t, "bulletdrop_upload_duration_seconds", "histogram",
-              "Time of successful uploads, from the request's first byte to "
-              "the answer.");
     ngx_http_bulletdrop_metrics_histogram(t,
-        "bulletdrop_upload_duration_seconds", &m->upload_seconds,
-        ngx_http_bulletdrop_upload_secs,
+        "bulletdrop_upload_duration_seconds",
+        "Time of successful uploads, from the request's first byte to the "
+        "answer.", &m->upload_seconds, ngx_http_bulletdrop_upload_secs,
         bd_nbounds(ngx_http_bulletdrop_upload_secs), 1);
 
-    bd_family(t, "bulletdrop_upload_size_bytes", "histogram",
-              "Sizes of the files of successful uploads.");
     ngx_http_bulletdrop_metrics_histogram(t, "bulletdrop_upload_size_bytes",
-        &m->upload_size, ngx_http_bulletdrop_upload_sizes,
+        "Sizes of the files of successful uploads.", &m->upload_size,
+        ngx_http_bulletdrop_upload_sizes,
         bd_nbounds(ngx_http_bulletdrop_upload_sizes), 0);
 
     /* files: every kind and status, 0 or not */
@@ -840,11 +837,10 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
               "Queries waiting for a free connection, all workers.",
               waiting);
 
-    bd_family(t, "bulletdrop_db_query_duration_seconds", "histogram",
-              "Time of database queries, from being asked (queue included) "
-              "to the answer or the failure.");
     ngx_http_bulletdrop_metrics_histogram(t,
-        "bulletdrop_db_query_duration_seconds", &m->query_seconds,
+        "bulletdrop_db_query_duration_seconds",
+        "Time of database queries, from being asked (queue included) to "
+        "the answer or the failure.", &m->query_seconds,
         ngx_http_bulletdrop_query_secs,
         bd_nbounds(ngx_http_bulletdrop_query_secs), 1);
 
@@ -877,12 +873,15 @@ ngx_http_bulletdrop_metrics_format(ngx_http_bulletdrop_metrics_text_t *t,
 
 static void
 ngx_http_bulletdrop_metrics_histogram(ngx_http_bulletdrop_metrics_text_t *t,
-    const char *name, ngx_http_bulletdrop_histogram_t *h,
+    const char *name, const char *help, ngx_http_bulletdrop_histogram_t *h,
     const ngx_http_bulletdrop_bound_t *bounds, ngx_uint_t n,
     ngx_uint_t seconds)
 {
     ngx_uint_t         i;
     ngx_atomic_uint_t  total;
+
+    ngx_http_bulletdrop_metrics_line(t, "# HELP %s %s\n# TYPE %s histogram\n",
+                                     name, help, name);
 
     total = 0;
 
