@@ -15,9 +15,11 @@
 #include "ngx_http_bulletdrop_authcache.h"
 #include "ngx_http_bulletdrop_commit.h"
 #include "ngx_http_bulletdrop_domains.h"
+#include "ngx_http_bulletdrop_errpage.h"
 #include "ngx_http_bulletdrop_files.h"
 #include "ngx_http_bulletdrop_limit.h"
 #include "ngx_http_bulletdrop_metrics.h"
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_site.h"
 #include "ngx_http_bulletdrop_sweep.h"
 #include "ngx_http_bulletdrop_upload.h"
@@ -221,6 +223,20 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
       offsetof(ngx_http_bulletdrop_loc_conf_t, file_cache_shared_ttl),
       NULL },
 
+    { ngx_string("bulletdrop_forwarded_proto"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_http_bulletdrop_forwarded_proto_set,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_bulletdrop_loc_conf_t, forwarded_proto),
+      NULL },
+
+    { ngx_string("bulletdrop_error_page"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
+      ngx_http_bulletdrop_error_page,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("bulletdrop_api"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_bulletdrop_api,
@@ -314,6 +330,7 @@ ngx_http_bulletdrop_create_main_conf(ngx_conf_t *cf)
     bmcf->unnamed_temp_files = NGX_CONF_UNSET;
     bmcf->default_expiry = NGX_CONF_UNSET;
     bmcf->sweep_interval = NGX_CONF_UNSET_MSEC;
+    bmcf->realip_index = NGX_CONF_UNSET;
 
     return bmcf;
 }
@@ -439,6 +456,8 @@ ngx_http_bulletdrop_create_loc_conf(ngx_conf_t *cf)
     blcf->files = NGX_CONF_UNSET;
     blcf->file_cache_ttl = NGX_CONF_UNSET;
     blcf->file_cache_shared_ttl = NGX_CONF_UNSET;
+    blcf->forwarded_proto = NGX_CONF_UNSET;
+    blcf->error_retry_after = NGX_CONF_UNSET;
 
     return blcf;
 }
@@ -455,6 +474,9 @@ ngx_http_bulletdrop_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                              300);
     ngx_conf_merge_sec_value(conf->file_cache_shared_ttl,
                              prev->file_cache_shared_ttl, NGX_CONF_UNSET);
+    ngx_conf_merge_value(conf->forwarded_proto, prev->forwarded_proto, 0);
+    ngx_conf_merge_sec_value(conf->error_retry_after,
+                             prev->error_retry_after, 1);
 
     return NGX_CONF_OK;
 }

@@ -106,6 +106,9 @@ typedef struct {
     /* made at configuration: the master reads its file (domains.c) */
     ngx_http_bulletdrop_domains_worker_t    *domains;
 
+    /* $realip_remote_addr, for bulletdrop_forwarded_proto */
+    ngx_int_t                       realip_index;
+
     /* some location has "bulletdrop_api" */
     unsigned                        api:1;
     /* some location has "bulletdrop_files on" */
@@ -120,6 +123,10 @@ typedef struct {
     time_t                          file_cache_ttl;
     /* bulletdrop_file_cache_shared_ttl: s-maxage; NGX_CONF_UNSET: none */
     time_t                          file_cache_shared_ttl;
+    /* bulletdrop_forwarded_proto: a believed proxy's scheme in links */
+    ngx_flag_t                      forwarded_proto;
+    /* bulletdrop_error_page retry_after=: of its 429 and 503 answers */
+    time_t                          error_retry_after;
 } ngx_http_bulletdrop_loc_conf_t;
 
 

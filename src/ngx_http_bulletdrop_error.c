@@ -25,6 +25,9 @@ const ngx_http_bulletdrop_error_t  ngx_http_bulletdrop_errors[] = {
     [BD_ERR_BAD_REQUEST] =
         bd_client(NGX_HTTP_BAD_REQUEST, "bad_request",
                   "the request is malformed"),
+    [BD_ERR_TOO_LONG] =
+        bd_client(NGX_HTTP_REQUEST_URI_TOO_LARGE, "too_long",
+                  "the request line or a header is too long"),
     [BD_ERR_INVALID_HOST] =
         bd_client(NGX_HTTP_BAD_REQUEST, "invalid_host",
                   "the Host header must be a plain host name, with a port "
@@ -82,6 +85,9 @@ const ngx_http_bulletdrop_error_t  ngx_http_bulletdrop_errors[] = {
     [BD_ERR_TOO_MANY_ATTEMPTS] =
         bd_client(NGX_HTTP_TOO_MANY_REQUESTS, "too_many_attempts",
                   "too many attempts: wait and try again"),
+    [BD_ERR_RATE_LIMITED] =
+        bd_client(NGX_HTTP_TOO_MANY_REQUESTS, "rate_limited",
+                  "too many requests: wait as Retry-After says"),
 
     [BD_ERR_REGISTRATION_CLOSED] =
         bd_client(NGX_HTTP_FORBIDDEN, "registration_closed",

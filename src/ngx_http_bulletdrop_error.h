@@ -20,6 +20,7 @@ typedef enum {
 
     /* the request itself */
     BD_ERR_BAD_REQUEST,
+    BD_ERR_TOO_LONG,
     BD_ERR_INVALID_HOST,
     BD_ERR_NOT_FOUND,
     BD_ERR_METHOD_NOT_ALLOWED,
@@ -42,6 +43,7 @@ typedef enum {
     BD_ERR_ACCOUNT_DISABLED,
     BD_ERR_CSRF,
     BD_ERR_TOO_MANY_ATTEMPTS,
+    BD_ERR_RATE_LIMITED,
 
     /* accounts */
     BD_ERR_REGISTRATION_CLOSED,

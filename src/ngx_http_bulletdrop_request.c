@@ -223,14 +223,90 @@ ngx_http_bulletdrop_query_ok_for(ngx_http_request_t *r,
 }
 
 
+/*
+ * The scheme the client used: the connection's, or, with
+ * bulletdrop_forwarded_proto on, X-Forwarded-Proto from a proxy that the
+ * realip module believed (it replaced the connection's address, so the
+ * proxy is in set_real_ip_from); never from anyone else
+ */
+
 static const char *
 ngx_http_bulletdrop_scheme(ngx_http_request_t *r)
 {
+    ngx_table_elt_t                  *h;
+    ngx_connection_t                 *c;
+    ngx_http_variable_value_t        *peer;
+    ngx_http_bulletdrop_loc_conf_t   *blcf;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    c = r->connection;
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_bulletdrop_module);
+
+    if (blcf->forwarded_proto) {
+        bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+        peer = ngx_http_get_indexed_variable(r, bmcf->realip_index);
+
+        if (peer && !peer->not_found
+            && (peer->len != c->addr_text.len
+                || ngx_strncmp(peer->data, c->addr_text.data, peer->len)
+                   != 0))
+        {
+            h = ngx_http_bulletdrop_header_in(r, "X-Forwarded-Proto",
+                                              sizeof("X-Forwarded-Proto")
+                                              - 1);
+            if (h && h->value.len == 5
+                && ngx_strncasecmp(h->value.data, (u_char *) "https", 5)
+                   == 0)
+            {
+                return "https";
+            }
+
+            if (h && h->value.len == 4
+                && ngx_strncasecmp(h->value.data, (u_char *) "http", 4) == 0)
+            {
+                return "http";
+            }
+        }
+    }
+
 #if (NGX_HTTP_SSL)
-    return r->connection->ssl ? "https" : "http";
+    return c->ssl ? "https" : "http";
 #else
     return "http";
 #endif
+}
+
+
+/* bulletdrop_forwarded_proto on | off */
+
+char *
+ngx_http_bulletdrop_forwarded_proto_set(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    char                             *rv;
+    ngx_int_t                         index;
+    ngx_str_t                         name = ngx_string("realip_remote_addr");
+    ngx_http_bulletdrop_loc_conf_t   *blcf = conf;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    rv = ngx_conf_set_flag_slot(cf, cmd, conf);
+    if (rv != NGX_CONF_OK || !blcf->forwarded_proto) {
+        return rv;
+    }
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_bulletdrop_module);
+
+    if (bmcf->realip_index == NGX_CONF_UNSET) {
+        /* nginx refuses the configuration if realip is not built in */
+        index = ngx_http_get_variable_index(cf, &name);
+        if (index == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        bmcf->realip_index = index;
+    }
+
+    return NGX_CONF_OK;
 }
 
 

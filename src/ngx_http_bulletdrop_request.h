@@ -16,6 +16,13 @@
 #include "ngx_http_bulletdrop_error.h"
 
 
+/*
+ * bulletdrop_forwarded_proto: links say the scheme of X-Forwarded-Proto
+ * when a proxy that realip believed sent it
+ */
+char *ngx_http_bulletdrop_forwarded_proto_set(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+
 /* a query on the worker's pool whose handler gets q->data == r */
 ngx_http_bulletdrop_db_query_t *ngx_http_bulletdrop_query(
     ngx_http_request_t *r, ngx_uint_t stmt,

@@ -1,0 +1,206 @@
+#!/usr/bin/perl
+# nginx's own refusals in the API's JSON, and the module behind a proxy.
+#
+# - "error_page ... /e" with "bulletdrop_error_page" in /e: limit_req's
+#   429 (with Retry-After), a 413 of client_max_body_size and a 414 of a
+#   line too long are the module's JSON errors, with their status, and the
+#   worker goes on serving.
+# - bulletdrop_forwarded_proto: links say https when a proxy that realip
+#   believes (set_real_ip_from) says X-Forwarded-Proto: https, and never
+#   when anybody else says it.  The login limiter and the log see the
+#   client realip names, not the proxy.
+# Clients come from loopback addresses of their own: 127.0.0.2 is the
+# proxy, 127.0.0.1 anybody else.
+
+use strict;
+use warnings;
+use FindBin;
+use lib "$FindBin::Bin/lib";
+use Test::More;
+
+use BulletDrop::Test qw(is_error);
+use BulletDrop::Util qw(slurp);
+
+my $PROXY = '127.0.0.2';
+
+my $t = BulletDrop::Test->new;
+
+my $http = <<'EOF';
+    limit_req_zone $binary_remote_addr zone=api:1m rate=1r/m;
+    limit_req_status 429;
+    limit_req_log_level warn;
+    large_client_header_buffers 4 2k;
+
+    set_real_ip_from 127.0.0.2;
+    real_ip_header X-Forwarded-For;
+    bulletdrop_forwarded_proto on;
+EOF
+
+my $server = <<'EOF';
+        # a URI, not a named location: a request line too long has none
+        # to go to a named location with
+        error_page 413 414 429 /_bulletdrop/error;
+
+        location = /_bulletdrop/error {
+            internal;
+            bulletdrop_error_page retry_after=7s;
+        }
+
+        location /api/ {
+            bulletdrop_api;
+        }
+
+        # a location that limits: /api/health through it
+        location = /api/health {
+            limit_req zone=api burst=1 nodelay;
+            bulletdrop_api;
+        }
+
+        location = /api/uploads/sharex {
+            limit_req zone=api burst=1 nodelay;
+            bulletdrop_api;
+        }
+
+        # nginx's own body limit, set before bulletdrop_api
+        location = /api/auth/register {
+            client_max_body_size 100;
+            bulletdrop_api;
+        }
+
+        location /static/ {
+            root @PREFIX@/html;
+        }
+
+        location /off/ {
+            bulletdrop_forwarded_proto off;
+            rewrite ^/off(/.*)$ $1 break;
+            bulletdrop_api;
+        }
+EOF
+
+$t->start_nginx(registration => 'open', login_limit => 'user=50 addr=3 '
+                . 'period=15m', http => $http, server => $server);
+
+my $token = $t->new_user('alice',
+                          password => 'alice long password')->{token};
+
+subtest 'limit_req\'s 429 is JSON, with Retry-After' => sub {
+    my @res = map { $t->get('/api/health') } 1 .. 3;
+    is($res[0]{status}, 200, 'the first is served');
+    is($res[1]{status}, 200, 'and the burst');
+    is_error($res[2], 429, 'rate_limited', 'then a JSON 429');
+    is($res[2]{headers}{'retry-after'}, '7', 'Retry-After: retry_after');
+
+    # an upload on the limited address is refused before its body, and
+    # the worker serves the next client
+    my $res = $t->get('/api/health', from => '127.0.0.3');
+    is($res->{status}, 200, 'another address is served meanwhile');
+    $res = $t->{http}->request(
+        $t->upload_request($token, 'big.bin', 'x' x 200000, sharex => 1,
+                           expect => 1));
+    is_error($res, 429, 'rate_limited', 'an upload is refused too');
+    ok(!grep({ $_ == 100 } @{ $res->{interim} // [] }),
+       'with no 100 Continue');
+    $res = $t->http->request('HEAD', '/api/health');
+    is($res->{status}, 429, 'HEAD: 429');
+    is($res->{body} // '', '', 'without a body');
+};
+
+subtest 'nginx\'s 413 and 414 are JSON' => sub {
+    my $res = $t->http->request('POST', '/api/auth/register',
+                                json => { username => 'bob',
+                                          password => 'x' x 200 });
+    is_error($res, 413, 'body_too_large', 'client_max_body_size: a JSON 413');
+
+    $res = $t->get('/api/uploads?' . ('a' x 3000));
+    is_error($res, 414, 'too_long', 'a request line too long: a JSON 414');
+
+    $res = $t->get('/api/users/me', token => $token);
+    is($res->{status}, 200, 'the worker serves on');
+};
+
+subtest 'links say https only when a believed proxy says so' => sub {
+    my %via = (
+        'the proxy, for a client, says https' =>
+            [ $PROXY, [ 'X-Forwarded-For' => '203.0.113.9',
+                        'X-Forwarded-Proto' => 'https' ], 'https' ],
+        'the proxy, for a client, says http' =>
+            [ $PROXY, [ 'X-Forwarded-For' => '203.0.113.9',
+                        'X-Forwarded-Proto' => 'http' ], 'http' ],
+        'the proxy says nothing of the scheme' =>
+            [ $PROXY, [ 'X-Forwarded-For' => '203.0.113.9' ], 'http' ],
+        'the proxy names no client (realip believed nothing)' =>
+            [ $PROXY, [ 'X-Forwarded-Proto' => 'https' ], 'http' ],
+        'anybody else says https' =>
+            [ '127.0.0.1', [ 'X-Forwarded-For' => '203.0.113.9',
+                             'X-Forwarded-Proto' => 'https' ], 'http' ],
+        'the proxy says something else' =>
+            [ $PROXY, [ 'X-Forwarded-For' => '203.0.113.9',
+                        'X-Forwarded-Proto' => 'https, http' ], 'http' ],
+    );
+
+    for my $case (sort keys %via) {
+        my ($from, $headers, $scheme) = @{ $via{$case} };
+        my $res = $t->{http}->request(
+            $t->upload_request($token, 'a.txt', "hello\n",
+                               headers => $headers),
+            from => $from);
+        is($res->{status}, 201, "$case: stored");
+        like($res->{json}{url} // '', qr{\A\Q$scheme\E://localhost/},
+             "$case: the link says $scheme");
+        like($res->{json}{delete_url} // '',
+             qr{\A\Q$scheme\E://localhost(?::\d+)?/d/},
+             "$case: the delete link too");
+    }
+
+    my $res = $t->http->request('GET', '/off/api/uploads', token => $token,
+                                from => $PROXY,
+                                headers => [ 'X-Forwarded-For' => '1.2.3.4',
+                                             'X-Forwarded-Proto' => 'https' ]);
+    is($res->{status}, 200, 'bulletdrop_forwarded_proto off: served');
+    like($res->{json}{uploads}[0]{url} // '', qr{\Ahttp://},
+         'and the links say the connection\'s scheme');
+};
+
+subtest 'the login limiter counts the client, not the proxy' => sub {
+    my $login = sub {
+        my ($client, $password) = @_;
+        return $t->http->request('POST', '/api/auth/login', from => $PROXY,
+            headers => [ 'X-Forwarded-For' => $client ],
+            json => { username => 'alice', password => $password });
+    };
+
+    is($login->('198.51.100.1', 'a wrong guess')->{status}, 401,
+       "the guesser's failure $_") for 1 .. 3;
+    is_error($login->('198.51.100.1', 'alice long password'), 429,
+             'too_many_attempts', 'the guesser is limited');
+    is($login->('198.51.100.2', 'alice long password')->{status}, 200,
+       'another client behind the same proxy logs in');
+
+    my @lines = grep { /auth failed: password/ } split /\n/,
+                     $t->nginx->log_text;
+    is(scalar(grep { /client: 198\.51\.100\.1,/ } @lines), 3,
+       'the log names the client three times');
+    is(scalar(grep { /client: 127\.0\.0\.2,/ } @lines), 0,
+       'and never the proxy');
+};
+
+subtest 'bad values are refused' => sub {
+    my $running = slurp($t->nginx->conf_file);
+    for my $bad ('retry_after=0', 'retry_after=abc', 'retry=1s',
+                 'retry_after=1s x')
+    {
+        my $conf = $t->conf(server => <<"EOF");
+        location \@e {
+            bulletdrop_error_page $bad;
+        }
+        location /api/ { bulletdrop_api; }
+EOF
+        $t->nginx->write_conf($conf);
+        my ($ok) = $t->nginx->check;
+        ok(!$ok, "bulletdrop_error_page $bad: nginx -t fails");
+    }
+    $t->nginx->write_conf($running);
+};
+
+done_testing;
