@@ -11,7 +11,7 @@ use Test::More;
 
 use BulletDrop::Nginx;
 use BulletDrop::Test;
-use BulletDrop::Util qw(top_dir run_cmd slurp spew);
+use BulletDrop::Util qw(slurp spew);
 
 my $t = BulletDrop::Test->new(pg => 0);
 
