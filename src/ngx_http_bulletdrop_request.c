@@ -9,7 +9,6 @@
 #include "ngx_http_bulletdrop_sql.h"
 
 
-static const char *ngx_http_bulletdrop_scheme(ngx_http_request_t *r);
 
 
 /*
@@ -224,14 +223,14 @@ ngx_http_bulletdrop_query_ok_for(ngx_http_request_t *r,
 
 
 /*
- * The scheme the client used: the connection's, or, with
+ * Did the client use https: the connection says, or, with
  * bulletdrop_forwarded_proto on, X-Forwarded-Proto from a proxy that the
  * realip module believed (it replaced the connection's address, so the
- * proxy is in set_real_ip_from); never from anyone else
+ * proxy is in set_real_ip_from); never anyone else
  */
 
-static const char *
-ngx_http_bulletdrop_scheme(ngx_http_request_t *r)
+ngx_uint_t
+ngx_http_bulletdrop_https(ngx_http_request_t *r)
 {
     ngx_table_elt_t                  *h;
     ngx_connection_t                 *c;
@@ -258,21 +257,21 @@ ngx_http_bulletdrop_scheme(ngx_http_request_t *r)
                 && ngx_strncasecmp(h->value.data, (u_char *) "https", 5)
                    == 0)
             {
-                return "https";
+                return 1;
             }
 
             if (h && h->value.len == 4
                 && ngx_strncasecmp(h->value.data, (u_char *) "http", 4) == 0)
             {
-                return "http";
+                return 0;
             }
         }
     }
 
 #if (NGX_HTTP_SSL)
-    return c->ssl ? "https" : "http";
+    return c->ssl != NULL;
 #else
-    return "http";
+    return 0;
 #endif
 }
 
@@ -328,7 +327,8 @@ ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(url->data, "%s://", ngx_http_bulletdrop_scheme(r));
+    p = ngx_sprintf(url->data, "%s://",
+                    ngx_http_bulletdrop_https(r) ? "https" : "http");
 
     /* nginx lets far more through (quotes, '@', any byte over 0x7f) */
     for (i = 0; i < host.len; i++) {
@@ -399,7 +399,8 @@ ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
     }
 
     url->len = ngx_sprintf(url->data, "%s://%V%V",
-                           ngx_http_bulletdrop_scheme(r), host, &port)
+                           ngx_http_bulletdrop_https(r) ? "https" : "http",
+                           host, &port)
                - url->data;
 
     return NGX_OK;

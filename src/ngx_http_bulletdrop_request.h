@@ -23,6 +23,9 @@
 char *ngx_http_bulletdrop_forwarded_proto_set(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
+/* 1: the client used https, by the connection or a believed proxy */
+ngx_uint_t ngx_http_bulletdrop_https(ngx_http_request_t *r);
+
 /* a query on the worker's pool whose handler gets q->data == r */
 ngx_http_bulletdrop_db_query_t *ngx_http_bulletdrop_query(
     ngx_http_request_t *r, ngx_uint_t stmt,

@@ -33,7 +33,6 @@
 
 static ngx_int_t ngx_http_bulletdrop_session_cookie(ngx_http_request_t *r,
     ngx_str_t *token, time_t max_age);
-static ngx_uint_t ngx_http_bulletdrop_session_tls(ngx_http_request_t *r);
 
 
 ngx_int_t
@@ -46,7 +45,7 @@ ngx_http_bulletdrop_session_token(ngx_http_request_t *r, ngx_str_t *token)
     const char        *value;
     ngx_table_elt_t  **h;
 
-    if (ngx_http_bulletdrop_session_tls(r)) {
+    if (ngx_http_bulletdrop_https(r)) {
         ngx_str_set(&name, NGX_HTTP_BULLETDROP_SESSION_TLS_COOKIE);
     } else {
         ngx_str_set(&name, NGX_HTTP_BULLETDROP_SESSION_COOKIE);
@@ -213,7 +212,7 @@ ngx_http_bulletdrop_session_cookie(ngx_http_request_t *r, ngx_str_t *token,
         return NGX_ERROR;
     }
 
-    if (ngx_http_bulletdrop_session_tls(r)) {
+    if (ngx_http_bulletdrop_https(r)) {
         len = ngx_snprintf(p, len,
                            NGX_HTTP_BULLETDROP_SESSION_TLS_COOKIE "=%V"
                            NGX_HTTP_BULLETDROP_SESSION_TLS_ATTRS
@@ -252,13 +251,3 @@ ngx_http_bulletdrop_session_cookie(ngx_http_request_t *r, ngx_str_t *token,
     return NGX_OK;
 }
 
-
-static ngx_uint_t
-ngx_http_bulletdrop_session_tls(ngx_http_request_t *r)
-{
-#if (NGX_HTTP_SSL)
-    return r->connection->ssl != NULL;
-#else
-    return 0;
-#endif
-}

@@ -17,6 +17,7 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
+use JSON::PP;
 
 use BulletDrop::Test qw(is_error);
 use BulletDrop::Util qw(slurp);
@@ -160,6 +161,42 @@ subtest 'links say https only when a believed proxy says so' => sub {
     is($res->{status}, 200, 'bulletdrop_forwarded_proto off: served');
     like($res->{json}{uploads}[0]{url} // '', qr{\Ahttp://},
          'and the links say the connection\'s scheme');
+};
+
+subtest 'a browser session behind the proxy is the HTTPS one' => sub {
+    my $login = sub {
+        my ($from, $origin, @via) = @_;
+        return $t->http->request('POST', '/api/auth/login', from => $from,
+            headers => [ Origin => $origin, @via ],
+            json => { username => 'alice', password => 'alice long password',
+                      session => JSON::PP::true });
+    };
+    my @via = ('X-Forwarded-For' => '198.51.100.7',
+               'X-Forwarded-Proto' => 'https');
+
+    my $res = $login->($PROXY, 'https://localhost', @via);
+    is($res->{status}, 200, 'the https page logs in through the proxy');
+    my $cookie = $res->{headers}{'set-cookie'} // '';
+    like($cookie, qr/\A__Host-bd_session=[^;]+;/, 'with the __Host- cookie');
+    like($cookie, qr/;\s*Secure\b/, 'Secure');
+    my ($token) = $cookie =~ /\A__Host-bd_session=([^;]+)/;
+
+    $res = $t->http->request('POST', '/api/users/me/api-keys', from => $PROXY,
+        headers => [ Origin => 'https://localhost', @via,
+                     Cookie => "__Host-bd_session=$token" ],
+        json => { name => 'through the proxy' });
+    is($res->{status}, 201,
+       'a change made with the cookie from the https page passes CSRF');
+
+    $res = $login->($PROXY, 'http://localhost', @via);
+    is_error($res, 403, 'csrf', 'an http Origin is not the site\'s there');
+
+    $res = $login->('127.0.0.1', 'https://localhost', @via);
+    is_error($res, 403, 'csrf',
+             'a client that says https itself is not believed');
+    $res = $login->('127.0.0.1', 'http://localhost');
+    like($res->{headers}{'set-cookie'} // '', qr/\Abd_session=/,
+         'and over plain HTTP the cookie is the plain one');
 };
 
 subtest 'the login limiter counts the client, not the proxy' => sub {
