@@ -30,6 +30,14 @@ ngx_http_bulletdrop_error_page(ngx_conf_t *cf, ngx_command_t *cmd,
 
     clcf->handler = ngx_http_bulletdrop_error_page_handler;
 
+    /*
+     * nginx checks the body's length again on the way in: its default
+     * 1m would answer a large upload refused elsewhere with its HTML 413
+     */
+    if (clcf->client_max_body_size == NGX_CONF_UNSET) {
+        clcf->client_max_body_size = 0;
+    }
+
     value = cf->args->elts;
 
     if (cf->args->nelts == 1) {
@@ -97,6 +105,15 @@ ngx_http_bulletdrop_error_page_handler(ngx_http_request_t *r)
         {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
+    }
+
+    /*
+     * A body that nginx refused before reading it is not read now either:
+     * the connection closes after the answer, as after the module's own
+     * refusals, rather than wait for a body the client may never send
+     */
+    if (r->headers_in.content_length_n > 0 || r->headers_in.chunked) {
+        r->keepalive = 0;
     }
 
     ngx_http_bulletdrop_error_record(ctx, err, NULL);
