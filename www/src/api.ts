@@ -79,6 +79,7 @@ const WORDS: Record<string, string> = {
   invalid_credentials: 'Wrong user name or password.',
   account_disabled: 'This account is disabled. Ask an administrator.',
   too_many_attempts: 'Too many attempts.',
+  rate_limited: 'Too many requests at once.',
   invalid_username: 'User names have 3 to 32 letters, digits, “_”, “.” or “-”.',
   invalid_password: 'Passwords have 8 to 1024 characters.',
   registration_closed: 'Registration is closed on this server.',
@@ -111,7 +112,7 @@ export function describeError(e: unknown): string {
   if (!(e instanceof ApiError)) return e instanceof Error ? e.message : String(e);
   const words = WORDS[e.code];
   let text = words ?? `Error ${e.status || ''} ${e.code}`.replace('  ', ' ');
-  if (e.code === 'too_many_attempts' && e.retryAfter != null) {
+  if ((e.code === 'too_many_attempts' || e.code === 'rate_limited') && e.retryAfter != null) {
     text += ` Try again in ${waitText(e.retryAfter)}.`;
   }
   if (e.detail && !saysTheSame(words, e.detail)) text += ` (${e.detail})`;

@@ -1,7 +1,7 @@
 // The upload queue: files dropped, pasted or picked, sent a few at a time
 // with XMLHttpRequest (fetch has no upload progress), each cancellable.
 import { useEffect, useState } from 'preact/hooks';
-import { errorFrom, describeError, type Config, type Profile, type Upload, type ApiError } from './api';
+import { errorFrom, describeError, waitText, type Config, type Profile, type Upload, type ApiError } from './api';
 import { bytes, extension } from './format';
 import { load, save } from './store';
 
@@ -21,6 +21,7 @@ export interface Item {
   status: Status;
   result?: Upload;
   error?: string;
+  note?: string; // why a queued file waits
 }
 
 interface Job {
@@ -28,9 +29,15 @@ interface Job {
   file: File;
   opts: UploadOptions;
   xhr?: XMLHttpRequest;
+  notBefore?: number; // Date.now() before which it is not sent again
+  retries?: number;
 }
 
 const PARALLEL = 3;
+/* A server with a rate limit on uploads (nginx's limit_req) answers the
+ * ones past it 429 rate_limited with Retry-After: they wait that long
+ * and go again, this many times at most. */
+const RATE_RETRIES = 20;
 
 /* The options of the next batch.  Only the domain is kept across visits:
  * an expiry or a view limit picked once must not quietly apply to every
@@ -153,9 +160,26 @@ export function clearFinished() {
 }
 
 function pump() {
+  const now = Date.now();
   const running = [...jobs.values()].filter((j) => j.item.status === 'uploading').length;
-  const waiting = [...jobs.values()].filter((j) => j.item.status === 'queued');
+  const waiting = [...jobs.values()].filter(
+    (j) => j.item.status === 'queued' && (j.notBefore ?? 0) <= now,
+  );
   for (const j of waiting.slice(0, Math.max(0, PARALLEL - running))) send(j);
+}
+
+/* Past the server's rate limit: the file goes back in the queue until
+ * Retry-After has passed. */
+function retryLater(j: Job, seconds: number) {
+  j.retries = (j.retries ?? 0) + 1;
+  j.notBefore = Date.now() + seconds * 1000;
+  update(j.item.key, {
+    status: 'queued',
+    loaded: 0,
+    note: `Waiting ${waitText(seconds)}: the server takes only a few uploads a second.`,
+  });
+  setTimeout(pump, seconds * 1000);
+  pump();
 }
 
 function finish(j: Job, patch: Partial<Item>) {
@@ -168,7 +192,7 @@ function send(j: Job) {
   const key = j.item.key;
   const xhr = new XMLHttpRequest();
   j.xhr = xhr;
-  update(key, { status: 'uploading' });
+  update(key, { status: 'uploading', note: undefined });
 
   xhr.open('POST', '/api/uploads');
   xhr.setRequestHeader('Accept', 'application/json');
@@ -196,6 +220,10 @@ function send(j: Job) {
       return;
     }
     const e = errorFrom(xhr.status, xhr.responseText, xhr.getResponseHeader('Retry-After'));
+    if (e.code === 'rate_limited' && (j.retries ?? 0) < RATE_RETRIES && jobs.has(key)) {
+      retryLater(j, Math.min(60, Math.max(1, e.retryAfter ?? 1)));
+      return;
+    }
     finish(j, { status: 'error', error: describeError(e) + (e.code === 'quota_exceeded' ? quotaLeft() : '') });
     if (xhr.status === 401 || e.code === 'account_disabled') unauthorized(e);
   };

@@ -219,6 +219,11 @@ function UploadRow({ it }: { it: Item }) {
           </button>
         </div>
       )}
+      {active && it.note && (
+        <p class="muted small-text" data-testid="upload-note">
+          {it.note}
+        </p>
+      )}
       {it.status === 'error' && (
         <p class="upload-error" role="alert" data-testid="upload-error">
           {it.error}
