@@ -11,9 +11,8 @@ use warnings;
 use FindBin;
 use lib "$FindBin::Bin/lib";
 use Test::More;
-use IPC::Open3 qw(open3);
 
-use BulletDrop::Test;
+use BulletDrop::Test qw(browser_scenario);
 use BulletDrop::Util qw(top_dir slurp);
 
 my $top = top_dir();
@@ -62,28 +61,10 @@ my $t = BulletDrop::Test->new;
 $t->start_nginx(registration => 'open', workers => 2, http => $http,
                 server => $server);
 
-local $ENV{BD_URL} = 'http://127.0.0.1:' . $t->port;
-local $ENV{BD_CHROMIUM} = $chromium;
-local $ENV{BD_SHOTS} = $ENV{BULLETDROP_SHOTS} // "$top/build/screenshots";
-local $ENV{BD_WORK} = $t->dir . '/work';
-
-my $pid = open3(my $in, my $out, undef, 'node',
-                "$top/www/test/ratelimit.mjs");
-close $in;
-my ($passed, $failed) = (0, 0);
-while (my $line = <$out>) {
-    chomp $line;
-    if ($line =~ /^not ok\b/) {
-        $failed++;
-        diag $line;
-    } else {
-        $passed++ if $line =~ /^ok\b/;
-        note $line;
-    }
-}
-waitpid $pid, 0;
-ok($? == 0 && $failed == 0 && $passed == 3,
-   "ratelimit.mjs: $passed checks passed, $failed failed");
+browser_scenario('ratelimit.mjs', expect => 3, env => {
+    BD_URL => 'http://127.0.0.1:' . $t->port, BD_CHROMIUM => $chromium,
+    BD_SHOTS => $ENV{BULLETDROP_SHOTS} // "$top/build/screenshots",
+    BD_WORK => $t->dir . '/work' });
 
 like(slurp($t->nginx->error_log), qr/limiting requests/,
      'nginx\'s limit_req refused some');

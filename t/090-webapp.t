@@ -16,12 +16,9 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use File::Path qw(make_path);
 use File::Temp qw(tempdir);
-use IPC::Open3 qw(open3);
-use Symbol qw(gensym);
-use Time::HiRes qw(time);
 
 use BulletDrop::Stack;
-use BulletDrop::Test qw(free_port nginx_clean);
+use BulletDrop::Test qw(free_port nginx_clean browser_scenario);
 use BulletDrop::Util qw(top_dir);
 
 my $top = top_dir();
@@ -56,37 +53,8 @@ my %env = (BD_URL => $stack->url, BD_ADMIN_USER => $admin->{username},
            BD_ADMIN_KEY => $admin->{api_key}, BD_SHOTS => $shots,
            BD_WORK => "$dir/work", BD_CHROMIUM => $chromium);
 
-# node <script>: its lines as notes (failures as diagnostics), its status
-sub scenario {
-    my ($script) = @_;
-
-    local @ENV{keys %env} = values %env;
-    my $t0 = time;
-    my $pid = open3(my $in, my $out, undef, 'node',
-                    "$top/www/test/$script");
-    close $in;
-
-    my ($passed, $failed) = (0, 0);
-    while (my $line = <$out>) {
-        chomp $line;
-        if ($line =~ /^not ok\b/) {
-            $failed++;
-            diag "$script: $line";
-        } else {
-            $passed++ if $line =~ /^ok\b/;
-            note "$script: $line";
-        }
-    }
-    waitpid $pid, 0;
-    my $status = $? >> 8;
-
-    ok($status == 0 && $failed == 0 && $passed > 0,
-       sprintf '%s: %d checks passed, %d failed (%.1f s)', $script,
-       $passed, $failed, time - $t0)
-        or diag "$script exited with $status";
-}
-
-scenario($_) for qw(user.mjs keys.mjs admin.mjs security.mjs screens.mjs);
+browser_scenario($_, env => \%env)
+    for qw(user.mjs keys.mjs admin.mjs security.mjs screens.mjs);
 
 my $prefix = $stack->nginx->prefix;
 $stack->down;

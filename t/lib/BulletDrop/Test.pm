@@ -64,7 +64,8 @@ use BulletDrop::Util qw(top_dir slurp spew random_text run_cmd);
 
 our @EXPORT_OK = qw(free_port wait_until random_text jwt_forge jwt_decode
                     json_type iso_time is_error is_profile is_upload
-                    leaves_nothing sample png filler nginx_clean);
+                    leaves_nothing sample png filler nginx_clean
+                    browser_scenario);
 
 my @live;
 
@@ -1194,6 +1195,43 @@ sub nginx_clean {
     # its log, from the start, under the configuration it has now
     $nginx->note_run(offset => 0);
     return check_nginx($nginx, $name, %o);
+}
+
+# One browser scenario of www/test/ (node <script>, with %env set): its
+# "ok"/"not ok" lines as notes (failures as diagnostics), then one check
+# that it exited 0 with every check passed, and `expect` of them if given
+sub browser_scenario {
+    my ($script, %o) = @_;
+    local $Test::Builder::Level = $Test::Builder::Level + 1;
+    require Test::More;
+    require IPC::Open3;
+
+    my %env = %{ $o{env} // {} };
+    local @ENV{keys %env} = values %env;
+    my $t0 = Time::HiRes::time();
+    my $pid = IPC::Open3::open3(my $in, my $out, undef, 'node',
+                                top_dir() . "/www/test/$script");
+    close $in;
+
+    my ($passed, $failed) = (0, 0);
+    while (my $line = <$out>) {
+        chomp $line;
+        if ($line =~ /^not ok\b/) {
+            $failed++;
+            Test::More::diag("$script: $line");
+        } else {
+            $passed++ if $line =~ /^ok\b/;
+            Test::More::note("$script: $line");
+        }
+    }
+    waitpid $pid, 0;
+    my $status = $? >> 8;
+
+    return Test::More::ok($status == 0 && $failed == 0 && $passed > 0
+                          && (!defined $o{expect} || $passed == $o{expect}),
+        sprintf '%s: %d checks passed, %d failed (%.1f s)', $script,
+        $passed, $failed, Time::HiRes::time() - $t0)
+        || Test::More::diag("$script exited with $status");
 }
 
 # Whether the answers in a file (BulletDrop::HTTP's record) match
