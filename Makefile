@@ -75,12 +75,13 @@ SAN_RUNTIMES = $(shell for l in libasan.so libubsan.so; do \
 # (bin/bulletdrop-backup --rclone-remote); t/092 pushes to a
 # local-filesystem remote with it.  pg_dump and pg_restore come with
 # postgresql (postgresql-client).  debhelper (with nginx-dev's dh_nginx),
-# dpkg-dev and fakeroot build the Debian package (make deb), and lintian
-# checks it (t/096).
+# dpkg-dev and fakeroot build the Debian package (make deb); lintian checks
+# it and t/096 installs it, which needs what it depends on: the
+# postgresql-client metapackage, which postgresql does not pull in.
 DEB_PACKAGES := nginx nginx-dev libpq-dev libjansson-dev libjwt-dev \
                 libssl-dev postgresql perl curl gcc make pkg-config openssl \
                 strace chromium fonts-dejavu-core prometheus fail2ban rclone \
-                debhelper dpkg-dev fakeroot lintian
+                debhelper dpkg-dev fakeroot lintian postgresql-client
 
 # Node.js builds the web app.  Debian's nodejs and npm are installed only
 # when there is no node and npm at all: one from elsewhere (NodeSource's
