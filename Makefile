@@ -205,8 +205,9 @@ test-asan: deps www
 # its debug symbols, .buildinfo and .changes are moved into build/.  The
 # package's version is the module's, and debian/changelog must say it.
 DEB_DIR     := $(TOP)/build/deb
-DEB_VERSION := $(shell sed -n 's/^\#define NGX_HTTP_BULLETDROP_VERSION *"\(.*\)"$$/\1/p' \
-                           src/ngx_http_bulletdrop.h)
+DEB_VERSION := $(shell sed -n \
+                   's/^\#define NGX_HTTP_BULLETDROP_VERSION *"\(.*\)"$$/\1/p' \
+                   src/ngx_http_bulletdrop.h)
 
 deb: www
 	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(DEB_VERSION)" ] \
