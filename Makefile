@@ -18,6 +18,8 @@
 #   make test-asan  the same with AddressSanitizer and UBSan: the module
 #                 built into build/asan/, Debian's nginx run with the
 #                 sanitizer runtimes preloaded
+#   make deb      the Debian package, libnginx-mod-http-bulletdrop, into
+#                 build/ (debian/: debhelper and dh_nginx)
 #   make clean    remove the build trees
 
 SHELL      := /bin/bash
@@ -72,10 +74,14 @@ SAN_RUNTIMES = $(shell for l in libasan.so libubsan.so; do \
 # server).  rclone pushes backups to S3-compatible storage
 # (bin/bulletdrop-backup --rclone-remote); t/092 pushes to a
 # local-filesystem remote with it.  pg_dump and pg_restore come with
-# postgresql (postgresql-client).
+# postgresql (postgresql-client).  debhelper (with nginx-dev's dh_nginx),
+# dpkg-dev and fakeroot build the Debian package (make deb); lintian checks
+# it and t/096 installs it, which needs what it depends on: the
+# postgresql-client metapackage, which postgresql does not pull in.
 DEB_PACKAGES := nginx nginx-dev libpq-dev libjansson-dev libjwt-dev \
                 libssl-dev postgresql perl curl gcc make pkg-config openssl \
-                strace chromium fonts-dejavu-core prometheus fail2ban rclone
+                strace chromium fonts-dejavu-core prometheus fail2ban rclone \
+                debhelper dpkg-dev fakeroot lintian postgresql-client
 
 # Node.js builds the web app.  Debian's nodejs and npm are installed only
 # when there is no node and npm at all: one from elsewhere (NodeSource's
@@ -93,7 +99,7 @@ STACK      := perl -I$(TOP)/t/lib -MBulletDrop::Stack \
               -e 'BulletDrop::Stack::main(@ARGV)' --
 
 .PHONY: all deps www run stop migrate fsck backup restore test test-asan \
-        clean FORCE
+        deb clean FORCE
 
 all: $(MODULE)
 
@@ -192,6 +198,37 @@ test-asan: deps www
 	BULLETDROP_MODULE=$(ASAN_BUILD)/ngx_http_bulletdrop_module.so \
 	BULLETDROP_PRELOAD='$(SAN_RUNTIMES)' \
 	    prove -r t/
+
+# The Debian package.  dpkg-buildpackage writes its output next to the
+# tree it builds, so it builds a copy of this one (the files git tracks,
+# as they are in the work tree, and www/dist) in build/deb/, and the .deb,
+# its debug symbols, .buildinfo and .changes are moved into build/.  The
+# package's version is the module's, and debian/changelog must say it.
+DEB_DIR     := $(TOP)/build/deb
+DEB_VERSION := $(shell sed -n \
+                   's/^\#define NGX_HTTP_BULLETDROP_VERSION *"\(.*\)"$$/\1/p' \
+                   src/ngx_http_bulletdrop.h)
+
+deb: www
+	@v=$$(dpkg-parsechangelog -S Version); [ "$$v" = "$(DEB_VERSION)" ] \
+	    || { echo "deb: debian/changelog is at $$v, the module at" \
+	              "$(DEB_VERSION): add an entry (dch -v $(DEB_VERSION))" >&2; \
+	         exit 1; }
+	$(Q)rm -rf $(DEB_DIR)
+	$(Q)mkdir -p $(DEB_DIR)/src
+	$(Q)git ls-files -z | while IFS= read -r -d '' f; do \
+	        [ -e "$$f" ] && printf '%s\0' "$$f"; done \
+	    | tar --null -T - -cf - | tar -xf - -C $(DEB_DIR)/src
+	$(Q)cp -a www/dist $(DEB_DIR)/src/www/
+	@echo "building the Debian package in $(DEB_DIR)"
+	$(Q)cd $(DEB_DIR)/src && dpkg-buildpackage -b --no-sign \
+	    > $(DEB_DIR)/build.log 2>&1 \
+	    || { tail -n 40 $(DEB_DIR)/build.log; \
+	         echo "deb: dpkg-buildpackage failed; see $(DEB_DIR)/build.log" >&2; \
+	         exit 1; }
+	$(Q)mv $(DEB_DIR)/*.deb $(DEB_DIR)/*.buildinfo $(DEB_DIR)/*.changes \
+	    $(TOP)/build/
+	@ls $(TOP)/build/*_$(DEB_VERSION)_*.deb
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD) www/dist

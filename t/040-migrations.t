@@ -1,6 +1,8 @@
 #!/usr/bin/perl
 # Migrations: applied in order, each once, each all-or-nothing, recorded
-# in schema_migrations; an applied migration that was edited is refused.
+# in schema_migrations, by bin/bulletdrop-migrate (the harness loads it as
+# BulletDrop::Migrate); two runs at once apply each migration once; an
+# applied migration that was edited is refused.
 
 use strict;
 use warnings;
@@ -37,6 +39,38 @@ subtest "the project's migrations are applied and recorded" => sub {
         conninfo => $pg->conninfo, dir => top_dir() . '/sql',
         log => sub {});
     is(scalar @again, 0, 'a second run applies nothing');
+};
+
+subtest 'two bulletdrop-migrate at once: one applies, the other applies '
+        . 'nothing' => sub {
+    $pg->create_app_db(name => 'twice');
+    my $twice = $pg->conninfo(dbname => 'twice', user => 'twice');
+
+    # both started before either is read: the second waits for the
+    # first's lock, or finds its work done
+    my @runs = map {
+        open my $out, '-|', top_dir() . '/bin/bulletdrop-migrate', $twice
+            or die "cannot run bin/bulletdrop-migrate: $!";
+        $out;
+    } 1, 2;
+    my @said = map {
+        my $out = $_;
+        my $text = do { local $/; <$out> } // '';
+        close $out;
+        { status => $?, text => $text };
+    } @runs;
+
+    is_deeply([ map { $_->{status} } @said ], [0, 0], 'both succeed');
+    my @applied = map { scalar(() = $_->{text} =~ /^applied migration/mg) }
+                  @said;
+    is_deeply([ sort { $a <=> $b } @applied ], [0, scalar @project],
+              'one applied every migration, the other none')
+        or diag join "\n", map { $_->{text} } @said;
+    like(join('', map { $_->{text} } @said),
+         qr/nothing to apply; the database is at 009_/,
+         'and it said so');
+    is_deeply(versions(conninfo => $twice),
+              [ map { $_->{version} } @project ], 'each recorded once');
 };
 
 # a scratch database and migration directory for the rest

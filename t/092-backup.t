@@ -735,7 +735,7 @@ subtest 'the shipped units pass systemd-analyze; the environment alone '
                 . "BULLETDROP_BACKUP_ROOT=" . $t->dir . "/env-backups\n"
                 . "BULLETDROP_BACKUP_KEEP=1\n");
     my $service = slurp("$units/bulletdrop-backup.service");
-    like($service, qr{^ExecStart=/usr/local/bin/bulletdrop-backup$}m,
+    like($service, qr{^ExecStart=/usr/bin/bulletdrop-backup$}m,
          'the service runs the installed script');
     like($service, qr{^EnvironmentFile=/etc/default/bulletdrop-backup$}m,
          'configured by /etc/default/bulletdrop-backup');

@@ -553,11 +553,10 @@ sub main {
 
     $command //= '';
 
-    # migrate against any database: BULLETDROP_DB is a libpq conninfo/URI
+    # migrate against any database: BULLETDROP_DB is a libpq conninfo/URI,
+    # and this is bin/bulletdrop-migrate with the checkout's sql/
     if ($command eq 'migrate' && $ENV{BULLETDROP_DB}) {
-        BulletDrop::Migrate::apply(conninfo => $ENV{BULLETDROP_DB},
-                                   dir => top_dir() . '/sql');
-        return;
+        exit BulletDrop::Migrate::main('--dir', top_dir() . '/sql');
     }
 
     my $stack = __PACKAGE__->new;
