@@ -81,7 +81,7 @@ SAN_RUNTIMES = $(shell for l in libasan.so libubsan.so; do \
 DEB_PACKAGES := nginx nginx-dev libpq-dev libjansson-dev libjwt-dev \
                 libssl-dev postgresql perl curl gcc make pkg-config openssl \
                 strace chromium fonts-dejavu-core prometheus fail2ban rclone \
-                debhelper dpkg-dev fakeroot lintian postgresql-client
+                debhelper dpkg-dev fakeroot lintian postgresql-client jq
 
 # Node.js builds the web app.  Debian's nodejs and npm are installed only
 # when there is no node and npm at all: one from elsewhere (NodeSource's
