@@ -28,6 +28,9 @@ const ngx_http_bulletdrop_error_t  ngx_http_bulletdrop_errors[] = {
     [BD_ERR_TOO_LONG] =
         bd_client(NGX_HTTP_REQUEST_URI_TOO_LARGE, "too_long",
                   "the request line or a header is too long"),
+    [BD_ERR_HEADERS_TOO_LARGE] =
+        bd_client(431, "headers_too_large",
+                  "the request's headers, or its cookies, are too large"),
     [BD_ERR_INVALID_HOST] =
         bd_client(NGX_HTTP_BAD_REQUEST, "invalid_host",
                   "the Host header must be a plain host name, with a port "

@@ -21,6 +21,7 @@ typedef enum {
     /* the request itself */
     BD_ERR_BAD_REQUEST,
     BD_ERR_TOO_LONG,
+    BD_ERR_HEADERS_TOO_LARGE,
     BD_ERR_INVALID_HOST,
     BD_ERR_NOT_FOUND,
     BD_ERR_METHOD_NOT_ALLOWED,

@@ -139,8 +139,11 @@ ngx_http_bulletdrop_error_page_err(ngx_uint_t status)
         return BD_ERR_BODY_TOO_LARGE;
 
     case NGX_HTTP_REQUEST_URI_TOO_LARGE:
-    case NGX_HTTP_REQUEST_HEADER_TOO_LARGE:
         return BD_ERR_TOO_LONG;
+
+    /* nginx's 494, which error_page makes a 400 unless told "=431" */
+    case 431:
+        return BD_ERR_HEADERS_TOO_LARGE;
 
     case NGX_HTTP_TOO_MANY_REQUESTS:
         return BD_ERR_RATE_LIMITED;

@@ -9,6 +9,8 @@
 #include "ngx_http_bulletdrop_sql.h"
 
 
+static ngx_int_t ngx_http_bulletdrop_host_port(ngx_str_t *host,
+    ngx_str_t *port);
 
 
 /*
@@ -223,10 +225,11 @@ ngx_http_bulletdrop_query_ok_for(ngx_http_request_t *r,
 
 
 /*
- * Did the client use https: the connection says, or, with
+ * Did the client use https: TLS on this connection, or, with
  * bulletdrop_forwarded_proto on, X-Forwarded-Proto from a proxy that the
  * realip module believed (it replaced the connection's address, so the
- * proxy is in set_real_ip_from); never anyone else
+ * proxy is in set_real_ip_from); never anyone else.  A proxy's "http"
+ * does not undo TLS that reached us: the cookie stays Secure.
  */
 
 ngx_uint_t
@@ -239,6 +242,13 @@ ngx_http_bulletdrop_https(ngx_http_request_t *r)
     ngx_http_bulletdrop_main_conf_t  *bmcf;
 
     c = r->connection;
+
+#if (NGX_HTTP_SSL)
+    if (c->ssl) {
+        return 1;
+    }
+#endif
+
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_bulletdrop_module);
 
     if (blcf->forwarded_proto) {
@@ -259,20 +269,10 @@ ngx_http_bulletdrop_https(ngx_http_request_t *r)
             {
                 return 1;
             }
-
-            if (h && h->value.len == 4
-                && ngx_strncasecmp(h->value.data, (u_char *) "http", 4) == 0)
-            {
-                return 0;
-            }
         }
     }
 
-#if (NGX_HTTP_SSL)
-    return c->ssl != NULL;
-#else
     return 0;
-#endif
 }
 
 
@@ -313,14 +313,23 @@ ngx_int_t
 ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
 {
     u_char      c, *p;
-    size_t      i;
-    ngx_str_t   host;
+    size_t      i, name_len;
+    ngx_str_t   host, port;
+    ngx_uint_t  bracketed;
 
     if (r->headers_in.host == NULL || r->headers_in.host->value.len == 0) {
         return NGX_DECLINED;
     }
 
     host = r->headers_in.host->value;
+
+    if (ngx_http_bulletdrop_host_port(&host, &port) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    name_len = host.len - port.len;
+    bracketed = name_len > 2 && host.data[0] == '['
+                && host.data[name_len - 1] == ']';
 
     url->data = ngx_pnalloc(r->pool, sizeof("https://") + host.len);
     if (url->data == NULL) {
@@ -330,18 +339,26 @@ ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
     p = ngx_sprintf(url->data, "%s://",
                     ngx_http_bulletdrop_https(r) ? "https" : "http");
 
-    /* nginx lets far more through (quotes, '@', any byte over 0x7f) */
-    for (i = 0; i < host.len; i++) {
+    /*
+     * nginx lets far more through (quotes, '@', any byte over 0x7f, more
+     * colons): a name, or an IPv6 address in brackets, then the port
+     */
+    for (i = 0; i < name_len; i++) {
         c = ngx_tolower(host.data[i]);
 
         if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.'
-              || c == '-' || c == ':' || c == '[' || c == ']'))
+              || c == '-'
+              || (bracketed
+                  && (c == ':' || (i == 0 && c == '[')
+                      || (i == name_len - 1 && c == ']')))))
         {
             return NGX_DECLINED;
         }
 
         *p++ = c;
     }
+
+    p = ngx_cpymem(p, port.data, port.len);
 
     url->len = p - url->data;
 
@@ -358,38 +375,16 @@ ngx_int_t
 ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
     ngx_str_t *url)
 {
-    u_char     *p, *colon;
-    ngx_int_t   n;
-    ngx_str_t   port;
+    ngx_str_t  port;
 
     ngx_str_null(&port);
 
-    if (r->headers_in.host) {
-        p = r->headers_in.host->value.data;
-        colon = p + r->headers_in.host->value.len;
-
-        /* the last colon, after an IPv6 address's bracket if any */
-        while (colon > p && colon[-1] != ':' && colon[-1] != ']') {
-            colon--;
-        }
-
-        if (colon > p && colon[-1] == ':') {
-            port.data = colon - 1;
-            port.len = p + r->headers_in.host->value.len - port.data;
-
-            /*
-             * a port, 1 to 65535 without leading zeros: anything else
-             * stays out of links and headers (ngx_atoi() takes any number
-             * of leading zeros)
-             */
-            n = ngx_atoi(colon, port.len - 1);
-
-            if (port.len - 1 > NGX_HTTP_BULLETDROP_PORT_LEN
-                || n == NGX_ERROR || n < 1 || n > 65535 || colon[0] == '0')
-            {
-                ngx_str_null(&port);
-            }
-        }
+    /* a port that is not 1 to 65535 stays out of links and headers */
+    if (r->headers_in.host
+        && ngx_http_bulletdrop_host_port(&r->headers_in.host->value, &port)
+           != NGX_OK)
+    {
+        ngx_str_null(&port);
     }
 
     url->data = ngx_pnalloc(r->pool, sizeof("https://") + host->len
@@ -402,6 +397,47 @@ ngx_http_bulletdrop_origin(ngx_http_request_t *r, ngx_str_t *host,
                            ngx_http_bulletdrop_https(r) ? "https" : "http",
                            host, &port)
                - url->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The port of a Host header's value, ":<port>", or empty without one;
+ * NGX_DECLINED when what follows the last colon is not a port, 1 to 65535
+ * without leading zeros (ngx_atoi() takes any number of them)
+ */
+
+static ngx_int_t
+ngx_http_bulletdrop_host_port(ngx_str_t *host, ngx_str_t *port)
+{
+    u_char     *p, *colon;
+    ngx_int_t   n;
+
+    ngx_str_null(port);
+
+    p = host->data;
+    colon = p + host->len;
+
+    /* the last colon, after an IPv6 address's bracket if any */
+    while (colon > p && colon[-1] != ':' && colon[-1] != ']') {
+        colon--;
+    }
+
+    if (colon == p || colon[-1] != ':') {
+        return NGX_OK;
+    }
+
+    n = ngx_atoi(colon, p + host->len - colon);
+
+    if (p + host->len - colon > NGX_HTTP_BULLETDROP_PORT_LEN
+        || n == NGX_ERROR || n < 1 || n > 65535 || colon[0] == '0')
+    {
+        return NGX_DECLINED;
+    }
+
+    port->data = colon - 1;
+    port->len = p + host->len - port->data;
 
     return NGX_OK;
 }

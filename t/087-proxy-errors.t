@@ -19,8 +19,8 @@ use lib "$FindBin::Bin/lib";
 use Test::More;
 use JSON::PP;
 
-use BulletDrop::Test qw(is_error);
-use BulletDrop::Util qw(slurp);
+use BulletDrop::Test qw(is_error free_port);
+use BulletDrop::Util qw(slurp run_cmd);
 
 my $PROXY = '127.0.0.2';
 
@@ -41,6 +41,7 @@ my $server = <<'EOF';
         # a URI, not a named location: a request line too long has none
         # to go to a named location with
         error_page 413 414 429 /_bulletdrop/error;
+        error_page 494 =431 /_bulletdrop/error;
 
         location = /_bulletdrop/error {
             internal;
@@ -79,6 +80,10 @@ my $server = <<'EOF';
         }
 EOF
 
+# and a TLS server, where a proxy's word cannot undo TLS
+my $tls_port = free_port();
+$http .= $t->tls_api_server($tls_port);
+
 $t->start_nginx(registration => 'open', login_limit => 'user=50 addr=3 '
                 . 'period=15m', http => $http, server => $server);
 
@@ -115,7 +120,7 @@ subtest 'limit_req\'s 429 is JSON, with Retry-After' => sub {
     is($res->{body} // '', '', 'without a body');
 };
 
-subtest 'nginx\'s 413 and 414 are JSON' => sub {
+subtest 'nginx\'s 413, 414 and 494 are JSON' => sub {
     my $res = $t->http->request('POST', '/api/auth/register',
                                 json => { username => 'bob',
                                           password => 'x' x 200 });
@@ -123,6 +128,10 @@ subtest 'nginx\'s 413 and 414 are JSON' => sub {
 
     $res = $t->get('/api/uploads?' . ('a' x 3000));
     is_error($res, 414, 'too_long', 'a request line too long: a JSON 414');
+
+    $res = $t->get('/api/health', headers => [ 'X-Big' => 'b' x 3000 ]);
+    is_error($res, 431, 'headers_too_large',
+             'a header too large: nginx\'s 494 as a JSON 431');
 
     $res = $t->get('/api/users/me', token => $token);
     is($res->{status}, 200, 'the worker serves on');
@@ -205,6 +214,39 @@ subtest 'a browser session behind the proxy is the HTTPS one' => sub {
     $res = $login->('127.0.0.1', 'http://localhost');
     like($res->{headers}{'set-cookie'} // '', qr/\Abd_session=/,
          'and over plain HTTP the cookie is the plain one');
+};
+
+subtest 'over TLS the cookie stays Secure, whatever a proxy says' => sub {
+    my ($rc, $out) = run_cmd(
+        ['curl', '-sSk', '-D', '-', '-o', '/dev/null', '--max-time', '20',
+         '--interface', $PROXY,
+         "https://127.0.0.1:$tls_port/api/auth/login",
+         '-H', "Origin: https://127.0.0.1:$tls_port",
+         '-H', 'X-Forwarded-For: 198.51.100.8',
+         '-H', 'X-Forwarded-Proto: http',
+         '--json', '{"username": "alice", "password": "alice long password",'
+                   . ' "session": true}'], check => 0);
+    is($rc, 0, 'the proxy logs in over TLS, saying "http"');
+    my ($cookie) = $out =~ /^set-cookie: ([^\r\n]*)/mi;
+    like($cookie // '', qr/\A__Host-bd_session=[^;]+;.*; Secure\b/,
+         'the cookie is the __Host- one, Secure');
+};
+
+subtest 'a Host that is not a name and a port makes no link' => sub {
+    for my $host ('localhost:1:2', 'localhost:99999', 'localhost:0',
+                  'localhost:080', 'localhost:', '[::1', 'a[b]')
+    {
+        my $res = $t->{http}->request(
+            $t->upload_request($token, 'h.txt', "hi\n", host => $host));
+        is_error($res, 400, 'invalid_host', "Host: $host is refused");
+    }
+    for my $host ('localhost:8080', '[::1]:8080', '[::1]', 'LocalHost') {
+        my $res = $t->{http}->request(
+            $t->upload_request($token, 'h.txt', "hi\n", host => $host));
+        is($res->{status}, 201, "Host: $host is taken");
+        like($res->{json}{delete_url} // '',
+             qr{\Ahttp://\Q${\ lc $host}\E/d/}, 'and is the delete link\'s');
+    }
 };
 
 subtest 'the login limiter counts the client, not the proxy' => sub {
