@@ -372,9 +372,32 @@ sub note_run {
     my ($self, %o) = @_;
     push @{ $self->{runs} }, { offset => $o{offset}
                                          // -s $self->error_log // 0,
-                               conf => -f $self->conf_file
-                                       ? slurp($self->conf_file) : '' };
+                               conf => $self->conf_text };
     return;
+}
+
+# The configuration as this nginx reads it, for diagnostics: its file,
+# then each file it includes from inside the prefix (a test's sites and
+# snippets; not /etc/nginx/mime.types), once, under its name.
+sub conf_text {
+    my ($self) = @_;
+    return '' unless -f $self->conf_file;
+
+    my $text = slurp($self->conf_file);
+    my (@queue, %seen) = ($text);
+    while (defined(my $conf = shift @queue)) {
+        for my $inc ($conf =~ /^\s*include\s+([^;\s]+)\s*;/mg) {
+            my $path = $inc =~ m{\A/} ? $inc : "$self->{prefix}/conf/$inc";
+            next unless index($path, "$self->{prefix}/") == 0;
+            for my $file (sort glob $path) {
+                next if $seen{$file}++ || !-f $file;
+                my $more = slurp($file);
+                $text .= "\n# ---- included: $file\n$more";
+                push @queue, $more;
+            }
+        }
+    }
+    return $text;
 }
 
 # how many times it was started (or noted)

@@ -37,6 +37,10 @@ package BulletDrop::Test;
 #
 #   $t->expect_log(qr/worker process \d+ exited on signal 9\b/);
 #
+# An nginx the test configures itself beside the fixture's (a proxy in
+# front of it) comes from $t->extra_nginx('proxy'), and is stopped and
+# checked with it.
+#
 # The answers from /api/ and /d/ that the test's requests receive
 # (BulletDrop::HTTP records them in <dir>/api-answers.jsonl) are checked
 # then too, against docs/openapi.yaml: an answer the document does not
@@ -492,6 +496,22 @@ sub check_conf {
     my ($self, %o) = @_;
     $self->{nginx}->write_conf($self->conf(%o));
     return $self->{nginx}->check;
+}
+
+# Another nginx beside the fixture's, from a configuration of the test's
+# (a proxy in front of it, say): a BulletDrop::Nginx in <dir>/<name>,
+# whose start() waits for <port> (a free one unless given).  The
+# fixture stops it before its own and checks it the same way, with the
+# lines it expects (expect => [qr/.../]).
+sub extra_nginx {
+    my ($self, $name, %o) = @_;
+    croak "an nginx named $name exists already"
+        if grep { $_->{name} eq $name } @{ $self->{extra} // [] };
+    my $nginx = BulletDrop::Nginx->new(prefix => "$self->{dir}/$name",
+                                       port => $o{port} // free_port());
+    push @{ $self->{extra} }, { name => $name, nginx => $nginx,
+                                expect => $o{expect} // [] };
+    return $nginx;
 }
 
 # requests take the options of BulletDrop::HTTP: json => {...},
@@ -1271,6 +1291,8 @@ sub teardown {
 
     # thawed first, so that nginx does not shut down against a frozen server
     $self->{pg}->thaw if $self->{pg};
+    my @extra = @{ delete $self->{extra} // [] };
+    $_->{nginx}->stop('TERM') for @extra;
     $self->{nginx}->stop('TERM') if $self->{nginx};
 
     if ($self->{pg}) {
@@ -1285,6 +1307,12 @@ sub teardown {
         # (a benchmark uses the fixture without Test::More)
         local $Test::Builder::Level = ($Test::Builder::Level // 1) + 1;
         check_nginx($nginx, undef, expect => $self->{expect_log});
+    }
+    for my $x (@extra) {
+        local $Test::Builder::Level = ($Test::Builder::Level // 1) + 1;
+        check_nginx($x->{nginx}, "the nginx in $x->{name} ran clean: no "
+                    . 'worker died, no [alert], [crit] or [emerg], no '
+                    . 'sanitizer report', expect => $x->{expect});
     }
 
     check_answers($self->answers_file) if $self->{pid} == $$;
