@@ -25,11 +25,10 @@ use Carp qw(croak);
 use Digest::SHA qw(sha256_hex);
 use File::Path qw(make_path);
 use JSON::PP ();
-use Time::HiRes qw(time);
 
 use BulletDrop::HTTP;
 use BulletDrop::Nginx;
-use BulletDrop::Test qw(free_port is_error);
+use BulletDrop::Test qw(free_port is_error wait_until);
 use BulletDrop::Util qw(top_dir slurp spew run_cmd random_text);
 
 my $TOP = top_dir();
@@ -160,6 +159,7 @@ subst(\$site, 'the site', qr{/var/www/html\b}, sub { "$dir/www/html" });
 subst(\$site, 'the site', qr{/usr/share/bulletdrop/www\b},
       sub { "$TOP/www/dist" });
 spew("$etc/sites-enabled/bulletdrop", $site);
+$t->upload_dir("$dir/lib/bulletdrop/uploads");
 
 # Debian 12's /etc/nginx/nginx.conf, its paths in the test's prefix
 my $debug = $ENV{BULLETDROP_DEBUG_LOG}
@@ -300,7 +300,9 @@ sub _curl {
         push @cmd, '--next' if $i;
         push @cmd, '-sS', '--max-time', $r->{timeout} // 60,
             ($r->{ca} // 1) ? ('--cacert', $CA) : (),
-            '--resolve', "$host:$port:" . ($r->{to} // '127.0.0.1'),
+            '--resolve', "$host:$port:"
+                         . (($r->{to} // '') =~ /:/ ? "[$r->{to}]"
+                                                     : $r->{to} // '127.0.0.1'),
             $r->{h2} ? '--http2' : '--http1.1',
             '--interface', $from, '-A', "bd-095 $from",
             '-D', $head, '-o', $body,
@@ -330,7 +332,7 @@ sub _curl {
                    version => $info->{http_version} // '',
                    sent => $info->{size_upload} // 0,
                    time => $info->{time_total} // 0,
-                   certs => $info->{certs} // '',
+                   certs => $info->{certs} // '', info => $info,
                    head => -f $files[$i][0] ? slurp($files[$i][0]) : '',
                    headers => {}, count => {});
         for my $name (keys %$hjson) {
@@ -374,9 +376,6 @@ sub api {
                             defined $json ? ('--json', $JSON->encode($json))
                                           : () ] });
 }
-
-# the path and query of a link
-sub path_of { ($_[0] // '') =~ m{\Ahttps?://[^/]+(/.*)\z} ? $1 : '' }
 
 # each client its own address, so that the limits of one client's
 # requests are that client's (any 127.x.y.z is this machine)
@@ -486,6 +485,15 @@ subtest 'every name answers over TLS with the certificate the CA signed'
     my $res = curl({ url => "$API/", ca => 0 });
     is($res->{rc}, 60, 'with the system\'s CAs instead, curl refuses it '
                        . '(the check is real)');
+
+    # listen [::]:443 and [::]:80
+    $res = curl({ url => "$API/api/config", h2 => 1, from => '::1',
+                  to => '::1' });
+    is_deeply([ $res->{rc}, $res->{status}, $res->{info}{remote_ip} ],
+              [ 0, 200, '::1' ], 'over IPv6 too');
+    $res = curl({ url => "http://$DOMAIN:$PORT{http}/", from => '::1',
+                  to => '::1' });
+    is($res->{status}, 301, '... and its HTTP');
 };
 
 subtest 'TLS 1.2 and 1.3 with forward secrecy; not TLS 1.1, whatever '
@@ -578,7 +586,7 @@ my $next_domain = 0;
 # One upload of a file by a client of its own, as %MATRIX describes it:
 # the answer, and the file domain it asked for
 sub upload {
-    my ($u, $h2, $token) = @_;
+    my ($u, $h2, $token, $base) = @_;
     my $file = $FILE{ $u->{file} };
     my $domain = $FILE_DOMAINS[ $next_domain++ % @FILE_DOMAINS ];
     my $path = $u->{sharex} ? '/api/uploads/sharex' : '/api/uploads';
@@ -599,7 +607,7 @@ sub upload {
                                 : ('--data-binary', "\@$file->{path}");
     }
 
-    my $res = api(POST => $path, token => $token, h2 => $h2,
+    my $res = api(POST => $path, base => $base, token => $token, h2 => $h2,
                   from => new_client(), expect => $u->{expect},
                   headers => \@headers, args => \@args,
                   $u->{stdin} ? (stdin => $file->{path}) : ());
@@ -609,28 +617,33 @@ sub upload {
 my @kept;    # uploads that stay, for the metrics
 my %counted = (ok => 0, file_too_large => 0, rate_limited => 0);
 
+# over HTTP/2 with the main site's name, over HTTP/1.1 with api.'s (as
+# the README's ShareX set-up does)
 for my $v ('2', '1.1') {
     my $h2 = $v eq '2';
     my $name = $h2 ? 'HTTP/2' : 'HTTP/1.1';
+    my $host = $h2 ? "$DOMAIN:$PORT{https}" : "api.$DOMAIN:$PORT{https}";
+    my $base = "https://$host";
     my $user;
 
     subtest "$name: a user registers with an invite and logs in" => sub {
         my %me = (username => $h2 ? 'alice' : 'bob',
                   password => 'pw-' . random_text(16));
         my $from = new_client();
-        my $res = api(POST => '/api/auth/register', h2 => $h2, from => $from,
+        my $res = api(POST => '/api/auth/register', base => $base,
+                      h2 => $h2, from => $from,
                       json => { %me, invite => invite() });
         is_deeply([ $res->{status}, $res->{version} ], [ 201, $v ],
                   "registered over $name");
 
-        $res = api(POST => '/api/auth/login', h2 => $h2, from => $from,
-                   json => \%me);
+        $res = api(POST => '/api/auth/login', base => $base, h2 => $h2,
+                   from => $from, json => \%me);
         is_deeply([ $res->{status}, $res->{version} ], [ 200, $v ],
                   "logged in over $name");
         $user = { %me, token => $res->{json}{access_token} };
 
-        $res = api(POST => '/api/auth/login', h2 => $h2, from => $from,
-                   headers => [ "Origin: $API" ],
+        $res = api(POST => '/api/auth/login', base => $base, h2 => $h2,
+                   from => $from, headers => [ "Origin: $base" ],
                    json => { %me, session => JSON::PP::true });
         like($res->{headers}{'set-cookie'} // '',
              qr/\A__Host-bd_session=[^;]+;[ ]Path=\/;[ ]HttpOnly;
@@ -648,7 +661,7 @@ for my $v ('2', '1.1') {
                 . ($file->{size} >= $MiB ? $file->{size} / $MiB . ' MB'
                                          : $file->{size} / 1024 . ' KB')
                 . "), $u->{what}";
-            my ($res, $domain) = upload($u, $h2, $user->{token});
+            my ($res, $domain) = upload($u, $h2, $user->{token}, $base);
             is_deeply([ $res->{status}, $res->{version} ], [ 201, $v ],
                       "$what: 201 over $name")
                 or diag "$res->{rc} $res->{error} "
@@ -666,8 +679,8 @@ for my $v ('2', '1.1') {
                     (?:images|documents|other)/[\w-]{16}\.\w+\z}x,
                  "... its link is https://$domain/static/...");
             like($rec->{delete_url} // '',
-                 qr{\Ahttps://\Q$DOMAIN\E:$PORT{https}/d/[\w-]{32}\z},
-                 '... its delete link https://' . $DOMAIN . '/d/...');
+                 qr{\Ahttps://\Q$host\E/d/[\w-]{32}\z},
+                 "... its delete link https://$host/d/...");
             if ($u->{expect} && !$h2) {
                 like($res->{head}, qr{\AHTTP/1\.1 100 Continue\r\n}m,
                      '... the body went after a 100 Continue');
@@ -683,14 +696,14 @@ for my $v ('2', '1.1') {
                       "... served on $domain over $name, byte for byte");
             unlink $out;
 
-            my ($from, $len) = (int($file->{size} / 3), 1000);
+            my $from = int($file->{size} / 3);
+            my $to = $from + 999;
             my $range = curl({ url => $rec->{url}, h2 => $h2,
-                               args => [ '-r', "$from-" . ($from + $len - 1) ] });
+                               args => [ '-r', "$from-$to" ] });
             is_deeply([ $range->{status}, $range->{headers}{'content-range'},
-                        $range->{body} eq bytes_of($file, $from, $len) ],
-                      [ 206, "bytes $from-" . ($from + $len - 1)
-                             . "/$file->{size}", 1 ],
-                      "... a range of it: 206 with those bytes");
+                        $range->{body} eq bytes_of($file, $from, 1000) ],
+                      [ 206, "bytes $from-$to/$file->{size}", 1 ],
+                      '... a range of it: 206 with those bytes');
             $range = curl({ url => $rec->{url}, h2 => $h2,
                             args => [ '-r', '-17' ] });
             ok($range->{status} == 206
@@ -711,8 +724,9 @@ for my $v ('2', '1.1') {
         );
         for my $c (@cases) {
             my ($what, $form, $expect, $most) = @$c;
-            my $res = api(POST => '/api/uploads', token => $user->{token},
-                          h2 => $h2, from => new_client(), expect => $expect,
+            my $res = api(POST => '/api/uploads', base => $base,
+                          token => $user->{token}, h2 => $h2,
+                          from => new_client(), expect => $expect,
                           $form ? (args => [ '-F', "file=\@$huge->{path}" ])
                                 : (headers => [ 'X-Filename: huge.mp4' ],
                                    args => [ '--data-binary',
@@ -730,7 +744,8 @@ for my $v ('2', '1.1') {
 
         return if $h2;
         my $res = api(POST => '/api/uploads?filename=huge.mp4',
-                      token => $user->{token}, from => new_client(),
+                      base => $base, token => $user->{token},
+                      from => new_client(),
                       stdin => $huge->{path}, args => [ '-T', '-' ],
                       headers => [ 'Content-Type: application/octet-stream' ]);
         is_error($res, 413, 'file_too_large',
@@ -744,7 +759,7 @@ for my $v ('2', '1.1') {
             . 'the file is gone from its domain' => sub {
         plan skip_all => 'no user' unless $user && $user->{token};
         my ($res) = upload({ file => 'shot.png', form => 1, sharex => 1 },
-                           $h2, $user->{token});
+                           $h2, $user->{token}, $base);
         is($res->{status}, 201, 'an upload to delete');
         $counted{ok}++ if $res->{status} == 201;
         my $rec = $res->{json} // {};
@@ -844,7 +859,8 @@ subtest 'behind a proxy that ends TLS, the links, the cookie and the '
     my $rec = $res->{json} // {};
     push @kept, $rec if $rec->{id};
     like($rec->{url} // '',
-         qr{\Ahttps://img\.\Q$DOMAIN\E:$PORT{proxy}/static/images/[\w-]+\.png\z},
+         qr{\Ahttps://img\.\Q$DOMAIN\E:$PORT{proxy}/static/images/
+            [\w-]+\.png\z}x,
          'its link is https://, on the host and port the client used');
     like($rec->{delete_url} // '',
          qr{\Ahttps://\Q$DOMAIN\E:$PORT{proxy}/d/[\w-]{32}\z},
@@ -950,7 +966,7 @@ subtest 'the access log names each real client' => sub {
     my @lines = split /\n/, slurp("$prefix/logs/access.log");
     my (@wrong, %seen);
     for (@lines) {
-        my ($addr, $ua) = /\A(\S+) .* "bd-095 ([\d.]+)"\z/ or next;
+        my ($addr, $ua) = /\A(\S+) .* "bd-095 ([0-9a-f.:]+)"\z/ or next;
         $seen{$ua}++;
         push @wrong, $_ if $addr ne $ua;
     }
@@ -980,8 +996,9 @@ sub raw_tls {
 }
 
 # a record of an upload that is still there, on img.
-my ($file) = grep { ($_->{url} // '') =~ m{\Ahttps://img\.\Q$DOMAIN\E:$PORT{https}/} }
-             @kept;
+my ($file) = grep {
+    ($_->{url} // '') =~ m{\Ahttps://img\.\Q$DOMAIN\E:$PORT{https}/}
+} @kept;
 my ($asset) = slurp("$TOP/www/dist/index.html") =~ m{"(/assets/[^"]+\.js)"};
 my $P = $PORT{https};
 my $ORIGINS = join ' ', map { "https://$_:$P" } @FILE_DOMAINS;
@@ -1004,7 +1021,11 @@ my @KINDS = (
     [ 'the API on api.', "https://api.$DOMAIN:$P/api/config", 200,
       \%API_HEADERS ],
     [ 'an error of the API', "$API/api/nope", 404,
-      { %API_HEADERS, 'content-type' => 'application/json' } ],
+      { %API_HEADERS, 'content-type' => 'application/json',
+        error => 'not_found' } ],
+    [ 'the API without a credential', "$API/api/users/me", 401,
+      { %API_HEADERS, 'www-authenticate' => qr/\ABearer\b/,
+        error => 'unauthorized' } ],
     [ 'nginx\'s own 404 on the main site, in JSON', "$API/assets/nope.js",
       404, { %NGINX_JSON, error => 'not_found' } ],
     [ 'nginx\'s own 405 on the main site, in JSON',
@@ -1044,6 +1065,14 @@ my @KINDS = (
         'content-security-policy' => 'sandbox',
         'cache-control' => 'max-age=300',
         'access-control-allow-origin' => '*' } ],
+    [ 'a file\'s CORS preflight',
+      [ $file->{url}, method => 'OPTIONS',
+        headers => [ 'Origin: https://elsewhere.test',
+                     'Access-Control-Request-Method: GET' ] ], 204,
+      { 'access-control-allow-origin' => '*' } ],
+    [ 'another method on a file', [ $file->{url}, method => 'PUT' ], 405,
+      { 'content-type' => 'application/json',
+        allow => 'GET, HEAD, OPTIONS' } ],
     [ 'a file domain\'s 404', "https://img.$DOMAIN:$P/nope", 404,
       { 'content-type' => 'application/json' } ],
     [ 'a file domain\'s /', "https://img.$DOMAIN:$P/", 302,
@@ -1104,6 +1133,30 @@ subtest 'the metrics count what happened, for the scraper only' => sub {
        "$counted{file_too_large} refused as too large");
     is(curl({ url => $M, from => '127.0.0.2' })->{status}, 403,
        'from another address: 403');
+};
+
+subtest 'nothing is left half-done, and the logs say nothing amiss' => sub {
+    ok(wait_until(sub { !$t->temp_files }, 5),
+       'no upload under way is left in .tmp (the refused and cut-off '
+       . 'ones included)') or diag join ' ', $t->temp_files;
+    my $state = $t->uploads_state;
+    is($state->{rows}, scalar @{ $state->{files} },
+       "each of the $state->{rows} uploads has its file, and no file is "
+       . 'without its row');
+
+    # what the test caused on purpose, at [error] (Debian's error_log
+    # level): refused credentials (for fail2ban), the app's own 413, the
+    # metrics refused to another address
+    my @expected = (qr/ bulletdrop: auth failed: /,
+                    qr/ client intended to send too large body: \d+ bytes,/,
+                    qr/ access forbidden by rule, client: 127\.0\.0\.2,
+                       .* "GET \/metrics /x);
+    for my $n ([ 'the site', $t->nginx ], [ 'the proxy', $proxy ]) {
+        my @bad = grep { /\A\S+ \S+ \[(?:error|crit|alert|emerg)\]/
+                         && !(grep { my $re = $_; /$re/ } @expected) }
+                  split /\n/, $n->[1]->log_text;
+        is_deeply(\@bad, [], "$n->[0]'s error log has no other [error]");
+    }
 };
 
 done_testing;

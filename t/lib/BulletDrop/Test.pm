@@ -335,9 +335,11 @@ EOF
 }
 
 # bulletdrop_upload_dir of the last configuration (before any: the
-# default, <prefix>/html/static, which /static/ serves)
+# default, <prefix>/html/static, which /static/ serves); a test that
+# writes its configuration itself says which it named
 sub upload_dir {
-    my ($self) = @_;
+    my ($self, $dir) = @_;
+    $self->{upload_dir} = $dir if defined $dir;
     return exists $self->{upload_dir} ? $self->{upload_dir}
          : $self->{nginx}->prefix . '/html/static';
 }
