@@ -4,7 +4,8 @@
 # reaches the test's own directory from a worker running as nobody).  A
 # test that causes such a line on purpose declares it, narrowly, and
 # passes.  And a test file that leaves a bad nginx is a failed file for
-# prove, whether it ends with done_testing, a plan, or dies.
+# prove, whether it ends with done_testing, a plan, or dies; so does one
+# whose other nginx (extra_nginx: a proxy in front) went wrong.
 
 use strict;
 use warnings;
@@ -340,6 +341,40 @@ ok(1, 'the story');
 EOF
     is($exit, 0, 'a clean nginx under a fixed plan adds no test')
         or diag $tap;
+};
+
+subtest 'an nginx of the test\'s own beside the fixture\'s is checked too'
+=> sub {
+    my $front = <<'EOF';
+my $t = BulletDrop::Test->new(pg => 0);
+my $x = $t->extra_nginx('front', expect => [ @expect ]);
+my ($p, $port) = ($x->prefix, $x->port);
+$x->write_conf(join "\n", "pid $p/logs/nginx.pid;", 'events {}', 'http {',
+    "client_body_temp_path $p/tmp/body; proxy_temp_path $p/tmp/proxy;",
+    "fastcgi_temp_path $p/tmp/fastcgi; uwsgi_temp_path $p/tmp/uwsgi;",
+    "scgi_temp_path $p/tmp/scgi; access_log off;",
+    "server { listen 127.0.0.1:$port; location / { return 204; } } }");
+$x->start;
+my ($worker) = $x->worker_pids;
+kill 'KILL', $worker;
+wait_until(sub { $x->log_text =~ /exited on signal 9/ }, 10)
+    or die 'no worker died';
+ok(1, 'the story');
+done_testing;
+EOF
+
+    my ($exit, $tap) = run_file('extra', "my \@expect;\n$front");
+    isnt($exit, 0, 'a worker of it killed: the file fails');
+    like($tap, qr/^not ok 2 - the nginx in front ran clean/m, 'naming it')
+        or diag $tap;
+    like($tap, qr{^\#\s+\S+\ \S+\ \[alert\]\ \d+\#\d+:\ worker\ process
+                  \ \d+\ exited\ on\ signal\ 9$}mx, 'showing the line');
+
+    ($exit, $tap) = run_file('extra-expected',
+        "my \@expect = (qr/worker process \\d+ exited on signal 9\\z/);\n"
+        . $front);
+    is($exit, 0, 'the same, expected: the file passes') or diag $tap;
+    like($tap, qr/^ok 2 - the nginx in front ran clean/m, 'checked');
 };
 
 done_testing;
