@@ -887,6 +887,25 @@ subtest 'behind a proxy that ends TLS, the links, the cookie and the '
     $res = api(POST => '/api/auth/logout', base => $VIA, from => $x,
                headers => [ "Cookie: $cookie", "Origin: $VIA" ]);
     is($res->{status}, 204, 'the logout: 204');
+
+    # every other link the module makes
+    my $page = curl({ url => $rec->{delete_url} // "$VIA/", from => $x });
+    like($page->{body} // '', qr/\Q$rec->{url}\E/,
+         'the delete link\'s page names the https:// link') if $rec->{url};
+    my $sxcu = api(GET => '/api/users/me/sharex', base => $VIA, from => $x,
+                   token => $ROOT);
+    my $sx = eval { $JSON->decode($sxcu->{body}) } // {};
+    is($sx->{RequestURL}, "$VIA/api/uploads/sharex",
+       'the ShareX configuration uploads to https://');
+    my $app = curl({ url => "$VIA/", from => $x });
+    my $origins = join ' ', map { "https://$_:$PORT{proxy}" } @FILE_DOMAINS;
+    like($app->{headers}{'content-security-policy'} // '',
+         qr/ img-src 'self' \Q$origins\E data: /,
+         'the app\'s CSP names the file domains as https:// origins');
+    my $to_main = curl({ url => "https://img.$DOMAIN:$PORT{proxy}/",
+                         from => $x });
+    is_deeply([ $to_main->{status}, $to_main->{headers}{location} ],
+              [ 302, "$VIA/" ], 'a file domain\'s / goes to https://');
 };
 
 subtest 'behind the proxy, the limits count each real client' => sub {
@@ -955,6 +974,12 @@ subtest 'a client that is not the proxy is believed nothing' => sub {
     like($res->{headers}{'set-cookie'} // '', qr/\Abd_session=/,
          'its session cookie is the plain-HTTP one (no __Host-, no Secure)');
     unlike($res->{headers}{'set-cookie'} // '', qr/;\s*Secure\b/i, '...');
+
+    my $app = curl({ url => "$PRIVATE/", to => $BACKEND, from => $f,
+                     headers => \@forged });
+    like($app->{headers}{'content-security-policy'} // '',
+         qr{ img-src 'self' http://img\.\Q$DOMAIN\E:$PORT{backend} },
+         'the app\'s CSP names http:// origins');
 
     $res = api(GET => '/api/users/me', from => $f, token => $ROOT, h2 => 1,
                headers => \@forged);
