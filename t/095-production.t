@@ -841,6 +841,26 @@ subtest 'the uploads\' limit refuses the 7th quick upload, and the API '
     is($me->{status}, 200, 'GET /api/users/me from the same client: 200');
 };
 
+subtest 'the file domains serve files and nothing else of the upload dir'
+=> sub {
+    my ($rec) = grep { ($_->{url} // '') =~ m{/static/images/} } @kept;
+    my ($path) = ($rec->{url} // '') =~ m{\Ahttps://[^/]+(/.*)\z};
+    my $P = $PORT{https};
+    for my $host ("img.$DOMAIN", "foo.$DOMAIN") {
+        for my $p ('/static/.domains', '/static/.tmp/', '/static/images/',
+                   '/static/images/../.domains', '/static/%2edomains')
+        {
+            my $res = curl({ url => "https://$host:$P$p", h2 => 1,
+                             args => [ '--path-as-is' ] });
+            is($res->{status}, 404, "https://$host$p: 404");
+        }
+    }
+    is(curl({ url => "https://foo.$DOMAIN:$P$path", h2 => 1 })->{status},
+       404, "a file on foo.$DOMAIN, a name that is not a file domain: 404");
+    is(curl({ url => "https://img.$DOMAIN:$P$path", h2 => 1 })->{status},
+       200, "... and on img.$DOMAIN: 200");
+};
+
 # ---- behind the proxy --------------------------------------------------
 
 my $VIA = "https://$DOMAIN:$PORT{proxy}";
