@@ -138,10 +138,10 @@ chown((getpwnam 'www-data')[2, 3], "$dir/etc-bulletdrop/pgpass")
 
 my $site = slurp("$TOP/nginx-conf/bulletdrop.conf");
 subst(\$site, 'the site', qr/\bexample\.com\b/, sub { $DOMAIN });
-subst(\$site, 'the site', qr/\blisten (\[::\]:)?80;/,
-      sub { 'listen ' . ($1 // '') . "$PORT{http};" });
-subst(\$site, 'the site', qr/\blisten (\[::\]:)?443 /,
-      sub { 'listen ' . ($1 // '') . "$PORT{https} " });
+subst(\$site, 'the site', qr/\blisten (\[::\]:)?80\b/,
+      sub { 'listen ' . ($1 // '') . $PORT{http} });
+subst(\$site, 'the site', qr/\blisten (\[::\]:)?443\b/,
+      sub { 'listen ' . ($1 // '') . $PORT{https} });
 subst(\$site, 'the site', qr/\blisten 127\.0\.0\.1:9145;/,
       sub { "listen 127.0.0.1:$PORT{metrics};" });
 subst(\$site, 'the site', qr/# listen <private address>:8080;/,
@@ -496,14 +496,18 @@ subtest 'every name answers over TLS with the certificate the CA signed'
     is($res->{status}, 301, '... and its HTTP');
 };
 
-subtest 'TLS 1.2 and 1.3 with forward secrecy; not TLS 1.1, whatever '
-        . 'Debian\'s nginx.conf says' => sub {
+subtest 'TLS 1.2 and 1.3 with forward secrecy, resumed from the cache; not '
+        . 'TLS 1.1, whatever Debian\'s nginx.conf says' => sub {
+    # a request that the server answers and closes on, so that a TLS 1.3
+    # session's ticket is read before s_client ends
     my $s_client = sub {
         my (@args) = @_;
         my ($rc, $out, $err) = run_cmd(
             [ 'openssl', 's_client', '-connect', "127.0.0.1:$PORT{https}",
               '-servername', "img.$DOMAIN", '-CAfile', $CA,
-              '-verify_return_error', @args ], stdin => '', check => 0);
+              '-verify_return_error', '-ign_eof', @args ],
+            stdin => "GET / HTTP/1.1\r\nHost: img.$DOMAIN\r\n"
+                     . "Connection: close\r\n\r\n", check => 0);
         return ($rc, "$out$err");
     };
     for my $p ('1_2', '1_3') {
@@ -519,11 +523,44 @@ subtest 'TLS 1.2 and 1.3 with forward secrecy; not TLS 1.1, whatever '
     my ($rc, $out) = $s_client->('-tls1_1', '-cipher', 'DEFAULT:@SECLEVEL=0');
     isnt($rc, 0, 'TLS 1.1: no handshake');
     like($out, qr/alert protocol version/,
-         '... the server says so (the tls snippet overrides the '
-         . 'ssl_protocols of Debian\'s http {})');
+         '... refused for its version (bulletdrop-tls.conf\'s ssl_protocols '
+         . 'rule the port, not those of Debian\'s http {})');
+
+    # resumption from the shared cache, without tickets (TLS 1.3 always
+    # sends one: with ssl_session_tickets off, only a name in the cache)
+    for my $p ('1_2', '1_3') {
+        (my $v = $p) =~ s/_/./;
+        my $sess = "$dir/tls$p.session";
+        my (undef, $first) = $s_client->("-tls$p", '-sess_out', $sess);
+        unlike($first, qr/TLS session ticket lifetime hint/,
+               "TLS $v: no session ticket") if $v eq '1.2';
+        my (undef, $again) = $s_client->("-tls$p", '-sess_in', $sess);
+        like($again, qr/^Reused, TLSv\Q$v\E,/m,
+             "TLS $v: a second connection resumes the session "
+             . '(ssl_session_cache)');
+    }
     ($rc, $out) = $s_client->('-tls1_2', '-cipher', 'AES256-SHA256');
     isnt($rc, 0, 'TLS 1.2 with RSA key exchange (no forward secrecy): '
                  . 'refused');
+};
+
+subtest 'names that are not the site\'s get nothing' => sub {
+    my $res = curl({ url => "https://elsewhere.test:$PORT{https}/" });
+    isnt($res->{rc}, 0, 'TLS for another name: no handshake (curl '
+                        . "$res->{rc})");
+    is($res->{status}, 0, '... and no answer');
+    my (undef, $out, $err) = run_cmd(
+        [ 'openssl', 's_client', '-connect', "127.0.0.1:$PORT{https}",
+          '-noservername' ], stdin => '', check => 0);
+    $out .= $err;
+    like($out, qr/unrecognized name.*alert number 112/,
+         'TLS with no name at all: refused, unrecognized_name');
+    unlike($out, qr/BEGIN CERTIFICATE/, '... and no certificate shown');
+
+    $res = curl({ url => "http://elsewhere.test:$PORT{http}/x" });
+    is_deeply([ $res->{status}, $res->{rc} ], [ 0, 52 ],
+              'HTTP for another name: the connection closes, no answer '
+              . '(and no redirect to it)');
 };
 
 subtest 'HTTP goes to HTTPS, the same host, path and query; certbot\'s '
@@ -1083,6 +1120,9 @@ my @KINDS = (
     [ 'nginx\'s own 414 on the main site, in JSON',
       "$API/" . ('x' x 9000), 414,
       { %NGINX_JSON, error => 'too_long' }, '1.1' ],
+    [ 'nginx\'s 494 (a header too large) on the main site, a JSON 431',
+      [ "$API/api/config", headers => [ 'X-Big: ' . ('b' x 9000) ] ], 431,
+      { %NGINX_JSON, error => 'headers_too_large' }, '1.1' ],
     [ 'nginx\'s own 400 on the main site, in JSON', sub {
           raw_tls($DOMAIN, "NOT A REQUEST LINE\r\n\r\n") }, 400,
       { %NGINX_JSON, error => 'bad_request' }, '1.1' ],
