@@ -311,11 +311,15 @@ EOF
             . ' > /etc/nginx/sites-available/bulletdrop'
             . "\nln -s /etc/nginx/sites-available/bulletdrop"
             . ' /etc/nginx/sites-enabled/'
+            . "\nrm /etc/nginx/sites-enabled/default"
             . "\nnginx -t");
         is($st, 0, 'the site, with a certificate of the test\'s, as the '
-           . 'admin enables it') or diag("$o$e");
+           . 'admin enables it (README, Production, step 4: in place of '
+           . 'Debian\'s default site)') or diag("$o$e");
         $in_ns->('rm /etc/nginx/sites-enabled/bulletdrop '
-                 . '/etc/nginx/sites-available/bulletdrop');
+                 . '/etc/nginx/sites-available/bulletdrop'
+                 . "\nln -s /etc/nginx/sites-available/default"
+                 . ' /etc/nginx/sites-enabled/default');
     };
 
     subtest 'the backup\'s units are valid' => sub {
