@@ -358,7 +358,9 @@ ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
         *p++ = c;
     }
 
-    p = ngx_cpymem(p, port.data, port.len);
+    if (port.len) {
+        p = ngx_cpymem(p, port.data, port.len);
+    }
 
     url->len = p - url->data;
 
