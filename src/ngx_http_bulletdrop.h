@@ -125,7 +125,7 @@ typedef struct {
     time_t                          file_cache_shared_ttl;
     /* bulletdrop_forwarded_proto: a believed proxy's scheme in links */
     ngx_flag_t                      forwarded_proto;
-    /* bulletdrop_error_page retry_after=: of its 429 and 503 answers */
+    /* bulletdrop_error_page retry_after=: of its 429 answers */
     time_t                          error_retry_after;
 } ngx_http_bulletdrop_loc_conf_t;
 

@@ -27,7 +27,7 @@ const ngx_http_bulletdrop_error_t  ngx_http_bulletdrop_errors[] = {
                   "the request is malformed"),
     [BD_ERR_TOO_LONG] =
         bd_client(NGX_HTTP_REQUEST_URI_TOO_LARGE, "too_long",
-                  "the request line or a header is too long"),
+                  "the request line is too long"),
     [BD_ERR_HEADERS_TOO_LARGE] =
         bd_client(431, "headers_too_large",
                   "the request's headers, or its cookies, are too large"),

@@ -1,8 +1,8 @@
 /*
  * BulletDrop: nginx's own error answers in the API's JSON.
  *
- * "error_page 413 429 @bulletdrop_error;" sends the requests that nginx
- * refused itself (limit_req, a line too long, a body over
+ * "error_page 413 414 429 /_bulletdrop/error;" sends the requests that
+ * nginx refused itself (limit_req, a line too long, a body over
  * client_max_body_size) to a location with "bulletdrop_error_page;",
  * which answers {"error": ..., "detail": ...} with the same status.
  */
