@@ -146,8 +146,9 @@ subst(\$site, 'the site', qr/\blisten (\[::\]:)?443\b/,
       sub { 'listen ' . ($1 // '') . $PORT{https} });
 subst(\$site, 'the site', qr/\blisten 127\.0\.0\.1:9145;/,
       sub { "listen 127.0.0.1:$PORT{metrics};" });
-subst(\$site, 'the site', qr/# listen <private address>:8080;/,
-      sub { "listen $BACKEND:$PORT{backend};" });
+subst(\$site, 'the site',
+      qr/# listen <private address>:8080( default_server)?;/,
+      sub { "listen $BACKEND:$PORT{backend}" . ($1 // '') . ';' });
 subst(\$site, 'the site', qr/^bulletdrop_db "host=127\.0\.0\.1\K /m,
       sub { ' port=' . $pg->port . ' ' });
 subst(\$site, 'the site', qr{/etc/bulletdrop/pgpass\b},
@@ -564,6 +565,12 @@ subtest 'names that are not the site\'s get nothing' => sub {
     is_deeply([ $res->{status}, $res->{rc} ], [ 0, 52 ],
               'HTTP for another name: the connection closes, no answer '
               . '(and no redirect to it)');
+
+    $res = curl({ url => "http://elsewhere.test:$PORT{backend}/api/health",
+                  to => $BACKEND });
+    is_deeply([ $res->{status}, $res->{rc} ], [ 0, 52 ],
+              'the load balancer\'s listen: another name gets no answer '
+              . 'either (never links made of it)');
 };
 
 subtest 'HTTP goes to HTTPS, the same host, path and query; certbot\'s '
