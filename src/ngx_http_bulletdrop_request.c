@@ -11,6 +11,7 @@
 
 static ngx_int_t ngx_http_bulletdrop_host_port(ngx_str_t *host,
     ngx_str_t *port);
+static ngx_int_t ngx_http_bulletdrop_host_name(ngx_str_t *name);
 
 
 /*
@@ -309,13 +310,18 @@ ngx_http_bulletdrop_forwarded_proto_set(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/*
+ * "https://host[:port]" as the client named this server.  The name is the
+ * one nginx served (r->headers_in.server: the request line's in an
+ * absolute-form request, lower case, without a trailing dot), and the Host
+ * header must name the same; the port is the Host header's.
+ */
+
 ngx_int_t
 ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
 {
-    u_char      c, *p;
-    size_t      i, name_len;
-    ngx_str_t   host, port;
-    ngx_uint_t  bracketed;
+    u_char      *p;
+    ngx_str_t    host, port, name;
 
     if (r->headers_in.host == NULL || r->headers_in.host->value.len == 0) {
         return NGX_DECLINED;
@@ -327,36 +333,28 @@ ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
         return NGX_DECLINED;
     }
 
-    name_len = host.len - port.len;
-    bracketed = name_len > 2 && host.data[0] == '['
-                && host.data[name_len - 1] == ']';
+    name = r->headers_in.server;
+    host.len -= port.len;
 
-    url->data = ngx_pnalloc(r->pool, sizeof("https://") + host.len);
+    if (host.len && host.data[host.len - 1] == '.') {
+        host.len--;
+    }
+
+    if (host.len != name.len
+        || ngx_strncasecmp(host.data, name.data, name.len) != 0
+        || ngx_http_bulletdrop_host_name(&name) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    url->data = ngx_pnalloc(r->pool, sizeof("https://") + name.len
+                                     + port.len);
     if (url->data == NULL) {
         return NGX_ERROR;
     }
 
-    p = ngx_sprintf(url->data, "%s://",
-                    ngx_http_bulletdrop_https(r) ? "https" : "http");
-
-    /*
-     * nginx lets far more through (quotes, '@', any byte over 0x7f, more
-     * colons): a name, or an IPv6 address in brackets, then the port
-     */
-    for (i = 0; i < name_len; i++) {
-        c = ngx_tolower(host.data[i]);
-
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.'
-              || c == '-'
-              || (bracketed
-                  && (c == ':' || (i == 0 && c == '[')
-                      || (i == name_len - 1 && c == ']')))))
-        {
-            return NGX_DECLINED;
-        }
-
-        *p++ = c;
-    }
+    p = ngx_sprintf(url->data, "%s://%V",
+                    ngx_http_bulletdrop_https(r) ? "https" : "http", &name);
 
     if (port.len) {
         p = ngx_cpymem(p, port.data, port.len);
@@ -365,6 +363,71 @@ ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
     url->len = p - url->data;
 
     return NGX_OK;
+}
+
+
+/*
+ * A name for a link: DNS labels of [a-z0-9-] (1 to 63 bytes, 253 in all),
+ * or an IPv6 address in brackets.  nginx lets far more through (quotes,
+ * '@', any byte over 0x7f).
+ */
+
+static ngx_int_t
+ngx_http_bulletdrop_host_name(ngx_str_t *name)
+{
+    u_char      c;
+    size_t      i, label;
+    ngx_uint_t  colons;
+
+    if (name->len == 0 || name->len > 253) {
+        return NGX_DECLINED;
+    }
+
+    if (name->data[0] == '[') {
+        if (name->len < 4 || name->data[name->len - 1] != ']') {
+            return NGX_DECLINED;
+        }
+
+        colons = 0;
+
+        for (i = 1; i < name->len - 1; i++) {
+            c = name->data[i];
+
+            if (c == ':') {
+                colons++;
+
+            } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
+                         || c == '.'))
+            {
+                return NGX_DECLINED;
+            }
+        }
+
+        return colons >= 2 ? NGX_OK : NGX_DECLINED;
+    }
+
+    label = 0;
+
+    for (i = 0; i < name->len; i++) {
+        c = name->data[i];
+
+        if (c == '.') {
+            if (label == 0) {
+                return NGX_DECLINED;
+            }
+
+            label = 0;
+            continue;
+        }
+
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')
+            || ++label > 63)
+        {
+            return NGX_DECLINED;
+        }
+    }
+
+    return label ? NGX_OK : NGX_DECLINED;
 }
 
 

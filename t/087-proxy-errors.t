@@ -234,19 +234,32 @@ subtest 'over TLS the cookie stays Secure, whatever a proxy says' => sub {
 
 subtest 'a Host that is not a name and a port makes no link' => sub {
     for my $host ('localhost:1:2', 'localhost:99999', 'localhost:0',
-                  'localhost:080', 'localhost:', '[::1', 'a[b]')
+                  'localhost:080', 'localhost:', '[::1', 'a[b]', '[-]',
+                  '[a.b]', '[a.b]:1', ('a' x 64) . '.test',
+                  join('.', ('abcdefgh') x 30))
     {
         my $res = $t->{http}->request(
             $t->upload_request($token, 'h.txt', "hi\n", host => $host));
         is_error($res, 400, 'invalid_host', "Host: $host is refused");
     }
-    for my $host ('localhost:8080', '[::1]:8080', '[::1]', 'LocalHost') {
+    for my $host ('localhost:8080', '[::1]:8080', '[::1]', 'LocalHost',
+                  'localhost.:8080')
+    {
         my $res = $t->{http}->request(
             $t->upload_request($token, 'h.txt', "hi\n", host => $host));
         is($res->{status}, 201, "Host: $host is taken");
+        (my $name = lc $host) =~ s/\.(?=:|\z)//;
         like($res->{json}{delete_url} // '',
-             qr{\Ahttp://\Q${\ lc $host}\E/d/}, 'and is the delete link\'s');
+             qr{\Ahttp://\Q$name\E/d/}, "and is the delete link's: $name");
     }
+
+    # an absolute-form request: nginx serves the request line's host,
+    # and a Host header that names another makes no link
+    my ($method, $path, %o) =
+        $t->upload_request($token, 'h.txt', "hi\n", host => 'evil.test');
+    my $res = $t->{http}->request($method, "http://localhost$path", %o);
+    is_error($res, 400, 'invalid_host',
+             'a request line naming localhost, Host naming evil.test');
 };
 
 subtest 'the login limiter counts the client, not the proxy' => sub {
