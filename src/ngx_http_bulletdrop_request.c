@@ -367,43 +367,33 @@ ngx_http_bulletdrop_base_url(ngx_http_request_t *r, ngx_str_t *url)
 
 
 /*
- * A name for a link: DNS labels of [a-z0-9-] (1 to 63 bytes, 253 in all),
- * or an IPv6 address in brackets.  nginx lets far more through (quotes,
- * '@', any byte over 0x7f).
+ * A name for a link: DNS labels of [a-z0-9-], not starting or ending with
+ * '-' (1 to 63 bytes, 253 in all), or an IPv6 address in brackets.  nginx
+ * lets far more through (quotes, '@', any byte over 0x7f).
  */
 
 static ngx_int_t
 ngx_http_bulletdrop_host_name(ngx_str_t *name)
 {
-    u_char      c;
-    size_t      i, label;
-    ngx_uint_t  colons;
+    u_char  c;
+    size_t  i, label;
+#if (NGX_HAVE_INET6)
+    u_char  addr[16];
+#endif
 
     if (name->len == 0 || name->len > 253) {
         return NGX_DECLINED;
     }
 
     if (name->data[0] == '[') {
-        if (name->len < 4 || name->data[name->len - 1] != ']') {
-            return NGX_DECLINED;
+#if (NGX_HAVE_INET6)
+        if (name->len > 2 && name->data[name->len - 1] == ']'
+            && ngx_inet6_addr(name->data + 1, name->len - 2, addr) == NGX_OK)
+        {
+            return NGX_OK;
         }
-
-        colons = 0;
-
-        for (i = 1; i < name->len - 1; i++) {
-            c = name->data[i];
-
-            if (c == ':') {
-                colons++;
-
-            } else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')
-                         || c == '.'))
-            {
-                return NGX_DECLINED;
-            }
-        }
-
-        return colons >= 2 ? NGX_OK : NGX_DECLINED;
+#endif
+        return NGX_DECLINED;
     }
 
     label = 0;
@@ -412,7 +402,7 @@ ngx_http_bulletdrop_host_name(ngx_str_t *name)
         c = name->data[i];
 
         if (c == '.') {
-            if (label == 0) {
+            if (label == 0 || name->data[i - 1] == '-') {
                 return NGX_DECLINED;
             }
 
@@ -420,14 +410,16 @@ ngx_http_bulletdrop_host_name(ngx_str_t *name)
             continue;
         }
 
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9')
+              || (c == '-' && label > 0))
             || ++label > 63)
         {
             return NGX_DECLINED;
         }
     }
 
-    return label ? NGX_OK : NGX_DECLINED;
+    return (label && name->data[name->len - 1] != '-') ? NGX_OK
+                                                       : NGX_DECLINED;
 }
 
 

@@ -235,7 +235,8 @@ subtest 'over TLS the cookie stays Secure, whatever a proxy says' => sub {
 subtest 'a Host that is not a name and a port makes no link' => sub {
     for my $host ('localhost:1:2', 'localhost:99999', 'localhost:0',
                   'localhost:080', 'localhost:', '[::1', 'a[b]', '[-]',
-                  '[a.b]', '[a.b]:1', ('a' x 64) . '.test',
+                  '[a.b]', '[a.b]:1', '[.:.:]', '-a-', 'a-.b', 'a.-b',
+                  ('a' x 64) . '.test',
                   join('.', ('abcdefgh') x 30))
     {
         my $res = $t->{http}->request(
@@ -243,7 +244,7 @@ subtest 'a Host that is not a name and a port makes no link' => sub {
         is_error($res, 400, 'invalid_host', "Host: $host is refused");
     }
     for my $host ('localhost:8080', '[::1]:8080', '[::1]', 'LocalHost',
-                  'localhost.:8080')
+                  'localhost.:8080', '[::ffff:1.2.3.4]', 'a-b.localhost')
     {
         my $res = $t->{http}->request(
             $t->upload_request($token, 'h.txt', "hi\n", host => $host));
