@@ -752,13 +752,12 @@ bd_s3_xml_text(const char *xml, size_t len, const char *tag, char *out,
         if (ch == '&') {
             r = bd_s3_xml_ref(p, end, &ch);
             if (r == 0) {
-                return -1;
+                goto failed;
             }
         }
 
         if (n + 1 >= out_size) {
-            out[0] = '\0';
-            return -1;
+            goto failed;
         }
 
         out[n++] = ch;
@@ -770,8 +769,7 @@ bd_s3_xml_text(const char *xml, size_t len, const char *tag, char *out,
     if ((size_t) (end - p) < 2 + tlen || p[1] != '/'
         || memcmp(p + 2, tag, tlen) != 0)
     {
-        out[0] = '\0';
-        return -1;
+        goto failed;
     }
 
     for (q = p + 2 + tlen;
@@ -780,11 +778,17 @@ bd_s3_xml_text(const char *xml, size_t len, const char *tag, char *out,
     { /* void */ }
 
     if (q == end || *q != '>') {
-        out[0] = '\0';
-        return -1;
+        goto failed;
     }
 
     out[n] = '\0';
 
     return n;
+
+failed:
+
+    /* what was decoded before the failure is no answer */
+    out[0] = '\0';
+
+    return -1;
 }

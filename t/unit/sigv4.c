@@ -355,6 +355,12 @@ main(void)
            -1, "a reference to NUL");
     is_int(xml("<Message>a & b</Message>", "Message", out, sizeof(out)),
            -1, "a bare '&'");
+    is_int(xml("<ETag>&quot;abc&x;</ETag>", "ETag", out, sizeof(out)), -1,
+           "a bad reference after some text");
+    is_str(out, "", "leaves out empty, not the text before it");
+    is_int(xml("<ETag>abc<b/></ETag>", "ETag", out, sizeof(out)), -1,
+           "markup after some text");
+    is_str(out, "", "leaves out empty too");
 
     n = xml("<Error><Code>NoSuchUpload</Code><Message>The specified upload "
             "does not exist.</Message></Error>", "Code", out, sizeof(out));
