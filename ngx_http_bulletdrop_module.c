@@ -20,6 +20,7 @@
 #include "ngx_http_bulletdrop_limit.h"
 #include "ngx_http_bulletdrop_metrics.h"
 #include "ngx_http_bulletdrop_request.h"
+#include "ngx_http_bulletdrop_s3.h"
 #include "ngx_http_bulletdrop_site.h"
 #include "ngx_http_bulletdrop_sweep.h"
 #include "ngx_http_bulletdrop_upload.h"
@@ -151,6 +152,13 @@ static ngx_command_t  ngx_http_bulletdrop_commands[] = {
       ngx_conf_set_str_slot,
       NGX_HTTP_MAIN_CONF_OFFSET,
       offsetof(ngx_http_bulletdrop_main_conf_t, upload_dir),
+      NULL },
+
+    { ngx_string("bulletdrop_storage"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_bulletdrop_storage_set,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("bulletdrop_max_file_size"),

@@ -51,6 +51,9 @@ typedef struct ngx_http_bulletdrop_domains_worker_s
 typedef struct ngx_http_bulletdrop_authcache_worker_s
     ngx_http_bulletdrop_authcache_worker_t;
 
+/* bulletdrop_storage s3 (s3.h) */
+typedef struct ngx_http_bulletdrop_s3_conf_s  ngx_http_bulletdrop_s3_conf_t;
+
 
 typedef struct {
     ngx_http_bulletdrop_db_conf_t   db;
@@ -75,6 +78,8 @@ typedef struct {
 
     /* uploads: <upload_dir>/{.tmp,images,documents,other} */
     ngx_str_t                       upload_dir;
+    /* bulletdrop_storage s3: files live in a bucket (NULL: local) */
+    ngx_http_bulletdrop_s3_conf_t  *s3;
     off_t                           max_file_size;
     /* of ngx_str_t: lower case, without the dot */
     ngx_array_t                    *extensions;
@@ -111,6 +116,7 @@ typedef struct {
 
     /* some location has "bulletdrop_api" */
     unsigned                        api:1;
+    unsigned                        storage_set:1;
     /* some location has "bulletdrop_files on" */
     unsigned                        files:1;
 } ngx_http_bulletdrop_main_conf_t;
@@ -203,6 +209,8 @@ struct ngx_http_bulletdrop_ctx_s {
     ngx_http_bulletdrop_upload_t   *upload;
     /* a request for a file on a file domain */
     ngx_http_bulletdrop_file_t     *file;
+    /* a delete link's upload, while its file goes (deletelink.c) */
+    void                           *delete_link;
     ngx_uint_t                      page_limit;
     /* the read of the domains this request changed (domains.c) */
     ngx_atomic_uint_t               domains_ticket;

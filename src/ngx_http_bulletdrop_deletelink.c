@@ -23,6 +23,7 @@
 typedef struct {
     ngx_http_request_t  *r;
     ngx_str_t            id;
+    ngx_str_t            owner;
     ngx_str_t            name;       /* HTML-escaped */
 } ngx_http_bulletdrop_delete_link_t;
 
@@ -33,6 +34,8 @@ static void ngx_http_bulletdrop_delete_link_found(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static void ngx_http_bulletdrop_delete_link_unlink(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_delete_link_removed(ngx_http_request_t *r,
+    ngx_int_t rc);
 static void ngx_http_bulletdrop_delete_link_deleted(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_bulletdrop_delete_link_gone(ngx_http_request_t *r,
@@ -287,8 +290,11 @@ ngx_http_bulletdrop_delete_link_unlink(ngx_http_bulletdrop_db_query_t *q,
     dl->r = r;
     dl->id.len = id.len;
     dl->id.data = ngx_pstrdup(r->pool, &id);
+    dl->owner.len = owner.len;
+    dl->owner.data = ngx_pstrdup(r->pool, &owner);
+    ctx->delete_link = dl;
 
-    if (dl->id.data == NULL
+    if (dl->id.data == NULL || dl->owner.data == NULL
         || ngx_http_bulletdrop_delete_link_escape(r->pool,
                ngx_http_bulletdrop_db_text(res, 0,
                                            NGX_HTTP_BULLETDROP_UPLOAD_NAME),
@@ -299,17 +305,46 @@ ngx_http_bulletdrop_delete_link_unlink(ngx_http_bulletdrop_db_query_t *q,
     }
 
     /* deleted means no longer served: the file goes first */
-    if (ngx_http_bulletdrop_upload_remove(r, res, 0) != NGX_OK) {
+    switch (ngx_http_bulletdrop_upload_remove(r, res, 0,
+                                     ngx_http_bulletdrop_delete_link_removed))
+    {
+    case NGX_OK:
+        ngx_http_bulletdrop_delete_link_removed(r, NGX_OK);
+        return;
+
+    case NGX_DONE:
+        ngx_http_bulletdrop_finish(r, NGX_DONE);
+        return;
+
+    default:
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+/* the file went: then its row */
+
+static void
+ngx_http_bulletdrop_delete_link_removed(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_bulletdrop_ctx_t          *ctx;
+    ngx_http_bulletdrop_db_query_t     *q;
+    ngx_http_bulletdrop_delete_link_t  *dl;
+
+    if (rc != NGX_OK) {
+        ngx_http_bulletdrop_finish(r, rc);
         return;
     }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
+    dl = ctx->delete_link;
 
     q = ngx_http_bulletdrop_query(r, NGX_HTTP_BULLETDROP_SQL_UPLOAD_DELETE,
                                   ngx_http_bulletdrop_delete_link_deleted);
 
     if (q == NULL
         || ngx_http_bulletdrop_db_param(q, 0, &dl->id) != NGX_OK
-        || ngx_http_bulletdrop_db_param(q, 1, &owner) != NGX_OK
+        || ngx_http_bulletdrop_db_param(q, 1, &dl->owner) != NGX_OK
         || ngx_http_bulletdrop_query_param(q, 2, "false") != NGX_OK)
     {
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);

@@ -193,6 +193,9 @@ const ngx_http_bulletdrop_error_t  ngx_http_bulletdrop_errors[] = {
                   "the database refused the request"),
     [BD_ERR_INSUFFICIENT_STORAGE] =
         bd_server(507, "insufficient_storage", "the server's disk is full"),
+    [BD_ERR_STORAGE_UNAVAILABLE] =
+        bd_server(NGX_HTTP_SERVICE_UNAVAILABLE, "storage_unavailable",
+                  "the file store did not take the file: try again"),
 };
 
 

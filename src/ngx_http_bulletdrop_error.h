@@ -85,6 +85,7 @@ typedef enum {
     BD_ERR_DATABASE_UNAVAILABLE,
     BD_ERR_DATABASE_ERROR,
     BD_ERR_INSUFFICIENT_STORAGE,
+    BD_ERR_STORAGE_UNAVAILABLE,
 
     BD_ERR_COUNT
 } ngx_http_bulletdrop_err_e;

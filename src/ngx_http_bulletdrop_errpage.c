@@ -150,6 +150,11 @@ ngx_http_bulletdrop_error_page_err(ngx_uint_t status)
 
     case NGX_HTTP_SERVICE_UNAVAILABLE:
         return BD_ERR_UNAVAILABLE;
+
+    /* the proxy's, of a bucket that did not answer (s3-files.conf) */
+    case NGX_HTTP_BAD_GATEWAY:
+    case NGX_HTTP_GATEWAY_TIME_OUT:
+        return BD_ERR_STORAGE_UNAVAILABLE;
     }
 
     return status < NGX_HTTP_INTERNAL_SERVER_ERROR ? BD_ERR_BAD_REQUEST

@@ -26,6 +26,8 @@
 #include "ngx_http_bulletdrop_files_filter.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_known.h"
+#include "ngx_http_bulletdrop_s3.h"
+#include "ngx_http_bulletdrop_s3_serve.h"
 #include "ngx_http_bulletdrop_views.h"
 #include "bd_file.h"
 
@@ -322,9 +324,10 @@ ngx_http_bulletdrop_files_uri(ngx_http_request_t *r)
 static ngx_int_t
 ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
 {
-    ngx_http_bulletdrop_ctx_t    *ctx;
-    ngx_http_bulletdrop_file_t   *f;
-    ngx_http_bulletdrop_known_t   known;
+    ngx_http_bulletdrop_ctx_t        *ctx;
+    ngx_http_bulletdrop_file_t       *f;
+    ngx_http_bulletdrop_known_t       known;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
 
     ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_ctx_t));
     f = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_file_t));
@@ -341,7 +344,16 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
     ngx_memcpy(f->id, dp->id, BD_DELIVER_ID_LEN);
     bd_deliver_type(dp->ext, dp->ext_len, &f->type);
 
-    switch (ngx_http_bulletdrop_files_name(r, f, dp)) {
+    f->key.data = r->uri.data + sizeof("/static/") - 1;
+    f->key.len = r->uri.len - (sizeof("/static/") - 1);
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
+
+    /*
+     * In a bucket, whether the object is there is the store's to say,
+     * and its name is in the object's Content-Disposition
+     */
+    switch (bmcf->s3 ? NGX_OK : ngx_http_bulletdrop_files_name(r, f, dp)) {
 
     case NGX_OK:
         break;
@@ -359,6 +371,11 @@ ngx_http_bulletdrop_files_start(ngx_http_request_t *r, bd_deliver_path_t *dp)
                        "bulletdrop files: no limits: to the static module");
 
         f->decided = 1;
+
+        if (bmcf->s3 && bmcf->s3->serve == NGX_HTTP_BULLETDROP_S3_REDIRECT) {
+            return ngx_http_bulletdrop_s3_redirect(r, f);
+        }
+
         return NGX_DECLINED;
     }
 

@@ -54,8 +54,13 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
     f = ctx->file;
     status = r->headers_out.status;
 
-    /* the static module's 200 or 304; the range filter comes after this */
-    if (status != NGX_HTTP_OK && status != NGX_HTTP_NOT_MODIFIED) {
+    /*
+     * The static module's 200 or 304, the range filter coming after this;
+     * or the bucket's, which answers a Range itself
+     */
+    if (status != NGX_HTTP_OK && status != NGX_HTTP_NOT_MODIFIED
+        && !(status == NGX_HTTP_PARTIAL_CONTENT && r->upstream))
+    {
         return ngx_http_next_header_filter(r);
     }
 
@@ -85,9 +90,10 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
                                             "sandbox", 7) != NGX_OK
         || ngx_http_bulletdrop_header_out(r, "Access-Control-Allow-Origin",
                                             "*", 1) != NGX_OK
-        || ngx_http_bulletdrop_header_out(r, "Content-Disposition",
-                                            (char *) f->disposition.data,
-                                            f->disposition.len) != NGX_OK
+        || (f->disposition.len
+            && ngx_http_bulletdrop_header_out(r, "Content-Disposition",
+                                              (char *) f->disposition.data,
+                                              f->disposition.len) != NGX_OK)
         || ngx_http_bulletdrop_header_out(r, "Cache-Control",
                                             (char *) cache.data, cache.len)
            != NGX_OK)

@@ -13,6 +13,7 @@
 
 
 typedef struct ngx_http_bulletdrop_asks_s  ngx_http_bulletdrop_asks_t;
+typedef struct ngx_http_bulletdrop_s3_get_s  ngx_http_bulletdrop_s3_get_t;
 
 struct ngx_http_bulletdrop_file_s {
     u_char                              id[BD_DELIVER_ID_LEN];
@@ -22,6 +23,11 @@ struct ngx_http_bulletdrop_file_s {
     ngx_http_bulletdrop_asks_t         *asks;
     ngx_uint_t                          slot;
     ngx_str_t                           path;
+    /* "<category>/<id>.<ext>": its key in a bucket */
+    ngx_str_t                           key;
+    /* its signed GET, for the proxy module (s3_serve.c) */
+    ngx_http_bulletdrop_s3_get_t       *s3;
+    /* empty: the bucket's object has it (bulletdrop_storage s3) */
     ngx_str_t                           disposition;
     bd_deliver_type_t                   type;
     /* milliseconds since the epoch; 0: none (or not known) */

@@ -9,6 +9,7 @@
 #include "ngx_http_bulletdrop_auth.h"
 #include "ngx_http_bulletdrop_json.h"
 #include "ngx_http_bulletdrop_manage.h"
+#include "ngx_http_bulletdrop_s3.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "bd_file.h"
 
@@ -39,6 +40,11 @@ static void ngx_http_bulletdrop_upload_found(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static void ngx_http_bulletdrop_upload_unlink(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_upload_unlinked(ngx_http_request_t *r,
+    ngx_int_t rc);
+static void ngx_http_bulletdrop_upload_removed(
+    ngx_http_bulletdrop_s3_op_t *op);
+static void ngx_http_bulletdrop_removal_cleanup(void *data);
 static void ngx_http_bulletdrop_upload_deleted(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
 static ngx_int_t ngx_http_bulletdrop_upload_id(bd_slice_t *param);
@@ -406,10 +412,38 @@ ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
         return;
     }
 
-    if (ngx_http_bulletdrop_upload_remove(r, res, 0) != NGX_OK) {
+    /* deleted means no longer served: the file goes first */
+    switch (ngx_http_bulletdrop_upload_remove(r, res, 0,
+                                          ngx_http_bulletdrop_upload_unlinked))
+    {
+    case NGX_OK:
+        ngx_http_bulletdrop_upload_unlinked(r, NGX_OK);
+        return;
+
+    case NGX_DONE:
+        ngx_http_bulletdrop_finish(r, NGX_DONE);
+        return;
+
+    default:
         ngx_http_bulletdrop_finish(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+    }
+}
+
+
+/* the file went: then its row */
+
+static void
+ngx_http_bulletdrop_upload_unlinked(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_http_bulletdrop_ctx_t       *ctx;
+    ngx_http_bulletdrop_db_query_t  *q;
+
+    if (rc != NGX_OK) {
+        ngx_http_bulletdrop_finish(r, rc);
         return;
     }
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
     q = ngx_http_bulletdrop_upload_query(r, ctx,
                                          NGX_HTTP_BULLETDROP_SQL_UPLOAD_DELETE,
@@ -425,11 +459,21 @@ ngx_http_bulletdrop_upload_unlink(ngx_http_bulletdrop_db_query_t *q,
 
 /* the file of an uploads row goes; one already gone is no error */
 
+typedef struct {
+    ngx_http_request_t               *request;
+    ngx_http_bulletdrop_removed_pt    next;
+    ngx_http_bulletdrop_s3_op_t      *op;
+} ngx_http_bulletdrop_removal_t;
+
+
 ngx_int_t
 ngx_http_bulletdrop_upload_remove(ngx_http_request_t *r, PGresult *res,
-    int row)
+    int row, ngx_http_bulletdrop_removed_pt next)
 {
     u_char                           *path;
+    ngx_str_t                         key;
+    ngx_pool_cleanup_t               *cln;
+    ngx_http_bulletdrop_removal_t    *rm;
     ngx_http_bulletdrop_main_conf_t  *bmcf;
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
@@ -441,18 +485,107 @@ ngx_http_bulletdrop_upload_remove(ngx_http_request_t *r, PGresult *res,
         return NGX_ERROR;
     }
 
-    (void) ngx_sprintf(path, "%V/%s/%s.%s%Z", &bmcf->upload_dir,
-               ngx_http_bulletdrop_db_text(res, row, bd_col(CATEGORY)),
-               ngx_http_bulletdrop_db_text(res, row, bd_col(ID)),
-               ngx_http_bulletdrop_db_text(res, row, bd_col(EXT)));
+    key.data = ngx_sprintf(path, "%V/", &bmcf->upload_dir);
+    key.len = ngx_sprintf(key.data, "%s/%s.%s%Z",
+                   ngx_http_bulletdrop_db_text(res, row, bd_col(CATEGORY)),
+                   ngx_http_bulletdrop_db_text(res, row, bd_col(ID)),
+                   ngx_http_bulletdrop_db_text(res, row, bd_col(EXT)))
+              - key.data - 1;
 
-    if (ngx_delete_file(path) == NGX_FILE_ERROR && ngx_errno != NGX_ENOENT) {
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
-                      "bulletdrop: cannot delete \"%s\"", path);
+    if (bmcf->s3 == NULL) {
+        if (ngx_delete_file(path) == NGX_FILE_ERROR
+            && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
+                          "bulletdrop: cannot delete \"%s\"", path);
+            return NGX_ERROR;
+        }
+
+        return NGX_OK;
+    }
+
+    rm = ngx_pcalloc(r->pool, sizeof(ngx_http_bulletdrop_removal_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (rm == NULL || cln == NULL) {
         return NGX_ERROR;
     }
 
-    return NGX_OK;
+    rm->request = r;
+    rm->next = next;
+
+    rm->op = ngx_http_bulletdrop_s3_op(bmcf->s3, r->connection->log,
+                                       "DELETE", &key, "");
+    if (rm->op == NULL) {
+        return NGX_ERROR;
+    }
+
+    rm->op->handler = ngx_http_bulletdrop_upload_removed;
+    rm->op->data = rm;
+
+    if (ngx_http_bulletdrop_s3_start(rm->op) != NGX_OK) {
+        ngx_http_bulletdrop_s3_free(rm->op);
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_bulletdrop_removal_cleanup;
+    cln->data = rm;
+
+    /* asked for: it is done whether the client stays or not */
+    r->read_event_handler = ngx_http_block_reading;
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_bulletdrop_upload_removed(ngx_http_bulletdrop_s3_op_t *op)
+{
+    u_char                          said[160], *p;
+    ngx_int_t                       rc;
+    ngx_http_request_t             *r;
+    ngx_http_bulletdrop_ctx_t      *ctx;
+    ngx_http_bulletdrop_removal_t  *rm;
+
+    rm = op->data;
+    r = rm->request;
+    rm->op = NULL;
+
+    rc = NGX_OK;
+
+    if (op->status != 204 && op->status != 200 && op->status != 404) {
+        p = ngx_http_bulletdrop_s3_said(op, said, sizeof(said));
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "bulletdrop: the store did not delete \"%V\": %*s",
+                      &op->key, p - said, said);
+
+        /* the row stays with its object: nothing is half deleted */
+        ctx = ngx_http_bulletdrop_ctx(r);
+        rc = ctx ? ngx_http_bulletdrop_error_record(ctx,
+                                                BD_ERR_STORAGE_UNAVAILABLE,
+                                                "the file store did not "
+                                                "delete the file: try again")
+                 : NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_bulletdrop_s3_free(op);
+
+    rm->next(r, rc);
+}
+
+
+/* the request went first: the delete goes on, nobody waits for it */
+
+static void
+ngx_http_bulletdrop_removal_cleanup(void *data)
+{
+    ngx_http_bulletdrop_removal_t  *rm = data;
+
+    if (rm->op) {
+        rm->op->handler = NULL;
+        rm->op->data = NULL;
+        rm->op = NULL;
+    }
 }
 
 

@@ -19,9 +19,17 @@ ngx_int_t ngx_http_bulletdrop_upload_get(ngx_http_request_t *r,
 ngx_int_t ngx_http_bulletdrop_upload_delete(ngx_http_request_t *r,
     ngx_http_bulletdrop_ctx_t *ctx);
 
-/* the file of an uploads row goes (a row of the usual columns) */
+/* what comes once a file went: rc NGX_OK, or why it did not */
+typedef void (*ngx_http_bulletdrop_removed_pt)(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+/*
+ * The file of an uploads row goes (a row of the usual columns).  NGX_OK:
+ * gone already; NGX_DONE: going (a bucket's object), and next is called
+ * when it went or did not; else an error to answer.
+ */
 ngx_int_t ngx_http_bulletdrop_upload_remove(ngx_http_request_t *r,
-    PGresult *res, int row);
+    PGresult *res, int row, ngx_http_bulletdrop_removed_pt next);
 
 /* an uploads row as the API shows it, with its delete link when given */
 json_t *ngx_http_bulletdrop_upload_json(ngx_http_request_t *r,

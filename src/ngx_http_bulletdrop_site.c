@@ -9,6 +9,7 @@
  */
 
 #include "ngx_http_bulletdrop_site.h"
+#include "ngx_http_bulletdrop_s3_serve.h"
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_json.h"
 
@@ -34,7 +35,7 @@ ngx_http_bulletdrop_site_variables(ngx_conf_t *cf)
 
     var->get_handler = ngx_http_bulletdrop_file_origins_variable;
 
-    return NGX_OK;
+    return ngx_http_bulletdrop_s3_add_variables(cf);
 }
 
 

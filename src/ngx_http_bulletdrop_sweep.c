@@ -10,6 +10,7 @@
 /* nginx's headers first: they ask the system's for _GNU_SOURCE */
 #include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_metrics.h"
+#include "ngx_http_bulletdrop_s3.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_sweep.h"
 #include "bd_deliver.h"
@@ -29,6 +30,25 @@
 #define NGX_HTTP_BULLETDROP_SWEEP_EVERY     (600 * 1000)
 
 
+/* deletes in the store a sweep has out at once */
+#define NGX_HTTP_BULLETDROP_SWEEP_DELETES   8
+
+
+/* a page of objects to delete, then their rows (bulletdrop_storage s3) */
+typedef struct {
+    ngx_pool_t                         *pool;
+    /* of ngx_str_t: "<category>/<id>.<ext>" */
+    ngx_array_t                         keys;
+    ngx_uint_t                          next;
+    ngx_uint_t                          out;
+    /* "{id,...}" of the objects gone */
+    u_char                             *ids;
+    u_char                             *last;
+    ngx_str_t                           done;
+    unsigned                            full:1;
+} ngx_http_bulletdrop_sweep_page_t;
+
+
 /* what the first worker keeps of its sweeps (bmcf->sweep) */
 struct ngx_http_bulletdrop_sweep_worker_s {
     /* expired and used-up uploads */
@@ -45,6 +65,11 @@ struct ngx_http_bulletdrop_sweep_worker_s {
 static void ngx_http_bulletdrop_sweep(ngx_event_t *ev);
 static void ngx_http_bulletdrop_sweep_listed(
     ngx_http_bulletdrop_db_query_t *q, PGresult *res);
+static void ngx_http_bulletdrop_sweep_rows(ngx_str_t *a, ngx_uint_t full,
+    ngx_pool_t *listed);
+static void ngx_http_bulletdrop_sweep_objects(
+    ngx_http_bulletdrop_sweep_page_t *page);
+static void ngx_http_bulletdrop_sweep_object(ngx_http_bulletdrop_s3_op_t *op);
 static void ngx_http_bulletdrop_sweep_done(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res);
 static void ngx_http_bulletdrop_sweep_later(ngx_msec_t delay);
@@ -156,13 +181,15 @@ static void
 ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
     PGresult *res)
 {
-    int                               i, n;
-    u_char                           *ids, *p, *path;
-    ngx_str_t                         a, *dir, id, category, ext;
-    ngx_pool_t                       *pool, *listed;
-    ngx_http_bulletdrop_main_conf_t  *bmcf;
+    int                                i, n;
+    u_char                            *ids, *p, *path;
+    ngx_str_t                          a, *dir, id, category, ext, *key;
+    ngx_pool_t                        *pool, *listed;
+    ngx_http_bulletdrop_sweep_page_t  *page;
+    ngx_http_bulletdrop_main_conf_t   *bmcf;
 
     listed = q->data;
+    page = NULL;
     bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_bulletdrop_module);
     dir = &bmcf->upload_dir;
@@ -192,6 +219,34 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
         goto later;
     }
 
+    if (bmcf->s3) {
+        /* the objects go first, each deleted in the store; the page waits */
+        pool = ngx_create_pool(4096, ngx_cycle->log);
+        if (pool == NULL) {
+            goto later;
+        }
+
+        page = ngx_pcalloc(pool, sizeof(ngx_http_bulletdrop_sweep_page_t));
+        if (page == NULL
+            || ngx_array_init(&page->keys, pool, n, sizeof(ngx_str_t))
+               != NGX_OK)
+        {
+            ngx_destroy_pool(pool);
+            goto later;
+        }
+
+        page->pool = pool;
+        page->full = (n == NGX_HTTP_BULLETDROP_SWEEP_PAGE);
+        page->ids = ngx_pnalloc(pool, n * (BD_DELIVER_ID_LEN + 1) + 2);
+        if (page->ids == NULL) {
+            ngx_destroy_pool(pool);
+            goto later;
+        }
+
+        page->last = page->ids;
+        *page->last++ = '{';
+    }
+
     p = ids;
     *p++ = '{';
 
@@ -212,6 +267,24 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
                  || ngx_strcmp(category.data, "documents") == 0
                  || ngx_strcmp(category.data, "other") == 0))
         {
+            continue;
+        }
+
+        if (page) {
+            key = ngx_array_push(&page->keys);
+            if (key == NULL) {
+                goto later;
+            }
+
+            key->data = ngx_pnalloc(page->pool, category.len + 1 + id.len
+                                                + 1 + ext.len);
+            if (key->data == NULL) {
+                goto later;
+            }
+
+            key->len = ngx_sprintf(key->data, "%V/%V.%V", &category, &id,
+                                   &ext)
+                       - key->data;
             continue;
         }
 
@@ -236,10 +309,47 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
         p = ngx_cpymem(p, id.data, BD_DELIVER_ID_LEN);
     }
 
+    if (page) {
+        ngx_destroy_pool(listed);
+        ngx_http_bulletdrop_sweep_objects(page);
+        return;
+    }
+
     *p++ = '}';
 
     a.data = ids;
     a.len = p - ids;
+
+    ngx_http_bulletdrop_sweep_rows(&a, n == NGX_HTTP_BULLETDROP_SWEEP_PAGE,
+                                   listed);
+    return;
+
+later:
+
+    if (page) {
+        ngx_destroy_pool(page->pool);
+    }
+
+    ngx_destroy_pool(listed);
+    ngx_http_bulletdrop_sweep_later(bmcf->sweep_interval);
+}
+
+
+/*
+ * The rows of the files gone ("{id,...}"): deleted with their usage; the
+ * listed page's pool goes once the statement took its copy
+ */
+
+static void
+ngx_http_bulletdrop_sweep_rows(ngx_str_t *a, ngx_uint_t full,
+    ngx_pool_t *listed)
+{
+    ngx_pool_t                       *pool;
+    ngx_http_bulletdrop_db_query_t   *q;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_bulletdrop_module);
 
     /* the statement keeps a copy; the pool goes with this query */
     pool = ngx_create_pool(1024, ngx_cycle->log);
@@ -251,7 +361,7 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
             bmcf->db.pool, pool, ngx_cycle->log,
             NGX_HTTP_BULLETDROP_SQL_SWEEP_DELETE);
 
-    if (q == NULL || ngx_http_bulletdrop_db_param(q, 0, &a) != NGX_OK) {
+    if (q == NULL || ngx_http_bulletdrop_db_param(q, 0, a) != NGX_OK) {
         ngx_destroy_pool(pool);
         goto later;
     }
@@ -263,13 +373,12 @@ ngx_http_bulletdrop_sweep_listed(ngx_http_bulletdrop_db_query_t *q,
      * A full page: there may be more.  A page whose files could not go
      * waits for the next round (it would come back the same)
      */
-    bmcf->sweep->more = (n == NGX_HTTP_BULLETDROP_SWEEP_PAGE
-                                      && a.len > sizeof("{}") - 1);
+    bmcf->sweep->more = (full && a->len > sizeof("{}") - 1);
 
     /* the ids live in the listed page's pool: traced before it goes */
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "bulletdrop sweep: deleting the rows %V, more:%ui",
-                   &a, bmcf->sweep->more);
+                   a, bmcf->sweep->more);
 
     ngx_destroy_pool(listed);
 
@@ -280,6 +389,85 @@ later:
 
     ngx_destroy_pool(listed);
     ngx_http_bulletdrop_sweep_later(bmcf->sweep_interval);
+}
+
+
+/*
+ * bulletdrop_storage s3: the page's objects are deleted in the store, a
+ * few at a time; the rows of those gone (or never there) go after
+ */
+
+static void
+ngx_http_bulletdrop_sweep_objects(ngx_http_bulletdrop_sweep_page_t *page)
+{
+    ngx_str_t                        *keys;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_bulletdrop_module);
+    keys = page->keys.elts;
+
+    while (page->out < NGX_HTTP_BULLETDROP_SWEEP_DELETES
+           && page->next < page->keys.nelts)
+    {
+        if (ngx_http_bulletdrop_s3_remove(bmcf->s3, ngx_cycle->log,
+                                          &keys[page->next],
+                                          ngx_http_bulletdrop_sweep_object,
+                                          page)
+            == NGX_OK)
+        {
+            page->out++;
+        }
+
+        page->next++;
+    }
+
+    if (page->out) {
+        return;
+    }
+
+    /* every delete answered */
+    *page->last++ = '}';
+    page->done.data = page->ids;
+    page->done.len = page->last - page->ids;
+
+    ngx_http_bulletdrop_sweep_rows(&page->done, page->full, page->pool);
+}
+
+
+static void
+ngx_http_bulletdrop_sweep_object(ngx_http_bulletdrop_s3_op_t *op)
+{
+    u_char                            *id, said[160], *p;
+    ngx_http_bulletdrop_sweep_page_t  *page;
+
+    page = op->data;
+    page->out--;
+
+    if (op->status == 204 || op->status == 200 || op->status == 404) {
+        /* "<category>/<id>.<ext>" */
+        id = ngx_strlchr(op->key.data, op->key.data + op->key.len, '/') + 1;
+
+        if (page->last[-1] != '{') {
+            *page->last++ = ',';
+        }
+
+        page->last = ngx_cpymem(page->last, id, BD_DELIVER_ID_LEN);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                       "bulletdrop sweep: removed \"%V\"", &op->key);
+
+    } else {
+        /* its row stays for the next sweep */
+        p = ngx_http_bulletdrop_s3_said(op, said, sizeof(said));
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "bulletdrop: the store did not delete \"%V\": %*s",
+                      &op->key, p - said, said);
+    }
+
+    ngx_http_bulletdrop_s3_free(op);
+
+    ngx_http_bulletdrop_sweep_objects(page);
 }
 
 

@@ -27,6 +27,7 @@
 #include "ngx_http_bulletdrop_body.h"
 #include "ngx_http_bulletdrop_domains.h"
 #include "ngx_http_bulletdrop_upload.h"
+#include "ngx_http_bulletdrop_s3.h"
 #include "bd_deliver.h"
 #include "bd_text.h"
 
@@ -453,7 +454,8 @@ ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
 
         (void) ngx_sprintf(up->tmp.data, "%V/.tmp%Z", &bmcf->upload_dir);
 
-        up->fd = open((char *) up->tmp.data, O_TMPFILE|O_WRONLY|O_CLOEXEC,
+        /* read too: a bucket's upload is sent from it (upload_store.c) */
+        up->fd = open((char *) up->tmp.data, O_TMPFILE|O_RDWR|O_CLOEXEC,
                       0644);
 
         if (up->fd == NGX_INVALID_FILE) {
@@ -482,7 +484,7 @@ ngx_http_bulletdrop_upload_open(ngx_http_request_t *r,
                        &bmcf->upload_dir, hex);
 
     up->fd = open((char *) up->tmp.data,
-                  O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC, 0644);
+                  O_RDWR|O_CREAT|O_EXCL|O_CLOEXEC, 0644);
 
     if (up->fd == NGX_INVALID_FILE) {
         ngx_log_error(NGX_LOG_CRIT, r->connection->log, ngx_errno,
@@ -529,6 +531,8 @@ ngx_http_bulletdrop_upload_cleanup(void *data)
 void
 ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up)
 {
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
+
     if (up->fd != NGX_INVALID_FILE) {
         (void) ngx_close_file(up->fd);
         up->fd = NGX_INVALID_FILE;
@@ -551,7 +555,18 @@ ngx_http_bulletdrop_upload_drop(ngx_http_bulletdrop_upload_t *up)
     }
 
     if (up->placed) {
-        (void) ngx_delete_file(up->path.data);
+        bmcf = ngx_http_get_module_main_conf(up->request,
+                                             ngx_http_bulletdrop_module);
+
+        if (bmcf->s3) {
+            /* its failure is logged, and make fsck lists the object */
+            (void) ngx_http_bulletdrop_s3_remove(bmcf->s3,
+                                          up->request->connection->log,
+                                          &up->path, NULL, NULL);
+        } else {
+            (void) ngx_delete_file(up->path.data);
+        }
+
         up->placed = 0;
 
     } else if (up->tmp.len && !up->unnamed) {
@@ -806,7 +821,7 @@ ngx_http_bulletdrop_upload_init_process(ngx_cycle_t *cycle,
         (void) ngx_sprintf(probe, "%V/probe-%P-%ui.part%Z", &tmp, ngx_pid,
                            (ngx_uint_t) ngx_random());
 
-        fd = open((char *) tmp.data, O_TMPFILE|O_WRONLY|O_CLOEXEC, 0600);
+        fd = open((char *) tmp.data, O_TMPFILE|O_RDWR|O_CLOEXEC, 0600);
 
         if (fd != -1 && ngx_http_bulletdrop_place(fd, NULL, probe) != -1) {
             bmcf->upload->unnamed = 1;

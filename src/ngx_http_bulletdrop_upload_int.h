@@ -7,6 +7,7 @@
  *                  counted, hashed, sniffed and written
  * upload_sync.c    the file put in place: fsync()ed on the thread pool
  *                  when asked, linked or renamed to its name
+ * upload_store.c   or put in the bucket (bulletdrop_storage s3)
  * upload_commit.c  its row handed to commit.c's batches, and the answer
  */
 
@@ -73,7 +74,7 @@ struct ngx_http_bulletdrop_upload_s {
     unsigned                            file_seen:1;
     unsigned                            magic_checked:1;
     unsigned                            unnamed:1;
-    /* the file is at path; the row makes it kept */
+    /* the file is at path (the key in the bucket); the row makes it kept */
     unsigned                            placed:1;
     unsigned                            committed:1;
     /* the row's INSERT is out: until it answers, the file stays */
@@ -105,6 +106,10 @@ ngx_int_t ngx_http_bulletdrop_upload_end(ngx_http_request_t *r,
 /* upload_sync.c */
 int ngx_http_bulletdrop_place(ngx_fd_t fd, u_char *tmp, u_char *path);
 ngx_int_t ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
+    ngx_http_bulletdrop_upload_t *up);
+
+/* upload_store.c: bulletdrop_storage s3 */
+ngx_int_t ngx_http_bulletdrop_upload_store(ngx_http_request_t *r,
     ngx_http_bulletdrop_upload_t *up);
 
 /* upload_commit.c */

@@ -73,6 +73,10 @@ ngx_http_bulletdrop_upload_sync(ngx_http_request_t *r,
 
     bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
+    if (bmcf->s3) {
+        return ngx_http_bulletdrop_upload_store(r, up);
+    }
+
     dir = bmcf->upload_dir.len + 1 + ngx_strlen(up->category);
 
     up->path.len = dir + 1 + BD_FILE_ID_LEN + 1 + ngx_strlen(up->ext);

@@ -13,6 +13,7 @@
 #include "ngx_http_bulletdrop_files_int.h"
 #include "ngx_http_bulletdrop_known.h"
 #include "ngx_http_bulletdrop_metrics.h"
+#include "ngx_http_bulletdrop_s3.h"
 #include "ngx_http_bulletdrop_sql.h"
 #include "ngx_http_bulletdrop_views.h"
 
@@ -517,10 +518,11 @@ ngx_http_bulletdrop_files_know(u_char *id, PGresult *res, int row,
 ngx_int_t
 ngx_http_bulletdrop_files_log(ngx_http_request_t *r)
 {
-    ngx_uint_t                   status;
-    ngx_table_elt_t             *range;
-    ngx_http_bulletdrop_ctx_t   *ctx;
-    ngx_http_bulletdrop_file_t  *f;
+    ngx_uint_t                        status;
+    ngx_table_elt_t                  *range;
+    ngx_http_bulletdrop_ctx_t        *ctx;
+    ngx_http_bulletdrop_file_t       *f;
+    ngx_http_bulletdrop_main_conf_t  *bmcf;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
@@ -534,11 +536,19 @@ ngx_http_bulletdrop_files_log(ngx_http_request_t *r)
 
     if (f->last) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "bulletdrop views: last view served: \"%s\" goes",
-                       f->path.data);
+                       "bulletdrop views: last view served: \"%V\" goes",
+                       &f->key);
+
+        bmcf = ngx_http_get_module_main_conf(r, ngx_http_bulletdrop_module);
 
         /* served: the file goes now, its row with the next sweep */
-        if (ngx_delete_file(f->path.data) == NGX_FILE_ERROR
+        if (bmcf->s3) {
+            /* nobody waits; a failure is logged, and the sweep tries again */
+            (void) ngx_http_bulletdrop_s3_remove(bmcf->s3,
+                                                 r->connection->log,
+                                                 &f->key, NULL, NULL);
+
+        } else if (ngx_delete_file(f->path.data) == NGX_FILE_ERROR
             && ngx_errno != NGX_ENOENT)
         {
             ngx_log_error(NGX_LOG_ERR, r->connection->log, ngx_errno,
