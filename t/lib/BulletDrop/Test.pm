@@ -362,6 +362,9 @@ sub jwt_secret_file { "$_[0]{dir}/jwt.secret" }
 #   base_domain, default_expiry, sweep_interval: the directives, when given
 #   files       1: the server is also the file domains' (bulletdrop_files
 #               on, the uploads under /static/, delete links under /d/)
+#   s3          { endpoint, bucket, credentials[, region, options] }:
+#               bulletdrop_storage s3, the upstream bulletdrop_s3 of the
+#               endpoint, and files read from it (nginx-conf/s3-files.conf)
 #   main        more directives for the main (top) level
 #   http        more directives for the http block
 #   server      the server block's body (default: the API, delete links
@@ -391,6 +394,16 @@ sub conf {
     {
         $http .= "    bulletdrop_$d $o{$d};\n" if defined $o{$d};
     }
+    if (my $s3 = $o{s3}) {
+        my ($hostport) = $s3->{endpoint} =~ m{^https?://([^/]+)};
+        $http .= "    bulletdrop_storage s3 endpoint=$s3->{endpoint} "
+               . "bucket=$s3->{bucket} credentials=$s3->{credentials} "
+               . "region=" . ($s3->{region} // 'us-east-1')
+               . ($s3->{options} ? " $s3->{options}" : '') . ";\n"
+               . "    upstream bulletdrop_s3 {\n"
+               . "        server $hostport;\n"
+               . "        keepalive 8;\n    }\n";
+    }
     $http .= $o{http} // '';
 
     my $files = <<'EOF';
@@ -409,6 +422,13 @@ sub conf {
         }
 EOF
     $files =~ s/\@UPLOADS\@/$uploads/ if defined $uploads;
+    if ($o{s3}) {
+        my $snippet = top_dir() . '/nginx-conf/s3-files.conf';
+        $files =~ s{alias [^;]*;}{include $snippet;};
+        $files .= "\n        location = /_bulletdrop/error {\n"
+                . "            internal;\n"
+                . "            bulletdrop_error_page;\n        }\n";
+    }
 
     my $server = $o{server} // ($o{files} ? $files : undef) // <<'EOF';
         location /api/ {
