@@ -77,11 +77,16 @@ SAN_RUNTIMES = $(shell for l in libasan.so libubsan.so; do \
 # postgresql (postgresql-client).  debhelper (with nginx-dev's dh_nginx),
 # dpkg-dev and fakeroot build the Debian package (make deb); lintian checks
 # it and t/096 installs it, which needs what it depends on: the
-# postgresql-client metapackage, which postgresql does not pull in.
+# postgresql-client metapackage, which postgresql does not pull in.  Ceph's
+# monitor, OSD, tools and radosgw are the real S3 server the tests of S3
+# storage run on loopback (t/lib/BulletDrop/RGW.pm; RGW is what
+# DigitalOcean Spaces is built on; ~350 MB); the cluster runs without a
+# manager, so ceph-mgr is not among them.
 DEB_PACKAGES := nginx nginx-dev libpq-dev libjansson-dev libjwt-dev \
                 libssl-dev postgresql perl curl gcc make pkg-config openssl \
                 strace chromium fonts-dejavu-core prometheus fail2ban rclone \
-                debhelper dpkg-dev fakeroot lintian postgresql-client jq
+                debhelper dpkg-dev fakeroot lintian postgresql-client jq \
+                ceph-mon ceph-osd ceph-common radosgw
 
 # Node.js builds the web app.  Debian's nodejs and npm are installed only
 # when there is no node and npm at all: one from elsewhere (NodeSource's
