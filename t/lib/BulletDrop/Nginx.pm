@@ -354,6 +354,31 @@ sub stop {
     return;
 }
 
+# SIGKILL of the master, then of its workers (the master first, so that
+# it logs none of their deaths), as when the machine goes away: nothing
+# runs its exit handlers.  Not a problem of this nginx (it was asked for).
+sub sigkill {
+    my ($self) = @_;
+
+    my $pid = delete $self->{pid} or return;
+
+    local $?;
+    my @workers = children_of($pid);
+    kill 'KILL', $pid;
+    kill 'KILL', @workers if @workers;
+    waitpid $pid, 0;
+    # the workers were the master's children: whoever reaps them now,
+    # wait until they are dead (gone, or zombies), so that nothing of this
+    # nginx runs after this
+    my $alive = sub {
+        my $stat = eval { slurp("/proc/$_[0]/stat") } // return 0;
+        return $stat !~ /\)\s+[ZX]\s/;
+    };
+    my $deadline = time + 10;
+    sleep 0.01 while grep({ $alive->($_) } @workers) && time < $deadline;
+    return;
+}
+
 sub _master_exit {
     my ($self, $status, $when) = @_;
     return if $status == 0;

@@ -53,6 +53,7 @@ use Carp qw(croak);
 use Cwd ();
 use Digest::SHA qw(sha256 hmac_sha256 hmac_sha384 hmac_sha512);
 use Exporter qw(import);
+use File::Path ();
 use File::Temp qw(tempdir);
 use IO::Socket::INET;
 use JSON::PP ();
@@ -371,6 +372,15 @@ sub jwt_secret_file { "$_[0]{dir}/jwt.secret" }
 #               and a static dir)
 sub conf {
     my ($self, %o) = @_;
+    my ($text, $uploads) = $self->_conf_for($self->{nginx}, %o);
+    $self->{upload_dir} = $uploads;
+    return $text;
+}
+
+# conf() for an nginx of this fixture (its own, or a node's): the text,
+# and the upload dir it names (undef: none)
+sub _conf_for {
+    my ($self, $nginx, %o) = @_;
 
     my $db = exists $o{db} ? $o{db}
            : $self->{pg} ? $self->{pg}->conninfo : undef;
@@ -379,9 +389,8 @@ sub conf {
                : defined $db ? $self->jwt_secret_file : undef;
 
     my $uploads = exists $o{upload_dir} ? $o{upload_dir}
-                : defined $db ? $self->{nginx}->prefix . '/html/static'
+                : defined $db ? $nginx->prefix . '/html/static'
                 : undef;
-    $self->{upload_dir} = $uploads;
 
     my $http = '';
     $http .= qq{    bulletdrop_db "$db";\n} if defined $db;
@@ -491,11 +500,12 @@ EOF
     $text =~ s/\@HTTP\@/$http/;
     $text =~ s/\@SERVER\@/$server/;
 
-    return BulletDrop::Nginx::render($text,
+    $text = BulletDrop::Nginx::render($text,
         MODULE  => BulletDrop::Nginx::module_path(),
-        PREFIX  => $self->{nginx}->prefix,
-        PORT    => $self->{port},
+        PREFIX  => $nginx->prefix,
+        PORT    => $nginx->port,
         WORKERS => $o{workers} // 1);
+    return ($text, $uploads);
 }
 
 sub start_nginx {
@@ -534,6 +544,42 @@ sub extra_nginx {
     push @{ $self->{extra} }, { name => $name, nginx => $nginx,
                                 expect => $o{expect} // [] };
     return $nginx;
+}
+
+# Another node of the same deployment beside the fixture's nginx (node
+# A): the same PostgreSQL and JWT secret, the configuration conf() makes
+# of %conf (an s3 => {...} of the same bucket, say), in a prefix of its own
+# (<dir>/<name>) on a port of its own, with its own logs and upload dir
+# (temp files are a node's own; with s3 the files live in the bucket).
+# Started at once; the fixture stops it before its own nginx and checks it
+# the same way (no worker died, no [alert], [crit] or [emerg], no sanitizer
+# report).  A BulletDrop::Test::Node:
+#
+#   my $b = $t->node('b', %conf);
+#   $b->get($path, host => 'img.localhost');    # requests as the fixture's
+#   $b->upload($key, 'a.png', $png);            # upload, begin_upload
+#   $b->kill;                                   # SIGKILL, master and workers
+#   $b->start(%conf);  $b->restart(%conf);  $b->stop;
+#   $b->expect_log(qr/.../);
+#
+# Node A itself is the fixture: $t->kill_nginx kills it the same way.
+sub node {
+    my ($self, $name, %conf) = @_;
+    my $nginx = $self->extra_nginx($name, port => delete $conf{port});
+    my ($extra) = grep { $_->{nginx} == $nginx } @{ $self->{extra} };
+    File::Path::make_path($nginx->prefix . '/html/static');
+    my $node = BulletDrop::Test::Node->_new($self, $extra);
+    $node->start(%conf);
+    return $node;
+}
+
+# SIGKILL of the fixture's nginx, master and workers at once, as a
+# machine that goes away: nothing runs its exit handlers and no master
+# logs its workers' deaths
+sub kill_nginx {
+    my ($self) = @_;
+    $self->{nginx}->sigkill;
+    return $self;
 }
 
 # requests take the options of BulletDrop::HTTP: json => {...},
@@ -1339,6 +1385,109 @@ sub teardown {
 
     check_answers($self->answers_file) if $self->{pid} == $$;
     return;
+}
+
+1;
+
+# A node of a fixture (BulletDrop::Test::node): its nginx, a client of its
+# port, and the fixture's helpers for requests and uploads.
+package BulletDrop::Test::Node;
+
+use strict;
+use warnings;
+
+use Carp qw(croak);
+use Scalar::Util qw(weaken);
+
+sub _new {
+    my ($class, $fixture, $extra) = @_;
+    my $self = bless { fixture => $fixture, extra => $extra,
+                       nginx => $extra->{nginx},
+                       http => BulletDrop::HTTP->new(
+                           port => $extra->{nginx}->port) }, $class;
+    weaken $self->{fixture};
+    return $self;
+}
+
+sub name   { $_[0]{extra}{name} }
+sub nginx  { $_[0]{nginx} }
+sub http   { $_[0]{http} }
+sub port   { $_[0]{nginx}->port }
+sub prefix { $_[0]{nginx}->prefix }
+
+# bulletdrop_upload_dir of its configuration (node-local temp files)
+sub upload_dir { $_[0]{upload_dir} }
+
+sub _fixture { $_[0]{fixture} // croak 'the fixture of this node is gone' }
+
+# writes the configuration conf() makes of %conf for this node, and starts
+# it (waiting until it listens and its workers are there)
+sub start {
+    my ($self, %conf) = @_;
+    my ($text, $uploads) = $self->_fixture->_conf_for($self->{nginx}, %conf);
+    $self->{upload_dir} = $uploads;
+    $self->{nginx}->write_conf($text);
+    $self->{nginx}->start;
+    return $self;
+}
+
+sub restart {
+    my ($self, %conf) = @_;
+    $self->{nginx}->stop('QUIT');
+    return $self->start(%conf);
+}
+
+sub stop {
+    my ($self, $signal) = @_;
+    $self->{nginx}->stop($signal // 'QUIT');
+    return $self;
+}
+
+# SIGKILL of its master and workers (see BulletDrop::Nginx::sigkill)
+sub kill {
+    my ($self) = @_;
+    $self->{nginx}->sigkill;
+    return $self;
+}
+
+sub worker_pids { $_[0]{nginx}->worker_pids }
+
+# lines of its error log that the teardown check lets pass
+sub expect_log {
+    my ($self, @patterns) = @_;
+    croak 'expect_log takes patterns: qr/.../'
+        if !@patterns || grep { ref ne 'Regexp' } @patterns;
+    push @{ $self->{extra}{expect} }, @patterns;
+    return $self;
+}
+
+# what the teardown check would find in its nginx now
+sub log_problems {
+    my ($self) = @_;
+    return $self->{nginx}->problems(expect => $self->{extra}{expect});
+}
+
+sub get     { my $s = shift; $s->{http}->get(@_) }
+sub request { my $s = shift; $s->{http}->request(@_) }
+sub post    { my $s = shift; $s->{http}->request('POST', @_) }
+sub patch   { my $s = shift; $s->{http}->request('PATCH', @_) }
+sub delete  { my $s = shift; $s->{http}->request('DELETE', @_) }
+
+# the fixture's upload (see BulletDrop::Test::upload_request), to this node
+sub upload {
+    my ($self, $auth, $name, $data, %o) = @_;
+    my $timeout = delete $o{timeout};
+    return $self->{http}->request(
+        $self->_fixture->upload_request($auth, $name, $data, %o),
+        timeout => $timeout // 30);
+}
+
+sub begin_upload {
+    my ($self, $auth, $name, $data, %o) = @_;
+    my $send = delete $o{send};
+    return $self->{http}->begin(
+        $self->_fixture->upload_request($auth, $name, $data, %o),
+        send => $send);
 }
 
 1;
