@@ -705,8 +705,11 @@ ngx_http_bulletdrop_s3_connected(ngx_http_bulletdrop_s3_op_t *op)
     if (op->conf->ssl && c->ssl == NULL) {
         ngx_int_t  rc;
 
-        if (ngx_ssl_create_connection(op->conf->ssl, c,
-                                      NGX_SSL_BUFFER|NGX_SSL_CLIENT)
+        /*
+         * Unbuffered: each buffer goes as it is given (a buffered
+         * connection would hold the request's last bytes until flushed)
+         */
+        if (ngx_ssl_create_connection(op->conf->ssl, c, NGX_SSL_CLIENT)
             != NGX_OK)
         {
             ngx_http_bulletdrop_s3_finish(op, "cannot start TLS");
