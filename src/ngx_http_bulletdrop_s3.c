@@ -19,10 +19,6 @@
 /* file bytes read at a time for a TLS connection */
 #define NGX_HTTP_BULLETDROP_S3_CHUNK      65536
 
-#define NGX_HTTP_BULLETDROP_S3_EMPTY_SHA                                     \
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-
 static char *ngx_http_bulletdrop_s3_credentials(ngx_conf_t *cf,
     ngx_http_bulletdrop_s3_conf_t *s3, ngx_str_t *name);
 static ngx_int_t ngx_http_bulletdrop_s3_head(ngx_http_bulletdrop_s3_op_t *op);
