@@ -19,10 +19,6 @@
 /* file bytes read at a time for a TLS connection */
 #define NGX_HTTP_BULLETDROP_S3_CHUNK      65536
 
-#define NGX_HTTP_BULLETDROP_S3_EMPTY_SHA                                     \
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-
 static char *ngx_http_bulletdrop_s3_credentials(ngx_conf_t *cf,
     ngx_http_bulletdrop_s3_conf_t *s3, ngx_str_t *name);
 static ngx_int_t ngx_http_bulletdrop_s3_head(ngx_http_bulletdrop_s3_op_t *op);
@@ -705,8 +701,11 @@ ngx_http_bulletdrop_s3_connected(ngx_http_bulletdrop_s3_op_t *op)
     if (op->conf->ssl && c->ssl == NULL) {
         ngx_int_t  rc;
 
-        if (ngx_ssl_create_connection(op->conf->ssl, c,
-                                      NGX_SSL_BUFFER|NGX_SSL_CLIENT)
+        /*
+         * Unbuffered: each buffer goes as it is given (a buffered
+         * connection would hold the request's last bytes until flushed)
+         */
+        if (ngx_ssl_create_connection(op->conf->ssl, c, NGX_SSL_CLIENT)
             != NGX_OK)
         {
             ngx_http_bulletdrop_s3_finish(op, "cannot start TLS");

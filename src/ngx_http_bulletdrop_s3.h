@@ -18,6 +18,10 @@
 #define NGX_HTTP_BULLETDROP_S3_PROXY      0
 #define NGX_HTTP_BULLETDROP_S3_REDIRECT   1
 
+/* the SHA-256 of no bytes: the payload of a GET or a DELETE */
+#define NGX_HTTP_BULLETDROP_S3_EMPTY_SHA                                     \
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
 /* "images/<id>.<ext>": the key of a file, as its path under upload_dir */
 #define NGX_HTTP_BULLETDROP_S3_KEY_MAX    64
 

@@ -23,10 +23,6 @@
 #include "bd_sigv4.h"
 
 
-#define NGX_HTTP_BULLETDROP_S3_EMPTY_SHA                                     \
-    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-
-
 typedef enum {
     bd_s3_var_uri = 0,
     bd_s3_var_host,

@@ -232,7 +232,7 @@ ngx_http_bulletdrop_store_begun(ngx_http_bulletdrop_s3_op_t *op)
     ssize_t                       n;
     size_t                        len;
     ngx_http_bulletdrop_store_t  *st;
-    char                          id[1024];
+    char                          id[512];
 
     st = op->data;
 
@@ -274,7 +274,7 @@ static ngx_int_t
 ngx_http_bulletdrop_store_part(ngx_http_bulletdrop_store_t *st)
 {
     off_t  offset;
-    char   query[64 + 1024];
+    char   query[64 + 3 * 512];
 
     (void) ngx_snprintf((u_char *) query, sizeof(query),
                         "partNumber=%ui&uploadId=%V%Z", st->part + 1,
@@ -355,7 +355,7 @@ ngx_http_bulletdrop_store_parted(ngx_http_bulletdrop_s3_op_t *op)
 
     {
         u_char  *q;
-        char     query[64 + 1024];
+        char     query[64 + 3 * 512];
 
         q = ngx_cpymem(p, "<CompleteMultipartUpload>",
                        sizeof("<CompleteMultipartUpload>") - 1);
@@ -488,7 +488,7 @@ ngx_http_bulletdrop_store_failed(ngx_http_bulletdrop_store_t *st,
 static void
 ngx_http_bulletdrop_store_abort(ngx_http_bulletdrop_store_t *st)
 {
-    char                          query[64 + 1024];
+    char                          query[64 + 3 * 512];
     ngx_http_bulletdrop_s3_op_t  *op;
 
     if (st->upload_id.len == 0 || st->completed) {

@@ -4,7 +4,9 @@
 # expiry and the rows out of views, each once, at most a page of them,
 # and nothing else; and with a large backlog of due rows it reads about a
 # page of rows, not the table.  Expired rows go oldest first, and a page
-# holds both kinds while both wait: neither starves the other.
+# holds both kinds while both wait: neither starves the other.  Since
+# 010 the page is claimed as it is listed (t/089 has what claims do): the
+# plan locks the rows it read and writes their claims, by id.
 #
 # No nginx: the database alone, as the sweep drives it.
 
@@ -16,6 +18,7 @@ use Test::More;
 use JSON::PP ();
 
 use BulletDrop::Test;
+use BulletDrop::Util qw(run_cmd);
 
 my $PAGE = 200;    # NGX_HTTP_BULLETDROP_SWEEP_PAGE
 
@@ -71,6 +74,12 @@ subtest 'due rows are listed, each once, and nothing else' => sub {
             $max // 'NULL', $views);
     }
 
+    # a page claims its rows (010): the short one is taken back
+    $pg->query('SAVEPOINT short');
+    is(scalar @{ page(3) }, 3, 'at most the page asked for');
+    $pg->query('ROLLBACK TO SAVEPOINT short');
+    is(scalar @{ page(0) }, 0, 'a page of none: none');
+
     my $listed = page(1000);
     my %want = map { $_->[0] => "$_->[1] $_->[2]" } grep { $_->[6] } @rows;
     my %got;
@@ -81,9 +90,6 @@ subtest 'due rows are listed, each once, and nothing else' => sub {
     is(scalar @$listed, scalar keys %want,
        'a row both expired and used up is listed once')
         or diag explain \%got;
-
-    is(scalar @{ page(3) }, 3, 'at most the page asked for');
-    is(scalar @{ page(0) }, 0, 'a page of none: none');
 
     $pg->query('ROLLBACK');
 };
@@ -120,50 +126,116 @@ sub nodes {
     return ($node, map { nodes($_) } @{ $node->{Plans} // [] });
 }
 
+sub buffers {
+    my ($node) = @_;
+    return $node->{'Shared Hit Blocks'} + $node->{'Shared Read Blocks'};
+}
+
+# The page as the module asks for it, in one transaction rolled back
+# (its claims with it): (the plan of the function's statement, the rows
+# of the answer, and this backend's counts for uploads before and after,
+# exact within a transaction).  The function writes, so PostgreSQL runs
+# it as a call, not inlined, and its statement's plan is seen through
+# auto_explain, which takes a superuser's session.  A page measured
+# before, rolled back, left a dead version of each row it claimed, and
+# their index entries, which the next page's index scans would step over
+# (once: they mark them dead): vacuumed first, as they would be in time,
+# indexes too (VACUUM skips them for a few dead rows).
+sub page_plan {
+    my ($mode) = @_;
+
+    my $counts = 'SELECT seq_scan, seq_tup_read, idx_tup_fetch '
+                 . 'FROM pg_stat_xact_user_tables '
+                 . "WHERE relname = 'uploads'";
+    my ($status, $out, $err) = run_cmd(
+        [ 'psql', '-X', '-q', '-A', '-t', '-F', "\t",
+          '-v', 'ON_ERROR_STOP=1',
+          '-d', $pg->conninfo(user => 'postgres'), '-f', '-' ],
+        check => 0, stdin => <<"SQL");
+LOAD 'auto_explain';
+SET auto_explain.log_nested_statements = on;
+SET auto_explain.log_analyze = on;
+SET auto_explain.log_buffers = on;
+SET auto_explain.log_format = json;
+SET auto_explain.log_level = notice;
+SET plan_cache_mode = $mode;
+VACUUM (INDEX_CLEANUP ON) uploads;
+PREPARE sweep_page(integer) AS SELECT id, category, ext
+    FROM bd_upload_sweep_list(\$1::integer);
+BEGIN;
+$counts;
+SET auto_explain.log_min_duration = 0;
+\\o /dev/null
+EXECUTE sweep_page($PAGE);
+\\o
+SET auto_explain.log_min_duration = -1;
+$counts;
+ROLLBACK;
+SQL
+    die "psql failed:\n$err$out" if $status;
+
+    # the function's statement, which ends first; then the EXECUTE
+    my ($inner, $outer, @more) =
+        map { JSON::PP::decode_json($_) }
+        $err =~ /NOTICE:\s+duration: \S+ ms\s+plan:\n(\{\n.*?^\})$/msg;
+    die "not two plans from auto_explain:\n$err" if !$outer || @more;
+
+    my ($before, $after) = map { [ split /\t/, $_, -1 ] } split /\n/, $out;
+    return ($inner->{Plan}, $outer->{Plan}{'Actual Rows'}, $before, $after);
+}
+
 for my $mode (qw(force_custom_plan force_generic_plan)) {
     subtest "a page reads a page's worth of rows, not the table "
             . "($mode)" => sub {
-        # this backend's counts for the table, exact within a transaction
-        # (they reach the shared statistics only between transactions)
-        my $counts = sub {
-            $pg->query('SELECT seq_scan, seq_tup_read, idx_tup_fetch '
-                       . 'FROM pg_stat_xact_user_tables '
-                       . "WHERE relname = 'uploads'")->[0];
-        };
+        my ($plan, $rows, $before, $after) = page_plan($mode);
 
-        $pg->query("SET plan_cache_mode = $mode");
-        $pg->query('BEGIN');
-        my $before = $counts->();
-        my $json = join "\n", map { $_->[0] } @{ $pg->query(
-            "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) "
-            . "EXECUTE sweep_page($PAGE)") };
-        my $after = $counts->();
-        $pg->query('ROLLBACK');
-        $pg->query('RESET plan_cache_mode');
-
-        my $plan = JSON::PP::decode_json($json)->[0]{Plan};
         my ($seq, $seq_read, $fetched) =
             map { ($after->[$_] || 0) - ($before->[$_] || 0) } 0 .. 2;
-        my $buffers = $plan->{'Shared Hit Blocks'}
-                      + $plan->{'Shared Read Blocks'};
+        my @nodes = nodes($plan);
         my @scans = map { "$_->{'Node Type'} on $_->{'Relation Name'}"
                           . ($_->{'Index Name'} ? " ($_->{'Index Name'})"
                                                 : '') }
-                    grep { ($_->{'Relation Name'} // '') eq 'uploads' }
-                    nodes($plan);
+                    grep { ($_->{'Relation Name'} // '') eq 'uploads'
+                           && $_->{'Node Type'} =~ /Scan/ } @nodes;
+        my @locks = grep { $_->{'Node Type'} eq 'LockRows' } @nodes;
+        my @ranges = map { @{ $_->{Plans} } } @locks;
+        my ($update) = grep { ($_->{'Operation'} // '') eq 'Update' } @nodes;
+        my ($read, $locked, $locking) = (0, 0, 0);
+        $read += buffers($_) for @ranges;
+        $locked += $_->{'Actual Rows'} for @locks;
+        $locking += buffers($_) for @locks;
+        $locking -= $read;
 
-        my $ok = is($plan->{'Actual Rows'}, $PAGE,
-                    "a full page: $PAGE rows");
+        my $ok = is($rows, $PAGE, "a full page: $PAGE rows");
         $ok = is($seq, 0, 'no sequential scan of uploads') && $ok;
-        $ok = cmp_ok($fetched + $seq_read, '<=', 2 * $PAGE + 2,
-                     'rows read from uploads: at most a page of each kind')
+        $ok = is_deeply([ sort @scans ],
+                        [ 'Index Scan on uploads (uploads_limited)',
+                          'Index Scan on uploads (uploads_pkey)',
+                          'Index Scan on uploads (uploads_spent)' ],
+                        'the expired by expiry, the used-up by their '
+                        . 'index, the claimed page by id') && $ok;
+        $ok = cmp_ok($fetched + $seq_read, '<=', 3 * $PAGE + 2,
+                     'rows read from uploads: at most a page of each kind, '
+                     . 'and the page again to claim it') && $ok;
+        $ok = cmp_ok($read, '<=', 4 * $PAGE,
+                     "buffers read by the two ranges: at most 4 a row "
+                     . "($pages in the table)") && $ok;
+        # the row's page, and the visibility map's (its row is no longer
+        # frozen)
+        $ok = cmp_ok($locking, '<=', 2 * $locked + 2,
+                     "buffers touched to lock the $locked rows: at most 2 "
+                     . 'a row') && $ok;
+        $ok = is($update->{'Actual Rows'}, $PAGE, 'the page is claimed')
               && $ok;
-        $ok = cmp_ok($buffers, '<=', 4 * $PAGE,
-                     "buffers touched: at most 4 a row ($pages in the "
-                     . 'table)') && $ok;
-        note "plan: @scans; $buffers buffers; rows: $fetched by index, "
-             . "$seq_read in sequence; $plan->{'Actual Total Time'} ms";
-        diag $json unless $ok;
+        # a new version of each row, and its entries in the five indexes
+        # (the pages are full: no HOT update)
+        $ok = cmp_ok(buffers($update), '<=', 32 * $PAGE,
+                     'buffers touched to claim: at most 32 a row') && $ok;
+        note "plan: @scans; buffers: $read to read, $locking to lock "
+             . "$locked, " . buffers($update) . ' to claim, ' . buffers($plan)
+             . " in all; rows: $fetched by index, $seq_read in sequence; "
+             . "$plan->{'Actual Total Time'} ms";
+        diag(JSON::PP->new->pretty->canonical->encode($plan)) unless $ok;
     };
 }
 

@@ -433,7 +433,9 @@ EOF
     $files =~ s/\@UPLOADS\@/$uploads/ if defined $uploads;
     if ($o{s3}) {
         my $snippet = top_dir() . '/nginx-conf/s3-files.conf';
-        $files =~ s{alias [^;]*;}{include $snippet;};
+        my $scheme = $o{s3}{endpoint} =~ /^https/ ? 'https' : 'http';
+        $files =~ s{alias [^;]*;}
+                   {include $snippet;\n            proxy_pass $scheme://bulletdrop_s3\$bulletdrop_s3_uri;};
         $files .= "\n        location = /_bulletdrop/error {\n"
                 . "            internal;\n"
                 . "            bulletdrop_error_page;\n        }\n";
