@@ -377,4 +377,50 @@ EOF
     like($tap, qr/^ok 2 - the nginx in front ran clean/m, 'checked');
 };
 
+subtest 'a second node beside the fixture\'s: its own port and prefix, '
+        . 'checked too; a node killed outright is no failure' => sub {
+    my $story = <<'EOF';
+my $t = BulletDrop::Test->new(pg => 0);
+$t->start_nginx(server => $server);
+my $b = $t->node('b', server => $server);
+ok($b->port != $t->port && $b->prefix ne $t->nginx->prefix,
+   'a port and a prefix of its own');
+is($b->get('/')->{status}, 204, 'it answers');
+ok(-f $b->prefix . '/logs/error.log', 'in its own logs');
+if ($mode eq 'worker') {
+    my ($worker) = $b->worker_pids;
+    kill 'KILL', $worker;
+    wait_until(sub { $b->nginx->log_text =~ /exited on signal 9/ }, 10)
+        or die 'no worker died';
+    $b->expect_log(qr/worker process \d+ exited on signal 9\z/) if $expect;
+} else {
+    $b->kill;
+    $t->kill_nginx;
+    ok(!eval { $b->get('/'); 1 } && !eval { $t->get('/'); 1 },
+       'both killed: nobody answers');
+}
+done_testing;
+EOF
+
+    my ($exit, $tap) = run_file('node-worker',
+                                "my (\$mode, \$expect) = ('worker', 0);\n"
+                                . $story);
+    isnt($exit, 0, 'a worker of node b killed: the file fails');
+    like($tap, qr/^not ok \d+ - the nginx in b ran clean/m, 'naming it')
+        or diag $tap;
+
+    ($exit, $tap) = run_file('node-worker-expected',
+                             "my (\$mode, \$expect) = ('worker', 1);\n"
+                             . $story);
+    is($exit, 0, 'the same, expected: the file passes') or diag $tap;
+
+    ($exit, $tap) = run_file('node-killed',
+                             "my (\$mode, \$expect) = ('kill', 0);\n"
+                             . $story);
+    is($exit, 0, 'node b and the fixture\'s nginx killed with SIGKILL: '
+                 . 'the file passes') or diag $tap;
+    like($tap, qr/^ok \d+ - the nginx in b ran clean/m, 'b checked');
+    like($tap, qr/^ok \d+ - nginx ran clean/m, 'and A');
+};
+
 done_testing;

@@ -39,7 +39,8 @@ package BulletDrop::Test;
 #
 # An nginx the test configures itself beside the fixture's (a proxy in
 # front of it) comes from $t->extra_nginx('proxy'), and is stopped and
-# checked with it.
+# checked with it; so is a second node of the same deployment (same
+# database, secret and bucket), $t->node('b', %conf).
 #
 # The answers from /api/ and /d/ that the test's requests receive
 # (BulletDrop::HTTP records them in <dir>/api-answers.jsonl) are checked
