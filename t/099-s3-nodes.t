@@ -242,10 +242,14 @@ subtest 'a file of 5 views fetched 40 times at once through both nodes: '
                    . 'together') or diag explain summary(@res);
         is($gone, 35, "round $round: 35 × 404 not_found")
             or diag explain summary(@res);
+        # a used-up file is the sweep's (every second, on both nodes)
         my $row = $t->row("SELECT views FROM uploads WHERE id = '$rec->{id}'",
                           'views');
-        is($row && $row->{views}, 5, "round $round: the row counts 5 "
-                                     . 'views');
+        is($row ? $row->{views} : 'swept', $row ? 5 : 'swept',
+           "round $round: the row counts 5 views (or is swept, used up)");
+        is(fetch($_, $rec)->{status}, 404, "round $round: a later GET on "
+                                           . ($_ == $t ? 'A' : 'B')
+                                           . ': 404') for $t, $b;
     }
 };
 
