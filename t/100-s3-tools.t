@@ -242,13 +242,14 @@ subtest 'switched to the bucket, migrate again copies what came in between'
     my ($status, $out, $err) = s3tool('migrate', '--db', $t->pg->conninfo,
                                       '--upload-dir', $dir);
     is($status, 0, 'exit 0') or diag $err;
-    like($err, qr/9 rows: 1 copied \(\d+ bytes\), 7 already in the bucket/,
+    # (the burnt row may be swept by now: the new nginx sweeps at start)
+    like($err, qr/[89] rows: 1 copied \(\d+ bytes\), 7 already in the bucket/,
          'one copied, the rest already there');
 
     ($status, $out, $err) = s3tool('migrate', '--db', $t->pg->conninfo,
                                    '--upload-dir', $dir);
     is($status, 0, 'a third run: exit 0');
-    like($err, qr/9 rows: 0 copied \(0 bytes\), 8 already in the bucket/,
+    like($err, qr/[89] rows: 0 copied \(0 bytes\), 8 already in the bucket/,
          'and nothing to copy');
 };
 
