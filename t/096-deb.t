@@ -57,6 +57,7 @@ my %from_checkout = (
     'usr/bin/bulletdrop-migrate' => 'bin/bulletdrop-migrate',
     'usr/bin/bulletdrop-backup'  => 'bin/bulletdrop-backup',
     'usr/bin/bulletdrop-restore' => 'bin/bulletdrop-restore',
+    'usr/bin/bulletdrop-s3'      => 'bin/bulletdrop-s3',
     'lib/systemd/system/bulletdrop-backup.service'
         => 'docs/systemd/bulletdrop-backup.service',
     'lib/systemd/system/bulletdrop-backup.timer'
@@ -77,7 +78,8 @@ my %from_checkout = (
     (map { ("usr/share/bulletdrop/www/$_" => "www/dist/$_") }
          files_under("$top/www/dist")),
     (map { ("usr/share/man/man1/$_.1.gz" => "docs/man/$_.1") }
-         qw(bulletdrop-migrate bulletdrop-backup bulletdrop-restore)),
+         qw(bulletdrop-migrate bulletdrop-backup bulletdrop-restore
+            bulletdrop-s3)),
     "usr/share/doc/$PKG/README.md.gz" => 'README.md',
 );
 
