@@ -572,6 +572,11 @@ ngx_http_bulletdrop_s3_start(ngx_http_bulletdrop_s3_op_t *op)
     c = op->peer.connection;
     c->data = op;
     c->pool = op->pool;
+    /*
+     * Never corked: sendfile() would cork it, and the request's last
+     * segment would wait 200 ms for the cork to time out
+     */
+    c->tcp_nopush = NGX_TCP_NOPUSH_DISABLED;
     c->log = &op->log;
     c->read->log = &op->log;
     c->write->log = &op->log;

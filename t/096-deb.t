@@ -69,6 +69,8 @@ my %from_checkout = (
         => 'nginx-conf/cloudflare.conf',
     'etc/nginx/snippets/bulletdrop-headers.conf'
         => 'nginx-conf/security-headers.conf',
+    'etc/nginx/snippets/bulletdrop-s3-files.conf'
+        => 'nginx-conf/s3-files.conf',
     'usr/share/bulletdrop/nginx/bulletdrop.conf'
         => 'nginx-conf/bulletdrop.conf',
     'etc/fail2ban/filter.d/bulletdrop.conf'
@@ -167,6 +169,7 @@ subtest 'every file at its Debian path, as the checkout has it' => sub {
                   fail2ban/jail.d/bulletdrop.conf
                   nginx/snippets/bulletdrop-cloudflare.conf
                   nginx/snippets/bulletdrop-headers.conf
+                  nginx/snippets/bulletdrop-s3-files.conf
                   nginx/snippets/bulletdrop-tls.conf
                   nginx/snippets/bulletdrop-webapp.conf) ],
               'what lives in /etc is a conffile');
