@@ -486,9 +486,11 @@ subtest 'the store hanging: 503 within the timeout (2 s)' => sub {
     $t->delete("/api/uploads/$after->{id}", token => $alice->{token});
 
     # the requests that timed out were sent: the store may still carry
-    # them out once resumed, which must leave nothing either
+    # them out once resumed, which must leave nothing either (the module
+    # deletes what they may have made, retrying while the store hangs,
+    # and once more half a minute later)
     wait_until(sub { JSON::PP->new->canonical->encode(kept())
-                     eq JSON::PP->new->canonical->encode($before) }, 5);
+                     eq JSON::PP->new->canonical->encode($before) }, 45);
     nothing_left($before, 'nothing of the refused uploads is left, '
                  . 'once the store is back');
     clean_up($before);
@@ -618,11 +620,10 @@ subtest 'the store over TLS: trusted by the CA given, and by no other'
     my $tls = front('tls', '', tls => [ "$dir/s3-tls.crt", "$dir/s3-tls.key" ]);
     my $endpoint = 'https://localhost:' . $tls->port;
 
-    # the shipped snippet, over https to the store
+    # the shipped snippet, and a proxy_pass over https to the store
     my $snippet = slurp(top_dir() . '/nginx-conf/s3-files.conf');
-    $snippet =~ s{proxy_pass http://}{proxy_pass https://}
-        or die 's3-files.conf has no proxy_pass http://';
-    $snippet .= "proxy_ssl_server_name on;\nproxy_ssl_name localhost;\n"
+    $snippet .= 'proxy_pass https://bulletdrop_s3$bulletdrop_s3_uri;' . "\n"
+              . "proxy_ssl_server_name on;\nproxy_ssl_name localhost;\n"
               . "proxy_ssl_verify on;\nproxy_ssl_trusted_certificate $CA;\n";
     spew("$dir/s3-files-tls.conf", $snippet);
     my $server = <<"EOF";
