@@ -91,6 +91,11 @@ ngx_http_bulletdrop_error_page_handler(ngx_http_request_t *r)
     err = r->err_status ? ngx_http_bulletdrop_error_page_err(r->err_status)
                         : BD_ERR_NOT_FOUND;
 
+    /* the store's failure (s3-files.conf's "=502") is the 503 it is */
+    if (err == BD_ERR_STORAGE_UNAVAILABLE) {
+        r->err_status = ngx_http_bulletdrop_errors[err].status;
+    }
+
     if (ngx_http_bulletdrop_errors[err].status == NGX_HTTP_TOO_MANY_REQUESTS) {
         blcf = ngx_http_get_module_loc_conf(r, ngx_http_bulletdrop_module);
 

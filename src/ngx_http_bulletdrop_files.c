@@ -216,7 +216,11 @@ ngx_http_bulletdrop_files_access(ngx_http_request_t *r)
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_bulletdrop_module);
 
-    if (!blcf->files || r != r->main) {
+    /*
+     * error_page's redirect to the JSON error page (s3-files.conf) is not
+     * a request for a file: the file's checks ran on the way in
+     */
+    if (!blcf->files || r != r->main || r->err_status) {
         return NGX_DECLINED;
     }
 

@@ -39,6 +39,10 @@ static void ngx_http_bulletdrop_s3_removed(ngx_http_bulletdrop_s3_op_t *op);
 static void ngx_http_bulletdrop_s3_dummy(ngx_event_t *ev);
 
 
+/* the key of the bucket itself: "/bucket/" (or "/") */
+static ngx_str_t  ngx_http_bulletdrop_s3_bucket = ngx_null_string;
+
+
 /*
  * bulletdrop_storage local;
  * bulletdrop_storage s3 endpoint=URL bucket=NAME credentials=FILE
@@ -572,6 +576,11 @@ ngx_http_bulletdrop_s3_start(ngx_http_bulletdrop_s3_op_t *op)
     c = op->peer.connection;
     c->data = op;
     c->pool = op->pool;
+    /*
+     * Never corked: sendfile() would cork it, and the request's last
+     * segment would wait 200 ms for the cork to time out
+     */
+    c->tcp_nopush = NGX_TCP_NOPUSH_DISABLED;
     c->log = &op->log;
     c->read->log = &op->log;
     c->write->log = &op->log;
@@ -1218,6 +1227,20 @@ ngx_http_bulletdrop_s3_finish(ngx_http_bulletdrop_s3_op_t *op,
     }
 
     op->finished = 1;
+
+    /* before the first byte went, the connection is what failed */
+    if (failure && !ngx_http_bulletdrop_s3_sent(op)) {
+        if (ngx_strcmp(failure, "timed out") == 0) {
+            failure = "timed out connecting";
+
+        } else if (ngx_strcmp(failure, "cannot send") == 0
+                   || ngx_strcmp(failure, "cannot read") == 0
+                   || ngx_strcmp(failure, "the store closed early") == 0)
+        {
+            failure = "cannot connect";
+        }
+    }
+
     op->failure = failure;
 
     if (failure) {
@@ -1234,6 +1257,13 @@ ngx_http_bulletdrop_s3_finish(ngx_http_bulletdrop_s3_op_t *op,
     if (op->handler) {
         op->handler(op);
     }
+}
+
+
+ngx_uint_t
+ngx_http_bulletdrop_s3_sent(ngx_http_bulletdrop_s3_op_t *op)
+{
+    return op->out && op->out->pos != op->out->start;
 }
 
 
@@ -1381,4 +1411,320 @@ ngx_http_bulletdrop_s3_removed(ngx_http_bulletdrop_s3_op_t *op)
 static void
 ngx_http_bulletdrop_s3_dummy(ngx_event_t *ev)
 {
+}
+
+
+/*
+ * Forgetting an upload the store may have taken without saying so: its
+ * steps in order, each retried after the next of the delays while the
+ * store fails; then all of them once more a while later, for a request
+ * the store carries out only after the first round.
+ */
+
+typedef enum {
+    bd_forget_abort = 0,
+    bd_forget_list,
+    bd_forget_abort_listed,
+    bd_forget_delete,
+    bd_forget_done
+} ngx_http_bulletdrop_forget_step_e;
+
+
+typedef struct {
+    ngx_pool_t                         *pool;
+    ngx_log_t                           log;
+    ngx_http_bulletdrop_s3_conf_t      *conf;
+    ngx_str_t                           key;
+    ngx_str_t                           upload_id;
+    /* of ngx_str_t: the ids the store listed, encoded */
+    ngx_array_t                         listed;
+    ngx_uint_t                          next;
+    ngx_uint_t                          step;
+    ngx_uint_t                          tries;
+    ngx_uint_t                          round;
+    ngx_event_t                         timer;
+    unsigned                            multipart:1;
+} ngx_http_bulletdrop_forget_t;
+
+
+/* after a failure, the next try waits this long (ms) */
+static ngx_msec_t  ngx_http_bulletdrop_forget_delays[] = {
+    1000, 2000, 5000, 15000, 60000, 300000
+};
+
+/* the second round, for what the store did after the first */
+#define NGX_HTTP_BULLETDROP_FORGET_AGAIN  30000
+
+
+static void ngx_http_bulletdrop_forget_run(ngx_event_t *ev);
+static void ngx_http_bulletdrop_forget_done(ngx_http_bulletdrop_s3_op_t *op);
+static void ngx_http_bulletdrop_forget_later(
+    ngx_http_bulletdrop_forget_t *fg, ngx_uint_t failed);
+
+
+ngx_int_t
+ngx_http_bulletdrop_s3_forget(ngx_http_bulletdrop_s3_conf_t *conf,
+    ngx_log_t *log, ngx_str_t *key, ngx_str_t *upload_id,
+    ngx_uint_t multipart)
+{
+    ngx_pool_t                    *pool;
+    ngx_http_bulletdrop_forget_t  *fg;
+
+    pool = ngx_create_pool(1024, log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    fg = ngx_pcalloc(pool, sizeof(ngx_http_bulletdrop_forget_t));
+    if (fg == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    fg->pool = pool;
+    fg->conf = conf;
+    fg->log = *log;
+    fg->log.handler = NULL;
+    fg->log.data = NULL;
+    fg->multipart = multipart;
+
+    fg->key.len = key->len;
+    fg->key.data = ngx_pstrdup(pool, key);
+
+    if (upload_id && upload_id->len) {
+        fg->upload_id.len = upload_id->len;
+        fg->upload_id.data = ngx_pstrdup(pool, upload_id);
+        if (fg->upload_id.data == NULL) {
+            ngx_destroy_pool(pool);
+            return NGX_ERROR;
+        }
+    }
+
+    if (fg->key.data == NULL
+        || ngx_array_init(&fg->listed, pool, 1, sizeof(ngx_str_t)) != NGX_OK)
+    {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    fg->timer.handler = ngx_http_bulletdrop_forget_run;
+    fg->timer.data = fg;
+    fg->timer.log = &fg->log;
+    /* a worker that stops does not wait for it: fsck finds what is left */
+    fg->timer.cancelable = 1;
+
+    ngx_log_error(NGX_LOG_WARN, &fg->log, 0,
+                  "bulletdrop: the store may have kept \"%V\": it is "
+                  "deleted when the store answers", &fg->key);
+
+    ngx_add_timer(&fg->timer, ngx_http_bulletdrop_forget_delays[0]);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_bulletdrop_forget_run(ngx_event_t *ev)
+{
+    char                           query[128 + 3 * 512];
+    ngx_str_t                     *id;
+    ngx_http_bulletdrop_s3_op_t   *op;
+    ngx_http_bulletdrop_forget_t  *fg;
+
+    fg = ev->data;
+
+    /* the steps that have nothing to do */
+    if (fg->step == bd_forget_abort && fg->upload_id.len == 0) {
+        fg->step = bd_forget_list;
+    }
+
+    if (fg->step == bd_forget_list && !fg->multipart) {
+        fg->step = bd_forget_delete;
+    }
+
+    if (fg->step == bd_forget_abort_listed && fg->next >= fg->listed.nelts) {
+        fg->step = bd_forget_delete;
+    }
+
+    if (fg->step == bd_forget_done) {
+        if (++fg->round == 2) {
+            ngx_log_error(NGX_LOG_INFO, &fg->log, 0,
+                          "bulletdrop: \"%V\" is not in the store",
+                          &fg->key);
+            ngx_destroy_pool(fg->pool);
+            return;
+        }
+
+        fg->step = bd_forget_abort;
+        fg->listed.nelts = 0;
+        fg->next = 0;
+        ngx_add_timer(&fg->timer, NGX_HTTP_BULLETDROP_FORGET_AGAIN);
+        return;
+    }
+
+    switch (fg->step) {
+
+    case bd_forget_abort:
+        (void) ngx_snprintf((u_char *) query, sizeof(query), "uploadId=%V%Z",
+                            &fg->upload_id);
+        op = ngx_http_bulletdrop_s3_op(fg->conf, &fg->log, "DELETE",
+                                       &fg->key, query);
+        break;
+
+    case bd_forget_list: {
+        size_t  len;
+        u_char *p;
+
+        /* the bucket's own URI: "/bucket/", listing this key's uploads */
+        p = ngx_cpymem((u_char *) query, "prefix=", sizeof("prefix=") - 1);
+        len = bd_sigv4_uri_encode((char *) fg->key.data, fg->key.len, NULL,
+                                  0);
+        if (len > sizeof(query) - 64) {
+            ngx_destroy_pool(fg->pool);
+            return;
+        }
+
+        p += bd_sigv4_uri_encode((char *) fg->key.data, fg->key.len,
+                                 (char *) p, 0);
+        (void) ngx_cpystrn(p, (u_char *) "&uploads=", sizeof("&uploads="));
+
+        op = ngx_http_bulletdrop_s3_op(fg->conf, &fg->log, "GET",
+                                       &ngx_http_bulletdrop_s3_bucket,
+                                       query);
+        break;
+    }
+
+    case bd_forget_abort_listed:
+        id = fg->listed.elts;
+        (void) ngx_snprintf((u_char *) query, sizeof(query), "uploadId=%V%Z",
+                            &id[fg->next]);
+        op = ngx_http_bulletdrop_s3_op(fg->conf, &fg->log, "DELETE",
+                                       &fg->key, query);
+        break;
+
+    default: /* bd_forget_delete */
+        op = ngx_http_bulletdrop_s3_op(fg->conf, &fg->log, "DELETE",
+                                       &fg->key, "");
+    }
+
+    if (op == NULL) {
+        ngx_http_bulletdrop_forget_later(fg, 1);
+        return;
+    }
+
+    op->handler = ngx_http_bulletdrop_forget_done;
+    op->data = fg;
+
+    if (ngx_http_bulletdrop_s3_start(op) != NGX_OK) {
+        ngx_http_bulletdrop_s3_free(op);
+        ngx_http_bulletdrop_forget_later(fg, 1);
+    }
+}
+
+
+static void
+ngx_http_bulletdrop_forget_done(ngx_http_bulletdrop_s3_op_t *op)
+{
+    u_char                        *p, *last, said[160];
+    size_t                         len;
+    ssize_t                        n;
+    ngx_str_t                     *id;
+    ngx_http_bulletdrop_forget_t  *fg;
+    char                           text[512];
+
+    fg = op->data;
+
+    if (op->status != 200 && op->status != 204 && op->status != 404) {
+        p = ngx_http_bulletdrop_s3_said(op, said, sizeof(said));
+        ngx_log_error(NGX_LOG_ERR, &fg->log, 0,
+                      "bulletdrop: the store did not forget \"%V\" yet: %*s",
+                      &fg->key, p - said, said);
+        ngx_http_bulletdrop_s3_free(op);
+        ngx_http_bulletdrop_forget_later(fg, 1);
+        return;
+    }
+
+    switch (fg->step) {
+
+    case bd_forget_abort:
+        fg->step = bd_forget_list;
+        break;
+
+    case bd_forget_list:
+        /* each <UploadId> of the listing, aborted in turn */
+        p = op->answer.data;
+        last = op->answer.data + op->answer.len;
+
+        while (op->status == 200) {
+            p = ngx_strlcasestrn(p, last, (u_char *) "<UploadId>",
+                                 sizeof("<UploadId>") - 2);
+            if (p == NULL) {
+                break;
+            }
+
+            n = bd_s3_xml_text((char *) p, last - p, "UploadId", text,
+                               sizeof(text));
+            p++;
+
+            if (n <= 0) {
+                continue;
+            }
+
+            id = ngx_array_push(&fg->listed);
+            if (id == NULL) {
+                break;
+            }
+
+            len = bd_sigv4_uri_encode(text, n, NULL, 0);
+            id->data = ngx_pnalloc(fg->pool, len);
+            if (id->data == NULL) {
+                fg->listed.nelts--;
+                break;
+            }
+
+            id->len = bd_sigv4_uri_encode(text, n, (char *) id->data, 0);
+        }
+
+        fg->next = 0;
+        fg->step = bd_forget_abort_listed;
+        break;
+
+    case bd_forget_abort_listed:
+        fg->next++;
+        break;
+
+    default: /* bd_forget_delete */
+        fg->step = bd_forget_done;
+    }
+
+    ngx_http_bulletdrop_s3_free(op);
+
+    fg->tries = 0;
+    ngx_http_bulletdrop_forget_later(fg, 0);
+}
+
+
+static void
+ngx_http_bulletdrop_forget_later(ngx_http_bulletdrop_forget_t *fg,
+    ngx_uint_t failed)
+{
+    ngx_uint_t  n;
+
+    if (!failed) {
+        /* the next step at once, from the event loop */
+        ngx_add_timer(&fg->timer, 1);
+        return;
+    }
+
+    n = sizeof(ngx_http_bulletdrop_forget_delays) / sizeof(ngx_msec_t);
+
+    if (fg->tries == n) {
+        ngx_log_error(NGX_LOG_ERR, &fg->log, 0,
+                      "bulletdrop: the store may still have \"%V\": "
+                      "bulletdrop-s3 fsck lists it", &fg->key);
+        ngx_destroy_pool(fg->pool);
+        return;
+    }
+
+    ngx_add_timer(&fg->timer, ngx_http_bulletdrop_forget_delays[fg->tries++]);
 }

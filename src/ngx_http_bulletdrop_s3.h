@@ -118,6 +118,8 @@ ngx_http_bulletdrop_s3_op_t *ngx_http_bulletdrop_s3_op(
 ngx_int_t ngx_http_bulletdrop_s3_start(ngx_http_bulletdrop_s3_op_t *op);
 /* no handler is called after this; the connection closes */
 void ngx_http_bulletdrop_s3_free(ngx_http_bulletdrop_s3_op_t *op);
+/* some of the request went: the store may act on it, answer or not */
+ngx_uint_t ngx_http_bulletdrop_s3_sent(ngx_http_bulletdrop_s3_op_t *op);
 /* what the store said, for a log line: "status 403 (AccessDenied)" */
 u_char *ngx_http_bulletdrop_s3_said(ngx_http_bulletdrop_s3_op_t *op,
     u_char *buf, size_t len);
@@ -129,6 +131,17 @@ u_char *ngx_http_bulletdrop_s3_said(ngx_http_bulletdrop_s3_op_t *op,
 ngx_int_t ngx_http_bulletdrop_s3_remove(ngx_http_bulletdrop_s3_conf_t *conf,
     ngx_log_t *log, ngx_str_t *key, ngx_http_bulletdrop_s3_done_pt done,
     void *data);
+
+/*
+ * What a request that got no answer may still leave in the store, once
+ * it comes back (a store that hung keeps the requests it had taken):
+ * the object of key, and a multipart upload of it (upload_id, encoded,
+ * or NULL with multipart: those the store lists for the key) are
+ * deleted, now and again a while later, retried while the store fails.
+ */
+ngx_int_t ngx_http_bulletdrop_s3_forget(ngx_http_bulletdrop_s3_conf_t *conf,
+    ngx_log_t *log, ngx_str_t *key, ngx_str_t *upload_id,
+    ngx_uint_t multipart);
 
 /* a DELETE op started; without a handler, its failure is logged */
 ngx_int_t ngx_http_bulletdrop_s3_remove_op(ngx_http_bulletdrop_s3_op_t *op);

@@ -41,7 +41,8 @@ static void ngx_http_bulletdrop_store_completed(
 static void ngx_http_bulletdrop_store_stored(ngx_http_bulletdrop_store_t *st);
 static void ngx_http_bulletdrop_store_failed(ngx_http_bulletdrop_store_t *st,
     ngx_http_bulletdrop_s3_op_t *op, const char *what);
-static void ngx_http_bulletdrop_store_abort(ngx_http_bulletdrop_store_t *st);
+static void ngx_http_bulletdrop_store_abort(ngx_http_bulletdrop_store_t *st,
+    ngx_uint_t unanswered);
 static void ngx_http_bulletdrop_store_cleanup(void *data);
 
 
@@ -452,10 +453,13 @@ ngx_http_bulletdrop_store_failed(ngx_http_bulletdrop_store_t *st,
     ngx_http_bulletdrop_s3_op_t *op, const char *what)
 {
     u_char                      said[160], *p;
+    ngx_uint_t                  unanswered;
     ngx_http_request_t         *r;
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = st->request;
+    /* a request that went and got no answer may yet be carried out */
+    unanswered = (op && op->status == 0 && ngx_http_bulletdrop_s3_sent(op));
 
     if (op) {
         p = ngx_http_bulletdrop_s3_said(op, said, sizeof(said));
@@ -473,7 +477,7 @@ ngx_http_bulletdrop_store_failed(ngx_http_bulletdrop_store_t *st,
                       &st->upload->path);
     }
 
-    ngx_http_bulletdrop_store_abort(st);
+    ngx_http_bulletdrop_store_abort(st, unanswered);
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_bulletdrop_module);
 
@@ -483,32 +487,26 @@ ngx_http_bulletdrop_store_failed(ngx_http_bulletdrop_store_t *st,
 }
 
 
-/* a multipart upload begun and not completed: its parts go */
+/*
+ * What the store may have of this upload goes: a multipart upload begun
+ * (aborted), and, when a request got no answer (unanswered), whatever the
+ * store does with it once it comes back
+ */
 
 static void
-ngx_http_bulletdrop_store_abort(ngx_http_bulletdrop_store_t *st)
+ngx_http_bulletdrop_store_abort(ngx_http_bulletdrop_store_t *st,
+    ngx_uint_t unanswered)
 {
-    char                          query[64 + 3 * 512];
-    ngx_http_bulletdrop_s3_op_t  *op;
-
-    if (st->upload_id.len == 0 || st->completed) {
+    if (st->completed || (st->upload_id.len == 0 && !unanswered)) {
         return;
     }
 
-    (void) ngx_snprintf((u_char *) query, sizeof(query), "uploadId=%V%Z",
-                        &st->upload_id);
+    (void) ngx_http_bulletdrop_s3_forget(st->conf,
+                                         st->request->connection->log,
+                                         &st->upload->path, &st->upload_id,
+                                         unanswered && st->parts);
 
     st->upload_id.len = 0;
-
-    op = ngx_http_bulletdrop_s3_op(st->conf, st->request->connection->log,
-                                   "DELETE", &st->upload->path, query);
-    if (op == NULL) {
-        return;
-    }
-
-    if (ngx_http_bulletdrop_s3_remove_op(op) != NGX_OK) {
-        ngx_http_bulletdrop_s3_free(op);
-    }
 }
 
 
@@ -522,7 +520,9 @@ ngx_http_bulletdrop_store_cleanup(void *data)
     if (st->op) {
         ngx_http_bulletdrop_s3_free(st->op);
         st->op = NULL;
+        ngx_http_bulletdrop_store_abort(st, 1);
+        return;
     }
 
-    ngx_http_bulletdrop_store_abort(st);
+    ngx_http_bulletdrop_store_abort(st, 0);
 }

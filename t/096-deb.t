@@ -57,6 +57,7 @@ my %from_checkout = (
     'usr/bin/bulletdrop-migrate' => 'bin/bulletdrop-migrate',
     'usr/bin/bulletdrop-backup'  => 'bin/bulletdrop-backup',
     'usr/bin/bulletdrop-restore' => 'bin/bulletdrop-restore',
+    'usr/bin/bulletdrop-s3'      => 'bin/bulletdrop-s3',
     'lib/systemd/system/bulletdrop-backup.service'
         => 'docs/systemd/bulletdrop-backup.service',
     'lib/systemd/system/bulletdrop-backup.timer'
@@ -68,6 +69,8 @@ my %from_checkout = (
         => 'nginx-conf/cloudflare.conf',
     'etc/nginx/snippets/bulletdrop-headers.conf'
         => 'nginx-conf/security-headers.conf',
+    'etc/nginx/snippets/bulletdrop-s3-files.conf'
+        => 'nginx-conf/s3-files.conf',
     'usr/share/bulletdrop/nginx/bulletdrop.conf'
         => 'nginx-conf/bulletdrop.conf',
     'etc/fail2ban/filter.d/bulletdrop.conf'
@@ -77,7 +80,8 @@ my %from_checkout = (
     (map { ("usr/share/bulletdrop/www/$_" => "www/dist/$_") }
          files_under("$top/www/dist")),
     (map { ("usr/share/man/man1/$_.1.gz" => "docs/man/$_.1") }
-         qw(bulletdrop-migrate bulletdrop-backup bulletdrop-restore)),
+         qw(bulletdrop-migrate bulletdrop-backup bulletdrop-restore
+            bulletdrop-s3)),
     "usr/share/doc/$PKG/README.md.gz" => 'README.md',
 );
 
@@ -165,6 +169,7 @@ subtest 'every file at its Debian path, as the checkout has it' => sub {
                   fail2ban/jail.d/bulletdrop.conf
                   nginx/snippets/bulletdrop-cloudflare.conf
                   nginx/snippets/bulletdrop-headers.conf
+                  nginx/snippets/bulletdrop-s3-files.conf
                   nginx/snippets/bulletdrop-tls.conf
                   nginx/snippets/bulletdrop-webapp.conf) ],
               'what lives in /etc is a conffile');

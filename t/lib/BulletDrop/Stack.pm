@@ -393,6 +393,22 @@ sub fsck_report {
     return @problems;
 }
 
+# The bucket of the run dir's nginx configuration, when it has
+# "bulletdrop_storage s3 endpoint=... bucket=... credentials=...": its
+# options as a hash; undef for local storage.  (`make run` renders
+# nginx-conf/dev.conf, which stores locally.)
+sub s3_storage {
+    my ($self) = @_;
+    my $file = $self->{nginx}->conf_file;
+    return undef unless -r $file;
+    my $conf = slurp($file);
+    $conf =~ s/#[^\n]*//g;
+    my ($args) = $conf =~ /^\s*bulletdrop_storage\s+s3\b([^;]*);/m
+        or return undef;
+    my %o = $args =~ /(\w+)=(\S+)/g;
+    return \%o;
+}
+
 # `make fsck`: the report for the run dir's database and uploads/, printed
 # a line a problem; true when there is none.  A stopped cluster is
 # started for the occasion and stopped again.
@@ -402,6 +418,17 @@ sub fsck {
     my $pg = $self->{pg};
     die "no PostgreSQL cluster in " . $pg->dir . ": nothing to check "
         . "(make run creates it)\n" unless $pg->initialized;
+
+    # nginx stores in a bucket: bulletdrop-s3 fsck compares it instead
+    if (my $s3 = $self->s3_storage) {
+        return $self->_with_pg(sub {
+            system("$self->{top}/bin/bulletdrop-s3",
+                   map({ ("--$_" => $s3->{$_}) }
+                       grep { defined $s3->{$_} }
+                       qw(endpoint bucket credentials region style)),
+                   'fsck', '--db', $pg->conninfo) == 0;
+        });
+    }
 
     my $was_running = $pg->running;
     $pg->start unless $was_running;
