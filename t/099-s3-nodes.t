@@ -10,7 +10,8 @@
 # exactly its views, no more; domains changed on one are served or refused
 # by the other within moments (LISTEN/NOTIFY); the sweep running on both
 # removes each expired object once; and a node killed in the middle of a
-# multipart upload leaves no row, only a leftover that fsck reports.
+# multipart upload leaves no row, only a leftover that bulletdrop-s3 fsck
+# reports and repairs.
 #
 # Both nodes reach the store through an nginx of the test's (the
 # "store" proxy) whose access log records every request the store saw:
@@ -33,7 +34,7 @@ use BulletDrop::HTTP qw(build_request parse_response);
 use BulletDrop::RGW;
 use BulletDrop::Test qw(wait_until is_error sample filler free_port
                         iso_time);
-use BulletDrop::Util qw(slurp);
+use BulletDrop::Util qw(slurp top_dir run_cmd);
 
 my $BUCKET = 'bd-nodes';
 my $FILES = 'img.localhost';
@@ -398,23 +399,35 @@ subtest 'node A killed half way through a multipart upload: no row, and '
     is($t->pg->query("SELECT count(*) FROM uploads WHERE name = "
                      . "'killed.bin'")->[0][0], 0, 'none of killed.bin');
 
-    # what the store has besides the files that have rows
+    # what the store has besides the files that have rows: objects
+    # without a row, multipart uploads never completed
     my %rows = map { ("$_->[0]/$_->[1].$_->[2]" => 1) } @{ $t->pg->query(
         'SELECT category, id, ext FROM uploads') };
     my @orphans = grep { !$rows{$_} } map { $_->{key} } $s3->list;
     my @incomplete = multipart_uploads();
     note(explain { objects_without_rows => \@orphans,
                    incomplete_multipart_uploads => \@incomplete });
-    # what fsck would report of the bucket: objects without rows, and
-    # multipart uploads never completed (bulletdrop-s3 fsck is not there
-    # yet: the leftovers are checked to be this upload's, and nothing else)
-    my @others = grep { !defined $key || $_ ne $key } @orphans;
-    is_deeply(\@others, [], 'no object without a row but, at most, the '
-                            . 'killed upload\'s');
-    is_deeply([ grep { !defined $upload_id
-                       || $_->{upload_id} ne $upload_id } @incomplete ],
-              [], 'no incomplete multipart upload but, at most, the '
-                  . 'killed one');
+    # every leftover is one fsck reports (and repairs)
+    my @fsck = (top_dir() . '/bin/bulletdrop-s3', '--endpoint',
+                $rgw->endpoint, '--bucket', $BUCKET, '--credentials',
+                $rgw->credentials_file, 'fsck', '--db', $t->pg->conninfo,
+                '--grace', '0s');
+    my (undef, $out, $err) = run_cmd(\@fsck, check => 0);
+    note("bulletdrop-s3 fsck:\n$out$err");
+    my @unreported = (
+        (grep { $out !~ /^no[ ]upload[ ]for[ ]object:[ ]\Q$_\E[ ]/mx }
+         @orphans),
+        (grep { my ($k, $id) = @$_{qw(key upload_id)};
+                $out !~ /^incomplete[ ]multipart[ ]upload:[ ]\Q$k\E
+                         [ ]\(upload[ ]id[ ]\Q$id\E,/mx } @incomplete));
+    is_deeply(\@unreported, [], 'bulletdrop-s3 fsck reports every leftover');
+    is_deeply([ grep { !defined $key || $_ ne $key } @orphans,
+                map { $_->{key} } @incomplete ], [],
+              'and they are the killed upload\'s, nothing else');
+    run_cmd([ @fsck, '--repair' ], check => 0);
+    is_deeply([ multipart_uploads(), grep { !$rows{$_} }
+                                     map { $_->{key} } $s3->list ], [],
+              'fsck --repair leaves none');
 
     # A comes back, on the store without delay
     $t->start_nginx(%CONF);
