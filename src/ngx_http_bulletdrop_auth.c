@@ -728,10 +728,9 @@ ngx_http_bulletdrop_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_bulletdrop_main_conf_t *bmcf = conf;
 
-    ssize_t          n;
-    ngx_str_t       *value, name;
-    ngx_file_t       file;
-    ngx_file_info_t  fi;
+    char       *rv;
+    size_t      n;
+    ngx_str_t  *value, name;
 
     if (bmcf->jwt_secret.data != NULL) {
         return "is duplicate";
@@ -740,45 +739,14 @@ ngx_http_bulletdrop_jwt_secret_file(ngx_conf_t *cf, ngx_command_t *cmd,
     value = cf->args->elts;
     name = value[1];
 
-    if (ngx_conf_full_name(cf->cycle, &name, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
+    rv = ngx_http_bulletdrop_conf_read_secret(cf,
+                                              "bulletdrop_jwt_secret_file",
+                                              &name, &bmcf->jwt_secret);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.name = name;
-    file.log = cf->log;
-
-    file.fd = ngx_open_file(name.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"bulletdrop_jwt_secret_file\": cannot open "
-                           "\"%V\"", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
-        || !ngx_is_file(&fi)
-        || ngx_file_size(&fi) > 4096)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"bulletdrop_jwt_secret_file\": \"%V\" is not "
-                           "a small regular file", &name);
-        (void) ngx_close_file(file.fd);
-        return NGX_CONF_ERROR;
-    }
-
-    bmcf->jwt_secret.data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
-    if (bmcf->jwt_secret.data == NULL) {
-        (void) ngx_close_file(file.fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_file(&file, bmcf->jwt_secret.data, ngx_file_size(&fi), 0);
-    (void) ngx_close_file(file.fd);
-
-    if (n == NGX_ERROR) {
-        return NGX_CONF_ERROR;
-    }
+    n = bmcf->jwt_secret.len;
 
     /* a secret written with echo ends in a newline that is not secret */
     while (n > 0 && (bmcf->jwt_secret.data[n - 1] == '\n'

@@ -599,3 +599,58 @@ ngx_http_bulletdrop_query_refused(ngx_http_bulletdrop_db_query_t *q,
 
     return state != NULL && ngx_strcmp(state, sqlstate) == 0;
 }
+
+
+char *
+ngx_http_bulletdrop_conf_read_secret(ngx_conf_t *cf, const char *directive,
+    ngx_str_t *name, ngx_str_t *text)
+{
+    ssize_t          n;
+    ngx_file_t       file;
+    ngx_file_info_t  fi;
+
+    if (ngx_conf_full_name(cf->cycle, name, 1) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&file, sizeof(ngx_file_t));
+    file.name = *name;
+    file.log = cf->log;
+
+    file.fd = ngx_open_file(name->data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (file.fd == NGX_INVALID_FILE) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           "\"%s\": cannot open \"%V\"", directive, name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
+        || !ngx_is_file(&fi)
+        || ngx_file_size(&fi) > 4096)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"%s\": \"%V\" is not a small regular file",
+                           directive, name);
+        (void) ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    /* one more byte, for a NUL the caller may put after what it takes */
+    text->data = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
+    if (text->data == NULL) {
+        (void) ngx_close_file(file.fd);
+        return NGX_CONF_ERROR;
+    }
+
+    n = ngx_read_file(&file, text->data, ngx_file_size(&fi), 0);
+    (void) ngx_close_file(file.fd);
+
+    if (n == NGX_ERROR) {
+        return NGX_CONF_ERROR;
+    }
+
+    text->len = n;
+    text->data[n] = '\0';
+
+    return NGX_CONF_OK;
+}

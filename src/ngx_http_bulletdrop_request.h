@@ -23,6 +23,13 @@
 char *ngx_http_bulletdrop_forwarded_proto_set(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 
+/*
+ * A small regular file's text (at most 4096 bytes), read at configuration
+ * by the master, for a secret: what the directive names, on failure
+ */
+char *ngx_http_bulletdrop_conf_read_secret(ngx_conf_t *cf,
+    const char *directive, ngx_str_t *name, ngx_str_t *text);
+
 /* 1: the client used https, by the connection or a believed proxy */
 ngx_uint_t ngx_http_bulletdrop_https(ngx_http_request_t *r);
 

@@ -8,6 +8,7 @@
  * HMAC key, and the Authorization value is never logged.
  */
 
+#include "ngx_http_bulletdrop_request.h"
 #include "ngx_http_bulletdrop_s3.h"
 #include "bd_sigv4.h"
 
@@ -354,55 +355,19 @@ static char *
 ngx_http_bulletdrop_s3_credentials(ngx_conf_t *cf,
     ngx_http_bulletdrop_s3_conf_t *s3, ngx_str_t *name)
 {
-    u_char           *p, *last, *eol, *k, *kend, *v, *vend, *text;
-    ssize_t           n;
-    ngx_str_t         path;
-    ngx_file_t        file;
-    ngx_file_info_t   fi;
+    char       *rv;
+    u_char     *p, *last, *eol, *k, *kend, *v, *vend;
+    ngx_str_t   path, text;
 
     path = *name;
 
-    if (ngx_conf_full_name(cf->cycle, &path, 1) != NGX_OK) {
-        return NGX_CONF_ERROR;
+    rv = ngx_http_bulletdrop_conf_read_secret(cf, "bulletdrop_storage",
+                                              &path, &text);
+    if (rv != NGX_CONF_OK) {
+        return rv;
     }
 
-    ngx_memzero(&file, sizeof(ngx_file_t));
-    file.name = path;
-    file.log = cf->log;
-
-    file.fd = ngx_open_file(path.data, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (file.fd == NGX_INVALID_FILE) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
-                           "\"bulletdrop_storage\": cannot open the "
-                           "credentials \"%V\"", &path);
-        return NGX_CONF_ERROR;
-    }
-
-    if (ngx_fd_info(file.fd, &fi) == NGX_FILE_ERROR
-        || !ngx_is_file(&fi)
-        || ngx_file_size(&fi) > 4096)
-    {
-        (void) ngx_close_file(file.fd);
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"bulletdrop_storage\": the credentials \"%V\" "
-                           "are not a small regular file", &path);
-        return NGX_CONF_ERROR;
-    }
-
-    text = ngx_pnalloc(cf->pool, ngx_file_size(&fi) + 1);
-    if (text == NULL) {
-        (void) ngx_close_file(file.fd);
-        return NGX_CONF_ERROR;
-    }
-
-    n = ngx_read_file(&file, text, ngx_file_size(&fi), 0);
-    (void) ngx_close_file(file.fd);
-
-    if (n == NGX_ERROR) {
-        return NGX_CONF_ERROR;
-    }
-
-    for (p = text, last = text + n; p < last; p = eol + 1) {
+    for (p = text.data, last = text.data + text.len; p < last; p = eol + 1) {
         eol = ngx_strlchr(p, last, '\n');
         if (eol == NULL) {
             eol = last;

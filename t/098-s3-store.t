@@ -154,7 +154,7 @@ subtest 'a bad bulletdrop_storage is refused, saying why, never the secret'
         [ 'a credentials file that is not there',
           "endpoint=http://127.0.0.1:1 bucket=$BUCKET "
           . "credentials=$dir/nowhere.credentials",
-          qr{cannot open the credentials "\Q$dir\E/nowhere\.credentials"} ],
+          qr{"bulletdrop_storage": cannot open "\Q$dir\E/nowhere\.credentials"} ],
         [ 'a credentials file without a secret',
           "endpoint=http://127.0.0.1:1 bucket=$BUCKET "
           . "credentials=$dir/no-secret.credentials",
