@@ -32,6 +32,15 @@ typedef enum {
 } ngx_http_bulletdrop_s3_var_e;
 
 
+/* the client's headers the store answers itself, or the cache's */
+typedef enum {
+    bd_s3_pass_range = 0,
+    bd_s3_pass_if_range,
+    bd_s3_pass_if_none_match,
+    bd_s3_pass_if_modified_since
+} ngx_http_bulletdrop_s3_pass_e;
+
+
 /* a file's signed GET, made once for its variables */
 struct ngx_http_bulletdrop_s3_get_s {
     ngx_str_t                           uri;
@@ -41,6 +50,8 @@ struct ngx_http_bulletdrop_s3_get_s {
 
 
 static ngx_int_t ngx_http_bulletdrop_s3_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_bulletdrop_s3_pass_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_http_bulletdrop_s3_get_t *ngx_http_bulletdrop_s3_sign(
     ngx_http_request_t *r, ngx_http_bulletdrop_file_t *f);
@@ -63,14 +74,52 @@ static ngx_http_variable_t  ngx_http_bulletdrop_s3_vars[] = {
     { ngx_string("bulletdrop_s3_authorization"), NULL,
       ngx_http_bulletdrop_s3_variable, bd_s3_var_authorization, 0, 0 },
 
+    { ngx_string("bulletdrop_s3_range"), NULL,
+      ngx_http_bulletdrop_s3_pass_variable, bd_s3_pass_range,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bulletdrop_s3_if_range"), NULL,
+      ngx_http_bulletdrop_s3_pass_variable, bd_s3_pass_if_range,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bulletdrop_s3_if_none_match"), NULL,
+      ngx_http_bulletdrop_s3_pass_variable, bd_s3_pass_if_none_match,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
+    { ngx_string("bulletdrop_s3_if_modified_since"), NULL,
+      ngx_http_bulletdrop_s3_pass_variable, bd_s3_pass_if_modified_since,
+      NGX_HTTP_VAR_NOCACHEABLE, 0 },
+
       ngx_http_null_variable
 };
+
+
+#if (NGX_HTTP_CACHE)
+/* $upstream_cache_etag and $upstream_cache_last_modified */
+static ngx_int_t  ngx_http_bulletdrop_s3_cache_etag = NGX_ERROR;
+static ngx_int_t  ngx_http_bulletdrop_s3_cache_modified = NGX_ERROR;
+#endif
 
 
 ngx_int_t
 ngx_http_bulletdrop_s3_add_variables(ngx_conf_t *cf)
 {
     ngx_http_variable_t  *var, *v;
+#if (NGX_HTTP_CACHE)
+    ngx_str_t             etag = ngx_string("upstream_cache_etag");
+    ngx_str_t             modified = ngx_string("upstream_cache_last_modified");
+
+    ngx_http_bulletdrop_s3_cache_etag = ngx_http_get_variable_index(cf,
+                                                                    &etag);
+    ngx_http_bulletdrop_s3_cache_modified = ngx_http_get_variable_index(cf,
+                                                                  &modified);
+
+    if (ngx_http_bulletdrop_s3_cache_etag == NGX_ERROR
+        || ngx_http_bulletdrop_s3_cache_modified == NGX_ERROR)
+    {
+        return NGX_ERROR;
+    }
+#endif
 
     for (v = ngx_http_bulletdrop_s3_vars; v->name.len; v++) {
         var = ngx_http_add_variable(cf, &v->name, v->flags);
@@ -146,6 +195,85 @@ ngx_http_bulletdrop_s3_variable(ngx_http_request_t *r,
 
     v->valid = 1;
     v->no_cacheable = 0;
+    v->not_found = 0;
+
+    return NGX_OK;
+}
+
+
+/*
+ * Range, If-Range, If-None-Match and If-Modified-Since for the store: the
+ * client's, which the store answers itself (206, 304); but with the
+ * node's proxy_cache, whole answers for the cache, and its own
+ * revalidation ($upstream_cache_etag and _last_modified)
+ */
+
+static ngx_int_t
+ngx_http_bulletdrop_s3_pass_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_table_elt_t            *h;
+    ngx_http_variable_value_t  *cached;
+
+#if (NGX_HTTP_CACHE)
+
+    if (r->cache) {
+        switch (data) {
+
+        case bd_s3_pass_if_none_match:
+            cached = ngx_http_get_indexed_variable(r,
+                                           ngx_http_bulletdrop_s3_cache_etag);
+            break;
+
+        case bd_s3_pass_if_modified_since:
+            cached = ngx_http_get_indexed_variable(r,
+                                       ngx_http_bulletdrop_s3_cache_modified);
+            break;
+
+        default:
+            cached = NULL;
+        }
+
+        if (cached == NULL || cached->not_found || !cached->valid) {
+            v->not_found = 1;
+            return NGX_OK;
+        }
+
+        *v = *cached;
+        return NGX_OK;
+    }
+
+#endif
+
+    switch (data) {
+
+    case bd_s3_pass_range:
+        h = r->headers_in.range;
+        break;
+
+    case bd_s3_pass_if_range:
+        h = r->headers_in.if_range;
+        break;
+
+    case bd_s3_pass_if_none_match:
+        h = r->headers_in.if_none_match;
+        break;
+
+    default: /* bd_s3_pass_if_modified_since */
+        h = r->headers_in.if_modified_since;
+    }
+
+    (void) cached;
+
+    if (h == NULL) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->data = h->value.data;
+    v->len = h->value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
     v->not_found = 0;
 
     return NGX_OK;

@@ -711,6 +711,45 @@ subtest 'serve=redirect: permanent files to the CDN, limited ones never'
     start(s3 => { options => 'part_size=5m timeout=2s' });
 };
 
+# ---- a node's cache ---------------------------------------------------
+
+subtest "a node's cache (README): copies revalidated, a deleted file gone "
+        . 'within a second' => sub {
+    start(http => "    proxy_cache_path $dir/cache levels=1:2 "
+                  . "keys_zone=bulletdrop_cache:1m use_temp_path=off;\n",
+          s3 => { location => <<'EOF' });
+            proxy_cache bulletdrop_cache;
+            proxy_cache_key $uri;
+            proxy_cache_valid 200 1s;
+            proxy_cache_revalidate on;
+            proxy_cache_lock on;
+            add_header X-Cache $upstream_cache_status always;
+EOF
+    my $rec = upload_ok('cached.png', sample('png', 40_000, 'cache'));
+    my @status = map {
+        my $res = at($rec->{path});
+        ok($res->{status} == 200 && $res->{body} eq $rec->{data},
+           "read $_: 200, every byte");
+        $res->{headers}{'x-cache'} // '';
+    } 1, 2;
+    is_deeply(\@status, [ 'MISS', 'HIT' ], 'from the store, then the copy');
+
+    my $again;
+    ok(wait_until(sub {
+           $again = at($rec->{path});
+           ($again->{headers}{'x-cache'} // '') eq 'REVALIDATED' }, 5),
+       'after a second, the copy is asked of the store again (304)');
+    ok($again->{body} eq $rec->{data}, 'and served whole');
+
+    is($t->delete("/api/uploads/$rec->{id}", token => $alice->{token})
+         ->{status}, 204, 'deleted');
+    my $gone;
+    ok(wait_until(sub { ($gone = at($rec->{path}))->{status} == 404 }, 3),
+       'the copy is not served past a second or so: 404');
+    is(($gone->{json} // {})->{error}, 'not_found', 'in JSON');
+    start(s3 => { options => 'part_size=5m timeout=2s' });
+};
+
 # ---- nothing behind ---------------------------------------------------
 
 subtest 'deleting every upload leaves an empty bucket and table' => sub {

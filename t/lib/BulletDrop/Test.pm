@@ -364,9 +364,11 @@ sub jwt_secret_file { "$_[0]{dir}/jwt.secret" }
 #   base_domain, default_expiry, sweep_interval: the directives, when given
 #   files       1: the server is also the file domains' (bulletdrop_files
 #               on, the uploads under /static/, delete links under /d/)
-#   s3          { endpoint, bucket, credentials[, region, options] }:
-#               bulletdrop_storage s3, the upstream bulletdrop_s3 of the
-#               endpoint, and files read from it (nginx-conf/s3-files.conf)
+#   s3          { endpoint, bucket, credentials[, region, options,
+#               location] }: bulletdrop_storage s3, the upstream
+#               bulletdrop_s3 of the endpoint, and files read from it
+#               (nginx-conf/s3-files.conf, then the location's more
+#               directives)
 #   main        more directives for the main (top) level
 #   http        more directives for the http block
 #   server      the server block's body (default: the API, delete links
@@ -435,8 +437,9 @@ EOF
     if ($o{s3}) {
         my $snippet = top_dir() . '/nginx-conf/s3-files.conf';
         my $scheme = $o{s3}{endpoint} =~ /^https/ ? 'https' : 'http';
+        my $more = $o{s3}{location} // '';
         $files =~ s{alias [^;]*;}
-                   {include $snippet;\n            proxy_pass $scheme://bulletdrop_s3\$bulletdrop_s3_uri;};
+                   {include $snippet;\n            proxy_pass $scheme://bulletdrop_s3\$bulletdrop_s3_uri;\n$more};
         $files .= "\n        location = /_bulletdrop/error {\n"
                 . "            internal;\n"
                 . "            bulletdrop_error_page;\n        }\n";
