@@ -37,6 +37,9 @@ const ngx_http_bulletdrop_error_t  ngx_http_bulletdrop_errors[] = {
                   "if need be"),
     [BD_ERR_NOT_FOUND] =
         bd_client(NGX_HTTP_NOT_FOUND, "not_found", "there is no such thing"),
+    [BD_ERR_RANGE_NOT_SATISFIABLE] =
+        bd_client(NGX_HTTP_RANGE_NOT_SATISFIABLE, "range_not_satisfiable",
+                  "the range is not within the file"),
     [BD_ERR_METHOD_NOT_ALLOWED] =
         bd_client(NGX_HTTP_NOT_ALLOWED, "method_not_allowed",
                   "this route does not take that method"),

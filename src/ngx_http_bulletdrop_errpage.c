@@ -79,6 +79,7 @@ static ngx_int_t
 ngx_http_bulletdrop_error_page_handler(ngx_http_request_t *r)
 {
     u_char                          *p;
+    const char                      *detail;
     ngx_http_bulletdrop_ctx_t       *ctx;
     ngx_http_bulletdrop_err_e        err;
     ngx_http_bulletdrop_loc_conf_t  *blcf;
@@ -94,6 +95,10 @@ ngx_http_bulletdrop_error_page_handler(ngx_http_request_t *r)
     /* the store's failure (s3-files.conf's "=502") is the 503 it is */
     if (err == BD_ERR_STORAGE_UNAVAILABLE) {
         r->err_status = ngx_http_bulletdrop_errors[err].status;
+        detail = "the file store did not answer: try again";
+
+    } else {
+        detail = NULL;
     }
 
     if (ngx_http_bulletdrop_errors[err].status == NGX_HTTP_TOO_MANY_REQUESTS) {
@@ -121,7 +126,7 @@ ngx_http_bulletdrop_error_page_handler(ngx_http_request_t *r)
         r->keepalive = 0;
     }
 
-    ngx_http_bulletdrop_error_record(ctx, err, NULL);
+    ngx_http_bulletdrop_error_record(ctx, err, detail);
 
     return ngx_http_bulletdrop_error_send(r, ctx);
 }
@@ -139,6 +144,10 @@ ngx_http_bulletdrop_error_page_err(ngx_uint_t status)
 
     case NGX_HTTP_NOT_ALLOWED:
         return BD_ERR_METHOD_NOT_ALLOWED;
+
+    /* the store's (s3-files.conf), its XML never shown */
+    case NGX_HTTP_RANGE_NOT_SATISFIABLE:
+        return BD_ERR_RANGE_NOT_SATISFIABLE;
 
     case NGX_HTTP_REQUEST_ENTITY_TOO_LARGE:
         return BD_ERR_BODY_TOO_LARGE;

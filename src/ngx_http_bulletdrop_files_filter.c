@@ -14,6 +14,7 @@ static ngx_int_t ngx_http_bulletdrop_files_cache(ngx_http_request_t *r,
     ngx_http_bulletdrop_file_t *f, ngx_str_t *value);
 static ngx_int_t ngx_http_bulletdrop_files_header_filter(
     ngx_http_request_t *r);
+static void ngx_http_bulletdrop_files_scrub(ngx_http_request_t *r);
 
 
 static ngx_http_output_header_filter_pt  ngx_http_next_header_filter;
@@ -54,6 +55,14 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
     f = ctx->file;
     status = r->headers_out.status;
 
+    /* a store that answered without a status line: nothing of it goes */
+    if (r->upstream && r->http_version == NGX_HTTP_VERSION_9) {
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "bulletdrop: the file store answered without a "
+                      "status line");
+        return NGX_ERROR;
+    }
+
     /*
      * The static module's 200 or 304, the range filter coming after this;
      * or the bucket's, which answers a Range itself
@@ -65,6 +74,10 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
     }
 
     f->headers = 1;
+
+    if (r->upstream) {
+        ngx_http_bulletdrop_files_scrub(r);
+    }
 
     /* the table's type, never what the static module guessed */
     r->headers_out.content_type.data = (u_char *) f->type.content_type;
@@ -102,6 +115,62 @@ ngx_http_bulletdrop_files_header_filter(ngx_http_request_t *r)
     }
 
     return ngx_http_next_header_filter(r);
+}
+
+
+/*
+ * A file from the bucket: of the store's headers, the client gets those
+ * a file on disk has (validators, ranges) and the object's name, and
+ * nothing else: no metadata, lifecycle or CORS of the bucket's
+ */
+
+static void
+ngx_http_bulletdrop_files_scrub(ngx_http_request_t *r)
+{
+    ngx_uint_t        i, named;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    named = 0;
+    part = &r->headers_out.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */ ; i++) {
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                break;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+#define bd_is(name)                                                          \
+        (h[i].key.len == sizeof(name) - 1                                    \
+         && ngx_strncasecmp(h[i].key.data, (u_char *) name,                  \
+                            sizeof(name) - 1) == 0)
+
+        if (bd_is("ETag") || bd_is("Last-Modified") || bd_is("Accept-Ranges")
+            || (bd_is("Content-Range")
+                && r->headers_out.status == NGX_HTTP_PARTIAL_CONTENT))
+        {
+            continue;
+        }
+
+        if (bd_is("Content-Disposition") && !named) {
+            named = 1;
+            continue;
+        }
+
+#undef bd_is
+
+        h[i].hash = 0;
+    }
 }
 
 

@@ -31,7 +31,9 @@ static void ngx_http_bulletdrop_s3_write(ngx_event_t *wev);
 static void ngx_http_bulletdrop_s3_read(ngx_event_t *rev);
 static ngx_int_t ngx_http_bulletdrop_s3_parse(ngx_http_bulletdrop_s3_op_t *op,
     ngx_uint_t eof);
+static ngx_uint_t ngx_http_bulletdrop_s3_etag_ok(u_char *p, u_char *last);
 static void ngx_http_bulletdrop_s3_dechunk(ngx_http_bulletdrop_s3_op_t *op);
+static void ngx_http_bulletdrop_s3_answered(ngx_http_bulletdrop_s3_op_t *op);
 static void ngx_http_bulletdrop_s3_finish(ngx_http_bulletdrop_s3_op_t *op,
     const char *failure);
 static void ngx_http_bulletdrop_s3_close(ngx_http_bulletdrop_s3_op_t *op);
@@ -955,13 +957,8 @@ ngx_http_bulletdrop_s3_read(ngx_event_t *rev)
 
     for ( ;; ) {
         if (b->last == b->end) {
-            /* what is kept is enough to tell: the rest is not needed */
-            if (ngx_http_bulletdrop_s3_parse(op, 1) == NGX_OK) {
-                ngx_http_bulletdrop_s3_finish(op, NULL);
-            } else {
-                ngx_http_bulletdrop_s3_finish(op, "an answer too large");
-            }
-
+            /* more than is kept: whatever it says, it is not believed */
+            ngx_http_bulletdrop_s3_finish(op, "an answer too large");
             return;
         }
 
@@ -974,7 +971,7 @@ ngx_http_bulletdrop_s3_read(ngx_event_t *rev)
         if (n == NGX_ERROR || n == 0) {
             /* closed: the answer is what came */
             if (ngx_http_bulletdrop_s3_parse(op, 1) == NGX_OK) {
-                ngx_http_bulletdrop_s3_finish(op, NULL);
+                ngx_http_bulletdrop_s3_answered(op);
             } else {
                 ngx_http_bulletdrop_s3_finish(op, n == 0
                                               ? "the store closed early"
@@ -987,7 +984,7 @@ ngx_http_bulletdrop_s3_read(ngx_event_t *rev)
         b->last += n;
 
         if (ngx_http_bulletdrop_s3_parse(op, 0) == NGX_OK) {
-            ngx_http_bulletdrop_s3_finish(op, NULL);
+            ngx_http_bulletdrop_s3_answered(op);
             return;
         }
     }
@@ -997,16 +994,10 @@ ngx_http_bulletdrop_s3_read(ngx_event_t *rev)
         return;
     }
 
+    /* the whole answer within the timeout: a trickle does not hold it */
     if (ngx_handle_read_event(rev, 0) != NGX_OK) {
         ngx_http_bulletdrop_s3_finish(op, "cannot read");
-        return;
     }
-
-    if (rev->timer_set) {
-        ngx_del_timer(rev);
-    }
-
-    ngx_add_timer(rev, op->conf->timeout);
 }
 
 
@@ -1034,9 +1025,9 @@ ngx_http_bulletdrop_s3_parse(ngx_http_bulletdrop_s3_op_t *op, ngx_uint_t eof)
     body += 4;
 
     if (!op->status) {
-        /* "HTTP/1.1 200 OK" */
-        if (last - p < 12 || ngx_strncmp(p, "HTTP/1.", 7) != 0
-            || p[8] != ' ')
+        /* "HTTP/1.1 200 OK": three digits, then a space or the end */
+        if (last - p < 13 || ngx_strncmp(p, "HTTP/1.", 7) != 0
+            || p[8] != ' ' || (p[12] != ' ' && p[12] != CR))
         {
             return NGX_ERROR;
         }
@@ -1075,7 +1066,8 @@ ngx_http_bulletdrop_s3_parse(ngx_http_bulletdrop_s3_op_t *op, ngx_uint_t eof)
                 op->content_length = ngx_atoof(v, vend - v);
 
             } else if (klen == sizeof("ETag") - 1
-                       && ngx_strncasecmp(p, (u_char *) "ETag", klen) == 0)
+                       && ngx_strncasecmp(p, (u_char *) "ETag", klen) == 0
+                       && ngx_http_bulletdrop_s3_etag_ok(v, vend))
             {
                 op->etag.data = v;
                 op->etag.len = vend - v;
@@ -1111,6 +1103,12 @@ ngx_http_bulletdrop_s3_parse(ngx_http_bulletdrop_s3_op_t *op, ngx_uint_t eof)
             return NGX_AGAIN;
         }
 
+        if (ngx_strlcasestrn(body, last, (u_char *) "0" CRLF CRLF, 5 - 1)
+            == NULL)
+        {
+            return NGX_ERROR;
+        }
+
         ngx_http_bulletdrop_s3_dechunk(op);
         return NGX_OK;
     }
@@ -1118,7 +1116,8 @@ ngx_http_bulletdrop_s3_parse(ngx_http_bulletdrop_s3_op_t *op, ngx_uint_t eof)
     if (op->content_length >= 0 && (off_t) op->answer.len
                                    < op->content_length)
     {
-        return eof ? NGX_OK : NGX_AGAIN;
+        /* closed before the body was whole: not an answer to believe */
+        return eof ? NGX_ERROR : NGX_AGAIN;
     }
 
     if (op->content_length < 0 && !eof && op->status != 204
@@ -1128,6 +1127,25 @@ ngx_http_bulletdrop_s3_parse(ngx_http_bulletdrop_s3_op_t *op, ngx_uint_t eof)
     }
 
     return NGX_OK;
+}
+
+
+/* an ETag goes into XML (CompleteMultipartUpload): printable, no markup */
+
+static ngx_uint_t
+ngx_http_bulletdrop_s3_etag_ok(u_char *p, u_char *last)
+{
+    if (p == last || last - p > 128) {
+        return 0;
+    }
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p < 0x21 || *p > 0x7e || *p == '<' || *p == '>' || *p == '&') {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -1180,6 +1198,24 @@ ngx_http_bulletdrop_s3_dechunk(ngx_http_bulletdrop_s3_op_t *op)
     }
 
     op->answer.len = to - op->answer.data;
+}
+
+
+/*
+ * A whole answer.  One that says the request succeeded before all of it
+ * was sent is not believed: the store cannot have what it did not get.
+ */
+
+static void
+ngx_http_bulletdrop_s3_answered(ngx_http_bulletdrop_s3_op_t *op)
+{
+    if (!op->head_done && op->status >= 200 && op->status < 300) {
+        ngx_http_bulletdrop_s3_finish(op, "a success before the request "
+                                          "was sent");
+        return;
+    }
+
+    ngx_http_bulletdrop_s3_finish(op, NULL);
 }
 
 
@@ -1284,6 +1320,7 @@ u_char *
 ngx_http_bulletdrop_s3_said(ngx_http_bulletdrop_s3_op_t *op, u_char *buf,
     size_t len)
 {
+    size_t   i;
     ssize_t  n;
     char     code[64];
 
@@ -1300,6 +1337,17 @@ ngx_http_bulletdrop_s3_said(ngx_http_bulletdrop_s3_op_t *op, u_char *buf,
     }
 
     if (n > 0) {
+        /* a store's text in the log: letters, digits and dots only */
+        for (i = 0; i < (size_t) n; i++) {
+            if (!((code[i] >= 'a' && code[i] <= 'z')
+                  || (code[i] >= 'A' && code[i] <= 'Z')
+                  || (code[i] >= '0' && code[i] <= '9')
+                  || code[i] == '.'))
+            {
+                code[i] = '?';
+            }
+        }
+
         return ngx_snprintf(buf, len, "status %ui (%*s)", op->status,
                             (size_t) n, code);
     }

@@ -35,7 +35,6 @@ typedef enum {
 /* the client's headers the store answers itself, or the cache's */
 typedef enum {
     bd_s3_pass_range = 0,
-    bd_s3_pass_if_range,
     bd_s3_pass_if_none_match,
     bd_s3_pass_if_modified_since
 } ngx_http_bulletdrop_s3_pass_e;
@@ -53,6 +52,7 @@ static ngx_int_t ngx_http_bulletdrop_s3_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_bulletdrop_s3_pass_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_uint_t ngx_http_bulletdrop_s3_one_range(ngx_str_t *value);
 static ngx_http_bulletdrop_s3_get_t *ngx_http_bulletdrop_s3_sign(
     ngx_http_request_t *r, ngx_http_bulletdrop_file_t *f);
 
@@ -76,10 +76,6 @@ static ngx_http_variable_t  ngx_http_bulletdrop_s3_vars[] = {
 
     { ngx_string("bulletdrop_s3_range"), NULL,
       ngx_http_bulletdrop_s3_pass_variable, bd_s3_pass_range,
-      NGX_HTTP_VAR_NOCACHEABLE, 0 },
-
-    { ngx_string("bulletdrop_s3_if_range"), NULL,
-      ngx_http_bulletdrop_s3_pass_variable, bd_s3_pass_if_range,
       NGX_HTTP_VAR_NOCACHEABLE, 0 },
 
     { ngx_string("bulletdrop_s3_if_none_match"), NULL,
@@ -202,10 +198,12 @@ ngx_http_bulletdrop_s3_variable(ngx_http_request_t *r,
 
 
 /*
- * Range, If-Range, If-None-Match and If-Modified-Since for the store: the
- * client's, which the store answers itself (206, 304); but with the
- * node's proxy_cache, whole answers for the cache, and its own
- * revalidation ($upstream_cache_etag and _last_modified)
+ * Range, If-None-Match and If-Modified-Since for the store: the client's,
+ * which the store answers itself (206, 304); but a Range of several
+ * ranges, or with an If-Range, is nginx's to cut from the whole file
+ * (proxy_force_ranges), as it does from a file on disk.  With the node's
+ * proxy_cache: whole answers for the cache, and its own revalidation
+ * ($upstream_cache_etag and _last_modified).
  */
 
 static ngx_int_t
@@ -249,10 +247,13 @@ ngx_http_bulletdrop_s3_pass_variable(ngx_http_request_t *r,
 
     case bd_s3_pass_range:
         h = r->headers_in.range;
-        break;
 
-    case bd_s3_pass_if_range:
-        h = r->headers_in.if_range;
+        if (h && (r->headers_in.if_range
+                  || !ngx_http_bulletdrop_s3_one_range(&h->value)))
+        {
+            h = NULL;
+        }
+
         break;
 
     case bd_s3_pass_if_none_match:
@@ -277,6 +278,59 @@ ngx_http_bulletdrop_s3_pass_variable(ngx_http_request_t *r,
     v->not_found = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * "bytes=FIRST-[LAST]" with FIRST <= LAST, or "bytes=-SUFFIX": what S3
+ * answers as nginx would; anything else is nginx's to judge
+ */
+
+static ngx_uint_t
+ngx_http_bulletdrop_s3_one_range(ngx_str_t *value)
+{
+    u_char  *p, *last;
+    off_t    first, end;
+
+    p = value->data;
+    last = p + value->len;
+
+    if (value->len < sizeof("bytes=0-") - 1
+        || ngx_strncasecmp(p, (u_char *) "bytes=", 6) != 0)
+    {
+        return 0;
+    }
+
+    p += 6;
+    first = -1;
+
+    if (*p != '-') {
+        for (first = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+            if (first >= NGX_MAX_OFF_T_VALUE / 10) {
+                return 0;
+            }
+
+            first = first * 10 + (*p - '0');
+        }
+    }
+
+    if (p == last || *p++ != '-') {
+        return 0;
+    }
+
+    if (p == last) {
+        return first >= 0;
+    }
+
+    for (end = 0; p < last && *p >= '0' && *p <= '9'; p++) {
+        if (end >= NGX_MAX_OFF_T_VALUE / 10) {
+            return 0;
+        }
+
+        end = end * 10 + (*p - '0');
+    }
+
+    return p == last && (first < 0 ? end > 0 : first <= end);
 }
 
 

@@ -458,8 +458,14 @@ ngx_http_bulletdrop_store_failed(ngx_http_bulletdrop_store_t *st,
     ngx_http_bulletdrop_ctx_t  *ctx;
 
     r = st->request;
-    /* a request that went and got no answer may yet be carried out */
-    unanswered = (op && op->status == 0 && ngx_http_bulletdrop_s3_sent(op));
+    /*
+     * A request that went and got no answer may yet be carried out; a
+     * multipart upload begun with an id that could not be read is there
+     * all the same: both are for the store to forget
+     */
+    unanswered = (op && op->status == 0 && ngx_http_bulletdrop_s3_sent(op))
+                 || (op && op->status == NGX_HTTP_OK && st->parts
+                     && st->upload_id.len == 0);
 
     if (op) {
         p = ngx_http_bulletdrop_s3_said(op, said, sizeof(said));
