@@ -25,7 +25,7 @@ use BulletDrop::Util qw(top_dir run_cmd slurp spew);
 my $top = top_dir();
 
 plan skip_all => 'no jq (make deps installs it)'
-    unless run_cmd(['sh', '-c', 'command -v jq'], check => 0) == 0;
+    unless (run_cmd(['sh', '-c', 'command -v jq'], check => 0))[0] == 0;
 
 # the README's ```sh blocks under a "### N. ..." heading
 sub readme_blocks {
