@@ -220,6 +220,7 @@ my $server = <<"EOF";
 
         location /static/ {
             include $snippet;
+            proxy_pass http://bulletdrop_s3\$bulletdrop_s3_uri;
         }
 
         location = /_bulletdrop/error {
