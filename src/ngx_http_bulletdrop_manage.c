@@ -553,7 +553,7 @@ ngx_http_bulletdrop_upload_removed(ngx_http_bulletdrop_s3_op_t *op)
 
     rc = NGX_OK;
 
-    if (op->status != 204 && op->status != 200 && op->status != 404) {
+    if (!ngx_http_bulletdrop_s3_gone(op)) {
         p = ngx_http_bulletdrop_s3_said(op, said, sizeof(said));
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "bulletdrop: the store did not delete \"%V\": %*s",

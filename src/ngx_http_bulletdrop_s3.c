@@ -1316,6 +1316,14 @@ ngx_http_bulletdrop_s3_free(ngx_http_bulletdrop_s3_op_t *op)
 }
 
 
+ngx_uint_t
+ngx_http_bulletdrop_s3_gone(ngx_http_bulletdrop_s3_op_t *op)
+{
+    return op->status == NGX_HTTP_OK || op->status == NGX_HTTP_NO_CONTENT
+           || op->status == NGX_HTTP_NOT_FOUND;
+}
+
+
 u_char *
 ngx_http_bulletdrop_s3_said(ngx_http_bulletdrop_s3_op_t *op, u_char *buf,
     size_t len)
@@ -1409,7 +1417,7 @@ ngx_http_bulletdrop_s3_removed(ngx_http_bulletdrop_s3_op_t *op)
 {
     u_char  said[128], *p;
 
-    if (op->status != 204 && op->status != 200 && op->status != 404) {
+    if (!ngx_http_bulletdrop_s3_gone(op)) {
         p = ngx_http_bulletdrop_s3_said(op, said, sizeof(said));
         ngx_log_error(NGX_LOG_ERR, &op->log, 0,
                       "bulletdrop: the store kept \"%V\"%s%V: %*s",
@@ -1647,7 +1655,7 @@ ngx_http_bulletdrop_forget_done(ngx_http_bulletdrop_s3_op_t *op)
 
     fg = op->data;
 
-    if (op->status != 200 && op->status != 204 && op->status != 404) {
+    if (!ngx_http_bulletdrop_s3_gone(op)) {
         p = ngx_http_bulletdrop_s3_said(op, said, sizeof(said));
         ngx_log_error(NGX_LOG_ERR, &fg->log, 0,
                       "bulletdrop: the store did not forget \"%V\" yet: %*s",

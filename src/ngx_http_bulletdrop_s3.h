@@ -120,6 +120,8 @@ ngx_int_t ngx_http_bulletdrop_s3_start(ngx_http_bulletdrop_s3_op_t *op);
 void ngx_http_bulletdrop_s3_free(ngx_http_bulletdrop_s3_op_t *op);
 /* some of the request went: the store may act on it, answer or not */
 ngx_uint_t ngx_http_bulletdrop_s3_sent(ngx_http_bulletdrop_s3_op_t *op);
+/* a DELETE's answer: what it deleted is not there (any more) */
+ngx_uint_t ngx_http_bulletdrop_s3_gone(ngx_http_bulletdrop_s3_op_t *op);
 /* what the store said, for a log line: "status 403 (AccessDenied)" */
 u_char *ngx_http_bulletdrop_s3_said(ngx_http_bulletdrop_s3_op_t *op,
     u_char *buf, size_t len);

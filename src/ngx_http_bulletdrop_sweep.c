@@ -444,7 +444,7 @@ ngx_http_bulletdrop_sweep_object(ngx_http_bulletdrop_s3_op_t *op)
     page = op->data;
     page->out--;
 
-    if (op->status == 204 || op->status == 200 || op->status == 404) {
+    if (ngx_http_bulletdrop_s3_gone(op)) {
         /* "<category>/<id>.<ext>" */
         id = ngx_strlchr(op->key.data, op->key.data + op->key.len, '/') + 1;
 
