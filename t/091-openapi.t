@@ -97,7 +97,8 @@ subtest 'the error table\'s codes and statuses are the document\'s' => sub {
                  NOT_FOUND => 404, NOT_ALLOWED => 405, CONFLICT => 409,
                  REQUEST_ENTITY_TOO_LARGE => 413,
                  REQUEST_URI_TOO_LARGE => 414,
-                 UNSUPPORTED_MEDIA_TYPE => 415, TOO_MANY_REQUESTS => 429,
+                 UNSUPPORTED_MEDIA_TYPE => 415,
+                 RANGE_NOT_SATISFIABLE => 416, TOO_MANY_REQUESTS => 429,
                  INTERNAL_SERVER_ERROR => 500,
                  SERVICE_UNAVAILABLE => 503);
     my %table;
