@@ -1316,11 +1316,33 @@ ngx_http_bulletdrop_s3_free(ngx_http_bulletdrop_s3_op_t *op)
 }
 
 
+/*
+ * S3 answers 204 for a key that is not there; a 404 is gone only when it
+ * says the key or the multipart upload is (not NoSuchBucket, nor a proxy's
+ * 404 of a wrong endpoint, which would leave every object behind)
+ */
+
 ngx_uint_t
 ngx_http_bulletdrop_s3_gone(ngx_http_bulletdrop_s3_op_t *op)
 {
-    return op->status == NGX_HTTP_OK || op->status == NGX_HTTP_NO_CONTENT
-           || op->status == NGX_HTTP_NOT_FOUND;
+    ssize_t  n;
+    char     code[32];
+
+    if (op->status == NGX_HTTP_OK || op->status == NGX_HTTP_NO_CONTENT) {
+        return 1;
+    }
+
+    if (op->status != NGX_HTTP_NOT_FOUND || op->answer.len == 0) {
+        return 0;
+    }
+
+    n = bd_s3_xml_text((char *) op->answer.data, op->answer.len, "Code",
+                       code, sizeof(code));
+
+    return (n == sizeof("NoSuchKey") - 1
+            && ngx_strncmp(code, "NoSuchKey", n) == 0)
+           || (n == sizeof("NoSuchUpload") - 1
+               && ngx_strncmp(code, "NoSuchUpload", n) == 0);
 }
 
 

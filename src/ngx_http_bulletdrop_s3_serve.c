@@ -457,5 +457,8 @@ ngx_http_bulletdrop_s3_redirect(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /* ours, not the store's: s3-files.conf's error_page of 3xx is not */
+    r->error_page = 1;
+
     return NGX_HTTP_MOVED_TEMPORARILY;
 }

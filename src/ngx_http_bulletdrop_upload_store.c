@@ -213,7 +213,8 @@ ngx_http_bulletdrop_store_put(ngx_http_bulletdrop_s3_op_t *op)
 
     st = op->data;
 
-    if (op->status != NGX_HTTP_OK) {
+    /* S3 answers a stored object with its ETag: a bare 200 is not one */
+    if (op->status != NGX_HTTP_OK || op->etag.len == 0) {
         ngx_http_bulletdrop_store_failed(st, op, "a PUT");
         return;
     }

@@ -639,6 +639,37 @@ subtest 'a multipart upload failing at part 2: 503, and the upload '
     start(s3 => { options => 'part_size=5m timeout=2s' });
 };
 
+subtest 'a store that says yes without storing, or no to the wrong '
+        . 'question: not believed' => sub {
+    my $liar = front('liar', 'if ($request_method = PUT) { return 200; }'
+                             . "\n            if (\$request_method = DELETE)"
+                             . ' { return 404; }'
+                             . "\n            if (\$request_method = GET)"
+                             . ' { return 302 http://elsewhere.test/; }');
+    my $kept = upload_ok('kept.png', sample('png', 2000, 'kept'));
+    my $before = kept();
+    start(s3 => { endpoint => 'http://127.0.0.1:' . $liar->port,
+                  options => 'part_size=5m timeout=2s' });
+
+    unavailable($t->upload($alice->{key}, 'lie.png',
+                           sample('png', 2000, 'lie')),
+                'a bare 200 to a PUT, with no ETag');
+    my $del = $t->delete("/api/uploads/$kept->{id}",
+                         token => $alice->{token});
+    is_error($del, 503, 'storage_unavailable',
+             'a 404 to a DELETE that does not say NoSuchKey (a wrong '
+             . 'bucket or endpoint): 503');
+    my $moved = at($kept->{path});
+    is_error($moved, 503, 'storage_unavailable',
+             'a redirect from the store: 503, and no Location')
+        and ok(!defined $moved->{headers}{location}, 'no Location');
+    start(s3 => { options => 'part_size=5m timeout=2s' });
+    nothing_left($before, 'no row and no object of the lie; the other '
+                 . 'file and its row kept');
+    is(at($kept->{path})->{body}, $kept->{data}, 'and still served');
+    $t->delete("/api/uploads/$kept->{id}", token => $alice->{token});
+};
+
 # ---- the store over TLS -----------------------------------------------
 
 sub openssl {
