@@ -127,6 +127,10 @@ sub start {
                 s3 => { %S3, %$s3o }, %o);
     state $started = 0;
     $started++ ? $t->restart_nginx(%conf) : $t->start_nginx(%conf);
+    # its database connections made (slow under ASan, with a CA bundle
+    # to load): what a test asks next is not a 503 of the database's
+    wait_until(sub { $t->get('/api/health')->{status} == 200 }, 20)
+        or die "nginx did not reach its database\n";
 }
 
 # ---- configurations refused (nginx -t) --------------------------------
